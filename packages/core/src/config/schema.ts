@@ -1,0 +1,160 @@
+import { z } from 'zod';
+import { FOREVER, parseDuration } from '../duration.js';
+import { normalizeCidr } from '../ip.js';
+import { PRESET_NAMES } from '../presets.js';
+
+/** fail2ban duration forms → milliseconds (FOREVER = -1 where allowed). */
+const duration = (opts: { forever?: boolean; zero?: boolean } = {}) =>
+  z.union([z.number(), z.string()]).transform((value, ctx) => {
+    if (opts.zero && (value === 0 || value === '0')) return 0;
+    try {
+      const ms = parseDuration(value);
+      if (ms === FOREVER && !opts.forever) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: '-1 (forever) is not allowed here' });
+        return z.NEVER;
+      }
+      return ms;
+    } catch {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `expected a duration like 600, "10m", "1h", "1d", "1w"${opts.forever ? ' or -1 (forever)' : ''}, got ${JSON.stringify(value)}`,
+      });
+      return z.NEVER;
+    }
+  });
+
+const cidr = z.string().transform((value, ctx) => {
+  const parsed = normalizeCidr(value.trim());
+  if (parsed === null) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `expected an IP address or CIDR, got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return parsed.text;
+});
+
+/** Names end up in Redis keys and firewall comments: keep them plain. */
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+export const jailName = z.string().regex(NAME, 'expected letters, digits, "_", "." or "-" (at most 64)');
+
+const stringOrList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+const pathString = z.string().startsWith('/', 'a path starts with "/"');
+const regex = z.string().superRefine((value, ctx) => {
+  try {
+    new RegExp(value);
+  } catch (err) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `invalid regular expression: ${(err as Error).message}` });
+  }
+});
+const httpStatus = z.number().int().min(100).max(599);
+const maxretry = z.number().int('maxretry must be a whole number').min(1, 'maxretry must be at least 1');
+
+export const jailSchema = z
+  .object({
+    preset: z.enum(PRESET_NAMES as [string, ...string[]], {
+      errorMap: () => ({ message: `unknown preset; expected one of ${PRESET_NAMES.join(', ')}` }),
+    }).optional(),
+    enabled: z.boolean().default(true),
+    bantime: duration({ forever: true }).optional(),
+    findtime: duration().optional(),
+    maxretry: maxretry.optional(),
+    methods: z.array(z.string().regex(/^[A-Za-z]+$/, 'expected an HTTP method').transform((m) => m.toUpperCase())).optional(),
+    path: z.union([pathString, z.array(pathString).min(1)]).optional(),
+    pathPrefix: z.union([pathString, z.array(pathString).min(1)]).optional(),
+    pathRegex: regex.optional(),
+    statuses: z.array(httpStatus).min(1).optional(),
+    responseHeader: z.string().regex(/^[A-Za-z0-9-]+$/, 'expected a header name').optional(),
+    exclude: z.array(pathString).optional(),
+    ignoreIp: z.array(cidr).optional(),
+  })
+  .strict();
+
+export const incrementSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** fail2ban's bantime.factor: bantime × 2^(bans so far) × factor */
+    factor: z.number().positive().default(1),
+    /** fail2ban's bantime.multipliers: used instead of the formula when set */
+    multipliers: z.array(z.number().positive()).min(1).optional(),
+    maxtime: duration().default('1w'),
+    rndtime: duration({ zero: true }).default(0),
+    /** how long past its end a ban is remembered for the increment */
+    memory: duration().default('1w'),
+  })
+  .strict();
+
+export const firewallSchema = z
+  .object({
+    backend: z.enum(['ufw', 'nftables', 'dry-run']).default('ufw'),
+    /** ports to close to a banned address; empty = every port */
+    ports: z.array(z.number().int().min(1).max(65535)).default([]),
+    protocol: z.enum(['tcp', 'udp', 'any']).default('tcp'),
+    action: z.enum(['deny', 'reject']).default('deny'),
+    /** also cover Docker-published ports (FORWARD chain) */
+    docker: z.boolean().default(false),
+    /** nftables table name (family inet) */
+    table: jailName.default('portcullis'),
+    /** end established connections of a banned address */
+    killConnections: z.boolean().default(true),
+  })
+  .strict();
+
+export const gatewaySchema = z
+  .object({
+    blockStatus: httpStatus.default(403),
+    blockBody: z.string().default('Forbidden: too many failed attempts. Try again later.\n'),
+    /** how often the local ban cache is reloaded from Redis (heals a missed message) */
+    resyncInterval: duration().default('30s'),
+    /** a Redis command slower than this fails open */
+    commandTimeout: z.number().int().positive().default(250),
+  })
+  .strict();
+
+export const sidecarSchema = z
+  .object({
+    /** this host's consumer group on the events stream; default: the host name */
+    hostId: jailName.optional(),
+    healthHost: z.string().default('127.0.0.1'),
+    healthPort: z.number().int().min(0).max(65535).default(9464),
+    reconcileInterval: duration().default('1m'),
+    /** pending events idle this long are reclaimed from a dead consumer */
+    claimIdle: duration().default('30s'),
+    batchSize: z.number().int().min(1).max(10000).default(500),
+  })
+  .strict();
+
+const defaultsSchema = z
+  .object({
+    bantime: duration({ forever: true }).default('1h'),
+    findtime: duration().default('10m'),
+    maxretry: maxretry.default(5),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    /** redis://… URL; absent = the embedded in-memory store (one process) */
+    redis: z.string().url('expected a redis:// or rediss:// URL').optional(),
+    prefix: jailName.default('portcullis'),
+    /** peers allowed to set X-Forwarded-For; default nobody */
+    trustProxy: z.array(cidr).default([]),
+    ignoreIp: z.array(cidr).default(['127.0.0.0/8', '::1']),
+    defaults: defaultsSchema.default({}),
+    increment: incrementSchema.default({}),
+    jails: z
+      .record(jailName, jailSchema)
+      .default({ 'django-login': { preset: 'django.login' } as never }),
+    firewall: firewallSchema.default({}),
+    gateway: gatewaySchema.default({}),
+    sidecar: sidecarSchema.default({}),
+    /** approximate cap on the events stream (XADD MAXLEN ~) */
+    streamMaxLen: z.number().int().min(100).default(100_000),
+  })
+  .strict();
+
+export type PortcullisConfigInput = z.input<typeof configSchema>;
+export type PortcullisConfig = z.output<typeof configSchema>;
+export type JailConfig = z.output<typeof jailSchema>;
+export type IncrementConfig = z.output<typeof incrementSchema>;
+export type FirewallConfig = z.output<typeof firewallSchema>;
+export type SidecarConfig = z.output<typeof sidecarSchema>;
+export type GatewayConfig = z.output<typeof gatewaySchema>;

@@ -1,0 +1,51 @@
+/** Base class: every error Portcullis throws on purpose carries a stable code. */
+export class PortcullisError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A config file or object that does not match the schema; `issues` name each bad field. */
+export class ConfigError extends PortcullisError {
+  readonly issues: ReadonlyArray<{ path: string; message: string }>;
+  constructor(issues: ReadonlyArray<{ path: string; message: string }>, source?: string) {
+    const where = source ? ` in ${source}` : '';
+    const lines = issues.map((i) => `  - ${i.path || '(root)'}: ${i.message}`);
+    super('ERR_PORTCULLIS_CONFIG', `Invalid Portcullis config${where}:\n${lines.join('\n')}`);
+    this.issues = issues;
+  }
+}
+
+/** A string that is not an IPv4/IPv6 address (or CIDR, where one is allowed). */
+export class InvalidIpError extends PortcullisError {
+  constructor(value: string, what = 'IP address') {
+    super('ERR_PORTCULLIS_INVALID_IP', `Not a valid ${what}: ${JSON.stringify(value)}`);
+  }
+}
+
+/** A duration string that is not one of fail2ban's forms. */
+export class InvalidDurationError extends PortcullisError {
+  constructor(value: unknown) {
+    super(
+      'ERR_PORTCULLIS_DURATION',
+      `Not a duration: ${JSON.stringify(value)} (use seconds like 600, or 10m, 1h, 1d, 1w; -1 means forever)`,
+    );
+  }
+}
+
+/** A jail name that is not configured. */
+export class UnknownJailError extends PortcullisError {
+  constructor(jail: string) {
+    super('ERR_PORTCULLIS_UNKNOWN_JAIL', `Unknown jail: ${JSON.stringify(jail)}`);
+  }
+}
+
+/** Refused: the address is loopback, a trusted proxy or in ignoreIp. */
+export class ProtectedIpError extends PortcullisError {
+  constructor(ip: string, why: string) {
+    super('ERR_PORTCULLIS_PROTECTED_IP', `Refusing to ban ${ip}: ${why}`);
+  }
+}

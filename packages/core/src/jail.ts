@@ -1,0 +1,106 @@
+import type { IncrementConfig, JailConfig, PortcullisConfig } from './config/schema.js';
+import { IpSet } from './ip.js';
+import { normalizePath } from './path.js';
+import { PRESETS, type RuleFields } from './presets.js';
+import { parseDuration } from './duration.js';
+
+/** The parts of a response a jail rule looks at. */
+export interface ResponseFacts {
+  method: string;
+  /** raw request URL (req.originalUrl); normalised only when needed */
+  url: string;
+  status: number;
+  header(name: string): unknown;
+}
+
+/** A configured jail, resolved: durations in ms, rule compiled. */
+export interface Jail {
+  readonly name: string;
+  readonly bantime: number;
+  readonly findtime: number;
+  readonly maxretry: number;
+  /** per-jail ignoreIp (the global list is checked separately) */
+  readonly ignore: IpSet | null;
+  /** false for jails that only count the X-Portcullis-Failure header */
+  readonly hasRule: boolean;
+  matches(facts: ResponseFacts): boolean;
+}
+
+const asList = <T>(v: T | T[] | undefined): T[] | undefined => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
+
+function compileRule(rule: RuleFields): { hasRule: boolean; matches: (f: ResponseFacts) => boolean } {
+  const statuses = rule.statuses ? new Set(rule.statuses) : null;
+  const methods = rule.methods ? new Set(rule.methods.map((m) => m.toUpperCase())) : null;
+  const exact = asList(rule.path);
+  const exactSet = exact ? new Set(exact) : null;
+  const prefixes = asList(rule.pathPrefix) ?? null;
+  const re = rule.pathRegex ? new RegExp(rule.pathRegex) : null;
+  const exclude = rule.exclude && rule.exclude.length > 0 ? rule.exclude : null;
+  const header = rule.responseHeader?.toLowerCase() ?? null;
+  const hasRule = Boolean(statuses || exactSet || prefixes || re);
+  if (!hasRule) return { hasRule, matches: () => false };
+  return {
+    hasRule,
+    matches(f) {
+      // cheapest tests first: most responses leave at the status check
+      if (statuses && !statuses.has(f.status)) return false;
+      if (methods && !methods.has(f.method)) return false;
+      if (header && f.header(header) === undefined) return false;
+      if (!exactSet && !prefixes && !re && !exclude) return true;
+      const path = normalizePath(f.url);
+      if (exclude) for (const p of exclude) if (path.startsWith(p)) return false;
+      if (exactSet && !exactSet.has(path)) return false;
+      if (prefixes && !prefixes.some((p) => path.startsWith(p))) return false;
+      if (re && !re.test(path)) return false;
+      return true;
+    },
+  };
+}
+
+export function resolveJail(name: string, jail: JailConfig, config: PortcullisConfig): Jail {
+  const preset: RuleFields = jail.preset ? PRESETS[jail.preset as keyof typeof PRESETS] : {};
+  // The jail's own rule fields replace the preset's; unset ones fall through.
+  const rule: RuleFields = { ...preset };
+  for (const key of ['methods', 'path', 'pathPrefix', 'pathRegex', 'statuses', 'responseHeader', 'exclude'] as const) {
+    if (jail[key] !== undefined) (rule as Record<string, unknown>)[key] = jail[key];
+  }
+  const compiled = compileRule(rule);
+  return {
+    name,
+    bantime: jail.bantime ?? (preset.bantime !== undefined ? parseDuration(preset.bantime) : config.defaults.bantime),
+    findtime: jail.findtime ?? (preset.findtime !== undefined ? parseDuration(preset.findtime) : config.defaults.findtime),
+    maxretry: jail.maxretry ?? preset.maxretry ?? config.defaults.maxretry,
+    ignore: jail.ignoreIp && jail.ignoreIp.length > 0 ? new IpSet(jail.ignoreIp) : null,
+    hasRule: compiled.hasRule,
+    matches: compiled.matches,
+  };
+}
+
+/** The enabled jails of a config, by name. */
+export function resolveJails(config: PortcullisConfig): Map<string, Jail> {
+  const jails = new Map<string, Jail>();
+  for (const [name, jail] of Object.entries(config.jails)) {
+    if (jail.enabled) jails.set(name, resolveJail(name, jail, config));
+  }
+  return jails;
+}
+
+/**
+ * fail2ban's bantime.increment: the first ban lasts bantime; after `previous`
+ * earlier bans it lasts bantime × 2^previous × factor (or × multipliers[previous]),
+ * capped at maxtime, plus up to rndtime of random jitter. FOREVER stays forever.
+ */
+export function banDuration(bantime: number, previous: number, inc: IncrementConfig, random = Math.random): number {
+  if (bantime < 0) return bantime;
+  let ms = bantime;
+  if (inc.enabled && previous > 0) {
+    if (inc.multipliers) {
+      ms = bantime * inc.multipliers[Math.min(previous, inc.multipliers.length - 1)]!;
+    } else {
+      ms = bantime * 2 ** Math.min(previous, 20) * inc.factor;
+    }
+    ms = Math.min(ms, Math.max(inc.maxtime, bantime));
+  }
+  if (inc.enabled && inc.rndtime > 0) ms += Math.floor(random() * inc.rndtime);
+  return Math.round(ms);
+}

@@ -1,0 +1,46 @@
+/**
+ * The Redis key schema: a public contract (users read it with redis-cli).
+ * Every key shares the hash tag {prefix}, so each script touches one slot
+ * and runs unchanged on Redis Cluster.
+ *
+ *   {p}:fail:<jail>:<ip>   ZSET    one member per failure, score = ms; PEXPIRE findtime
+ *   {p}:ban:<ip>           HASH    jail reason at until count by; PEXPIREAT until
+ *   {p}:bans               ZSET    ip or CIDR → until ms (+inf = forever)
+ *   {p}:offenses:<ip>      STRING  bans so far (for the increment)
+ *   {p}:stats:<jail>       HASH    failed, banned (totals)
+ *   {p}:events             STREAM  ban/unban events for the sidecars
+ *   {p}:events:dead        STREAM  malformed events parked by a sidecar
+ *   {p}:changes            pub/sub ban/unban notices for gateways
+ */
+export class Keys {
+  readonly tag: string;
+  readonly bans: string;
+  readonly events: string;
+  readonly deadEvents: string;
+  readonly changes: string;
+
+  constructor(readonly prefix: string) {
+    this.tag = `{${prefix}}`;
+    this.bans = `${this.tag}:bans`;
+    this.events = `${this.tag}:events`;
+    this.deadEvents = `${this.tag}:events:dead`;
+    this.changes = `${this.tag}:changes`;
+  }
+
+  fail(jail: string, ip: string): string {
+    return `${this.tag}:fail:${jail}:${ip}`;
+  }
+  /** pattern for SCAN over one jail's failure windows */
+  failPattern(jail: string): string {
+    return `${this.tag}:fail:${jail}:*`;
+  }
+  ban(ip: string): string {
+    return `${this.tag}:ban:${ip}`;
+  }
+  offenses(ip: string): string {
+    return `${this.tag}:offenses:${ip}`;
+  }
+  stats(jail: string): string {
+    return `${this.tag}:stats:${jail}`;
+  }
+}

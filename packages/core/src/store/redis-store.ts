@@ -1,0 +1,235 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { PortcullisConfig } from '../config/schema.js';
+import { ProtectedIpError, InvalidIpError, UnknownJailError } from '../errors.js';
+import type { BanChange, BanRecord } from '../events.js';
+import { IpSet, normalizeCidr, normalizeIp } from '../ip.js';
+import type { Jail } from '../jail.js';
+import { Keys } from '../keys.js';
+import { Protection } from '../protection.js';
+import { createRedis, waitReady } from '../redis.js';
+import { withScripts, type ScriptCommands } from '../scripts.js';
+import type { ActiveBan, BanOptions, BanStore, JailStatus, RecordResult, UnbanOptions } from './types.js';
+
+export interface RedisBanStoreOptions {
+  config: PortcullisConfig;
+  /** a client, or a URL (default config.redis); a client passed in is not closed by close() */
+  redis?: Redis | string;
+  /** who acts, written into bans and events (e.g. "gateway@host", "cli") */
+  by?: string;
+  commandTimeout?: number;
+  /** keep reconnecting (daemons) or fail at once (CLI) */
+  retry?: boolean;
+}
+
+const NO_BAN: RecordResult = { count: 0, banned: false, alreadyBanned: false, until: 0, bans: 0 };
+
+export class RedisBanStore implements BanStore {
+  readonly kind = 'redis' as const;
+  readonly keys: Keys;
+  readonly redis: Redis & ScriptCommands;
+  private readonly config: PortcullisConfig;
+  private readonly protection: Protection;
+  private readonly by: string;
+  private readonly ownsClient: boolean;
+  private readonly subscribers = new Set<Redis>();
+  private token = 0;
+  private readonly tokenBase = randomBytes(4).toString('hex');
+
+  constructor(opts: RedisBanStoreOptions) {
+    this.config = opts.config;
+    this.keys = new Keys(opts.config.prefix);
+    this.protection = new Protection(opts.config);
+    this.by = opts.by ?? 'portcullis';
+    const source = opts.redis ?? opts.config.redis;
+    if (source === undefined) throw new TypeError('RedisBanStore needs a Redis URL (config.redis) or client');
+    this.ownsClient = typeof source === 'string';
+    const client =
+      typeof source === 'string'
+        ? createRedis(source, {
+            commandTimeout: opts.commandTimeout ?? opts.config.gateway.commandTimeout,
+            retry: opts.retry ?? true,
+          })
+        : source;
+    this.redis = withScripts(client);
+  }
+
+  async connect(timeoutMs = 5000): Promise<void> {
+    await waitReady(this.redis, timeoutMs);
+  }
+
+  async recordFailure(jail: Jail, rawIp: string, now = Date.now()): Promise<RecordResult> {
+    const ip = normalizeIp(rawIp);
+    if (ip === null) throw new InvalidIpError(rawIp);
+    if (this.protection.reasonFor(ip) !== null || jail.ignore?.has(ip)) return NO_BAN;
+    const inc = this.config.increment;
+    const jitter = inc.enabled && inc.rndtime > 0 ? Math.floor(Math.random() * inc.rndtime) : 0;
+    const k = this.keys;
+    const [count, state, until, bans] = await this.redis.pcRecordFailure(
+      k.fail(jail.name, ip), k.ban(ip), k.bans, k.offenses(ip), k.stats(jail.name), k.events,
+      now, jail.findtime, jail.maxretry, jail.bantime, jail.name, ip,
+      `${this.tokenBase}${(this.token = (this.token + 1) % 0x7fffffff)}`,
+      inc.enabled ? 1 : 0, inc.factor, inc.multipliers?.join(' ') ?? '', inc.maxtime, jitter, inc.memory,
+      this.config.streamMaxLen, k.changes, this.by,
+    );
+    return { count, banned: state === 1, alreadyBanned: state === 2, until: Number(until), bans };
+  }
+
+  async ban(rawIp: string, opts: BanOptions = {}): Promise<BanRecord> {
+    const cidr = normalizeCidr(rawIp);
+    if (cidr === null) throw new InvalidIpError(rawIp, 'IP address or CIDR');
+    const why = this.protection.reasonForCidr(cidr);
+    if (why) throw new ProtectedIpError(cidr.text, why);
+    const jail = opts.jail ?? 'manual';
+    if (opts.jail && !(opts.jail in this.config.jails) && opts.jail !== 'manual') throw new UnknownJailError(opts.jail);
+    const jailCfg = this.config.jails[jail];
+    const duration = opts.duration ?? jailCfg?.bantime ?? this.config.defaults.bantime;
+    const now = opts.now ?? Date.now();
+    const reason = opts.reason ?? 'manual';
+    const by = opts.by ?? this.by;
+    const k = this.keys;
+    const [until, count] = await this.redis.pcBan(
+      k.ban(cidr.text), k.bans, k.offenses(cidr.text), k.stats(jail), k.events,
+      now, duration, jail, cidr.text, reason, by, this.config.streamMaxLen, k.changes, this.config.increment.memory,
+    );
+    return { ip: cidr.text, jail, reason, at: now, until: Number(until), count, by };
+  }
+
+  async unban(rawIp: string, opts: UnbanOptions = {}): Promise<boolean> {
+    const cidr = normalizeCidr(rawIp);
+    if (cidr === null) throw new InvalidIpError(rawIp, 'IP address or CIDR');
+    const k = this.keys;
+    const keys = [k.ban(cidr.text), k.bans, k.events, ...Object.keys(this.config.jails).map((j) => k.fail(j, cidr.text))];
+    const removed = await this.redis.pcUnban(
+      keys.length, ...keys,
+      opts.now ?? Date.now(), cidr.text, opts.reason ?? 'manual', opts.by ?? this.by, this.config.streamMaxLen, k.changes,
+    );
+    return removed === 1;
+  }
+
+  async unbanAll(opts: UnbanOptions = {}): Promise<number> {
+    const ips = await this.redis.zrange(this.keys.bans, 0, -1);
+    let n = 0;
+    for (const ip of ips) if (await this.unban(ip, opts)) n++;
+    return n;
+  }
+
+  async isBanned(rawIp: string, now = Date.now()): Promise<BanRecord | null> {
+    const cidr = normalizeCidr(rawIp);
+    if (cidr === null) throw new InvalidIpError(rawIp, 'IP address or CIDR');
+    const exact = await this.readBan(cidr.text, now);
+    if (exact || cidr.prefix !== (cidr.kind === 'ipv4' ? 32 : 128)) return exact;
+    // a CIDR ban covering this address
+    const ranges = (await this.activeBans(now)).filter((b) => b.ip.includes('/'));
+    for (const r of ranges) if (new IpSet([r.ip]).has(cidr.text)) return this.readBan(r.ip, now);
+    return null;
+  }
+
+  private async readBan(ip: string, now: number): Promise<BanRecord | null> {
+    const h = await this.redis.hgetall(this.keys.ban(ip));
+    return toRecord(ip, h, now);
+  }
+
+  async activeBans(now = Date.now()): Promise<ActiveBan[]> {
+    const [, [, flat]] = (await this.redis
+      .multi()
+      .zremrangebyscore(this.keys.bans, '-inf', `(${now}`)
+      .zrange(this.keys.bans, 0, -1, 'WITHSCORES')
+      .exec()) as [[Error | null, number], [Error | null, string[]]];
+    const out: ActiveBan[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const score = flat[i + 1]!;
+      out.push({ ip: flat[i]!, until: score === 'inf' ? -1 : Number(score) });
+    }
+    return out;
+  }
+
+  async listBans(now = Date.now()): Promise<BanRecord[]> {
+    const active = await this.activeBans(now);
+    if (active.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const b of active) pipeline.hgetall(this.keys.ban(b.ip));
+    const rows = (await pipeline.exec()) ?? [];
+    const out: BanRecord[] = [];
+    active.forEach((b, i) => {
+      const rec = toRecord(b.ip, (rows[i]?.[1] ?? {}) as Record<string, string>, now);
+      if (rec) out.push(rec);
+    });
+    return out;
+  }
+
+  async status(jail?: string, now = Date.now()): Promise<JailStatus[]> {
+    const names = jail === undefined ? Object.keys(this.config.jails) : [jail];
+    if (jail !== undefined && !(jail in this.config.jails) && jail !== 'manual') throw new UnknownJailError(jail);
+    const bans = await this.listBans(now);
+    const out: JailStatus[] = [];
+    for (const name of names) {
+      const stats = await this.redis.hgetall(this.keys.stats(name));
+      let failing = 0;
+      const stream = this.redis.scanStream({ match: this.keys.failPattern(name), count: 1000 });
+      for await (const batch of stream) failing += (batch as string[]).length;
+      const mine = bans.filter((b) => b.jail === name);
+      out.push({
+        jail: name,
+        currentlyFailed: failing,
+        totalFailed: Number(stats.failed ?? 0),
+        currentlyBanned: mine.length,
+        totalBanned: Number(stats.banned ?? 0),
+        bans: mine,
+      });
+    }
+    return out;
+  }
+
+  async subscribe(listener: (change: BanChange) => void): Promise<() => Promise<void>> {
+    const sub = this.redis.duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
+    this.subscribers.add(sub);
+    sub.on('error', () => {}); // reconnects by itself; the owner watches the main client
+    sub.on('message', (_channel: string, message: string) => {
+      const change = parseChange(message);
+      if (change) listener(change);
+    });
+    await sub.subscribe(this.keys.changes);
+    return async () => {
+      this.subscribers.delete(sub);
+      sub.disconnect();
+    };
+  }
+
+  async close(): Promise<void> {
+    for (const sub of this.subscribers) sub.disconnect();
+    this.subscribers.clear();
+    if (this.ownsClient) this.redis.disconnect();
+  }
+}
+
+function toRecord(ip: string, h: Record<string, string>, now: number): BanRecord | null {
+  if (!h || h.until === undefined) return null;
+  const until = Number(h.until);
+  if (until !== -1 && until <= now) return null;
+  return {
+    ip,
+    jail: h.jail ?? '',
+    reason: h.reason ?? '',
+    at: Number(h.at ?? 0),
+    until,
+    count: Number(h.count ?? 1),
+    by: h.by ?? '',
+  };
+}
+
+/** A {p}:changes message, validated: a bad address never reaches a cache. */
+export function parseChange(message: string): BanChange | null {
+  try {
+    const m = JSON.parse(message) as Record<string, unknown>;
+    const cidr = normalizeCidr(typeof m.ip === 'string' ? m.ip : undefined);
+    if (!cidr) return null;
+    if (m.type === 'ban' && typeof m.until === 'number') {
+      return { type: 'ban', ip: cidr.text, jail: String(m.jail ?? ''), until: m.until };
+    }
+    if (m.type === 'unban') return { type: 'unban', ip: cidr.text };
+  } catch {
+    // not ours
+  }
+  return null;
+}

@@ -1,0 +1,149 @@
+import { describe, expect, it, beforeEach } from 'vitest';
+import { parseConfig, resolveJails, type BanStore, type BanChange, type PortcullisConfigInput } from '@portcullis/core';
+
+export const CONTRACT_CONFIG: PortcullisConfigInput = {
+  ignoreIp: ['127.0.0.0/8', '::1', '198.51.100.0/24'],
+  trustProxy: ['10.9.9.9'],
+  defaults: { bantime: '1h', findtime: '10m', maxretry: 5 },
+  jails: {
+    'django-login': { preset: 'django.login' },
+    'http-404': { preset: 'http.notFound', maxretry: 3, findtime: 60 },
+  },
+};
+
+/**
+ * The behaviour every BanStore must have. `make` returns a fresh, empty,
+ * connected store for the given config.
+ */
+export function banStoreContract(name: string, make: (config: ReturnType<typeof parseConfig>) => Promise<BanStore>) {
+  describe(`${name}: BanStore contract`, () => {
+    const config = parseConfig(CONTRACT_CONFIG);
+    const jails = resolveJails(config);
+    const login = jails.get('django-login')!;
+    const flood = jails.get('http-404')!;
+    let store: BanStore;
+    const T0 = Date.now();
+
+    beforeEach(async () => {
+      store = await make(config);
+      return () => store.close();
+    });
+
+    it('bans at maxretry failures within findtime, for bantime', async () => {
+      for (let i = 1; i <= 4; i++) {
+        const r = await store.recordFailure(login, '203.0.113.7', T0 + i);
+        expect(r).toMatchObject({ count: i, banned: false });
+      }
+      const r5 = await store.recordFailure(login, '203.0.113.7', T0 + 5);
+      expect(r5).toMatchObject({ count: 5, banned: true, until: T0 + 5 + 3_600_000, bans: 1 });
+      const ban = await store.isBanned('203.0.113.7', T0 + 10);
+      expect(ban).toMatchObject({ ip: '203.0.113.7', jail: 'django-login', until: T0 + 5 + 3_600_000, count: 1 });
+      expect(await store.isBanned('203.0.113.8', T0 + 10)).toBeNull();
+      const again = await store.recordFailure(login, '203.0.113.7', T0 + 6);
+      expect(again).toMatchObject({ banned: false, alreadyBanned: true });
+      expect(await store.isBanned('203.0.113.7', T0 + 5 + 3_600_001)).toBeNull();
+    });
+
+    it('slides the window: failures spread wider than findtime never ban', async () => {
+      // 3 per minute window, one failure every 25 s: at most 3 in any 60 s... just under
+      for (let i = 0; i < 20; i++) {
+        const r = await store.recordFailure(flood, '203.0.113.20', T0 + i * 31_000);
+        expect(r.banned).toBe(false);
+        expect(r.count).toBeLessThanOrEqual(2);
+      }
+      expect(await store.isBanned('203.0.113.20', T0 + 20 * 31_000)).toBeNull();
+    });
+
+    it('doubles the second ban (bantime.increment)', async () => {
+      let t = T0;
+      for (let i = 0; i < 5; i++) await store.recordFailure(login, '203.0.113.30', ++t);
+      const first = await store.isBanned('203.0.113.30', t);
+      expect(first!.until - first!.at).toBe(3_600_000);
+      t = first!.until + 1;
+      let r;
+      for (let i = 0; i < 5; i++) r = await store.recordFailure(login, '203.0.113.30', ++t);
+      expect(r).toMatchObject({ banned: true, bans: 2, until: t + 7_200_000 });
+      const second = await store.isBanned('203.0.113.30', t);
+      expect(second).toMatchObject({ count: 2, until: t + 7_200_000 });
+    });
+
+    it('never bans loopback, trusted proxies or ignoreIp', async () => {
+      for (const ip of ['127.0.0.1', '::1', '10.9.9.9', '198.51.100.4']) {
+        for (let i = 0; i < 10; i++) expect((await store.recordFailure(login, ip, T0 + i)).banned).toBe(false);
+        expect(await store.isBanned(ip, T0 + 20)).toBeNull();
+        await expect(store.ban(ip)).rejects.toThrow(/Refusing to ban/);
+      }
+      await expect(store.ban('10.0.0.0/8')).rejects.toThrow(/trusted proxy/);
+    });
+
+    it('refuses malformed addresses', async () => {
+      await expect(store.recordFailure(login, '1.2.3.4; rm -rf /')).rejects.toThrow(/Not a valid IP/);
+      await expect(store.ban('999.1.1.1')).rejects.toThrow(/Not a valid/);
+      await expect(store.unban('')).rejects.toThrow(/Not a valid/);
+    });
+
+    it('counts 200 concurrent failures from one address exactly', async () => {
+      const big = { ...login, maxretry: 1000 };
+      const results = await Promise.all(Array.from({ length: 200 }, () => store.recordFailure(big, '203.0.113.40', T0)));
+      const counts = results.map((r) => r.count).sort((a, b) => a - b);
+      expect(counts).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+      const [st] = await store.status('django-login', T0);
+      expect(st!.totalFailed).toBe(200);
+    });
+
+    it('keeps 1,000 addresses failing at once apart', async () => {
+      const ips = Array.from({ length: 1000 }, (_, i) => `2001:db8::${(i + 1).toString(16)}`);
+      const results = await Promise.all(ips.flatMap((ip) => [store.recordFailure(login, ip, T0), store.recordFailure(login, ip, T0 + 1)]));
+      const byIp = new Map<string, number>();
+      results.forEach((r, i) => byIp.set(ips[Math.floor(i / 2)]!, Math.max(byIp.get(ips[Math.floor(i / 2)]!) ?? 0, r.count)));
+      expect([...byIp.values()].every((c) => c === 2)).toBe(true);
+      const [st] = await store.status('django-login', T0 + 2);
+      expect(st!.currentlyFailed).toBe(1000);
+    });
+
+    it('bans and unbans by hand, CIDRs included', async () => {
+      const rec = await store.ban('203.0.113.50', { duration: 60_000, jail: 'django-login', reason: 'test', by: 'cli', now: T0 });
+      expect(rec).toMatchObject({ ip: '203.0.113.50', until: T0 + 60_000, jail: 'django-login', by: 'cli' });
+      await store.ban('192.0.2.0/24', { duration: -1 });
+      expect(await store.isBanned('192.0.2.77')).toMatchObject({ ip: '192.0.2.0/24', until: -1, jail: 'manual' });
+      const list = await store.listBans(T0 + 1);
+      expect(list.map((b) => b.ip).sort()).toEqual(['192.0.2.0/24', '203.0.113.50']);
+      expect(await store.unban('203.0.113.50')).toBe(true);
+      expect(await store.unban('203.0.113.50')).toBe(false);
+      expect(await store.isBanned('203.0.113.50', T0 + 1)).toBeNull();
+      expect(await store.unbanAll()).toBe(1);
+      expect(await store.listBans()).toEqual([]);
+    });
+
+    it('unban forgets the failure window', async () => {
+      for (let i = 0; i < 4; i++) await store.recordFailure(login, '203.0.113.60');
+      await store.ban('203.0.113.60');
+      await store.unban('203.0.113.60');
+      expect((await store.recordFailure(login, '203.0.113.60')).count).toBe(1);
+    });
+
+    it('reports status like fail2ban-client status <jail>', async () => {
+      for (let i = 0; i < 5; i++) await store.recordFailure(login, '203.0.113.70');
+      await store.recordFailure(login, '203.0.113.71');
+      const [st] = await store.status('django-login');
+      expect(st).toMatchObject({ jail: 'django-login', currentlyFailed: 1, totalFailed: 6, currentlyBanned: 1, totalBanned: 1 });
+      expect(st!.bans.map((b) => b.ip)).toEqual(['203.0.113.70']);
+      const all = await store.status();
+      expect(all.map((s) => s.jail)).toEqual(['django-login', 'http-404']);
+    });
+
+    it('tells subscribers about bans and unbans', async () => {
+      const seen: BanChange[] = [];
+      const off = await store.subscribe((c) => seen.push(c));
+      await store.ban('203.0.113.80', { duration: 60_000 });
+      await store.unban('203.0.113.80');
+      const deadline = Date.now() + 2000;
+      while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      await off();
+      expect(seen).toEqual([
+        expect.objectContaining({ type: 'ban', ip: '203.0.113.80' }),
+        { type: 'unban', ip: '203.0.113.80' },
+      ]);
+    });
+  });
+}
