@@ -14,6 +14,8 @@ export function normalizeIp(value: string | undefined | null): string | null {
   if (typeof value !== 'string' || value.length === 0 || value.length > 45) return null;
   const family = isIP(value);
   if (family === 4) return value;
+  // fast path for what dual-stack sockets report: "::ffff:203.0.113.7"
+  if (family === 6 && value.startsWith('::ffff:') && isIP(value.slice(7)) === 4) return value.slice(7);
   if (family !== 6 || value.includes('%')) return null;
   const parsed = ipaddr.IPv6.parse(value);
   if (parsed.isIPv4MappedAddress()) return parsed.toIPv4Address().toString();

@@ -15,14 +15,22 @@ function issuesOf(error: ZodError): Array<{ path: string; message: string }> {
   }));
 }
 
+/** Marks a validated config, so parsing it again is a no-op (durations are already ms). */
+const PARSED = Symbol.for('portcullis.config.parsed');
+
+export function isParsedConfig(value: unknown): value is PortcullisConfig {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[PARSED] === true;
+}
+
 /**
  * Validates a config object (as written in portcullis.yml) and fills defaults.
  * Throws ConfigError naming every bad field's path; nothing starts with a bad config.
  */
 export function parseConfig(input: unknown, source?: string): PortcullisConfig {
+  if (isParsedConfig(input)) return input;
   const result = configSchema.safeParse(input ?? {});
   if (!result.success) throw new ConfigError(issuesOf(result.error), source);
-  return result.data;
+  return Object.assign(result.data, { [PARSED]: true });
 }
 
 /** Reads portcullis.yml / .yaml / .json (same schema) and validates it. */

@@ -51,8 +51,8 @@ export interface ActiveBan {
  */
 export interface BanStore {
   readonly kind: 'redis' | 'memory';
-  /** connects; rejects when the backend cannot be reached */
-  connect(): Promise<void>;
+  /** connects; rejects when the backend cannot be reached within timeoutMs */
+  connect(timeoutMs?: number): Promise<void>;
   recordFailure(jail: Jail, ip: string, now?: number): Promise<RecordResult>;
   ban(ip: string, opts?: BanOptions): Promise<BanRecord>;
   unban(ip: string, opts?: UnbanOptions): Promise<boolean>;

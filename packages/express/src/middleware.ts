@@ -1,0 +1,197 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { hostname } from 'node:os';
+import onHeaders from 'on-headers';
+import { pino, type Logger } from 'pino';
+import {
+  ConfigError,
+  IpSet,
+  Protection,
+  RedisBanStore,
+  formatDuration,
+  parseConfig,
+  resolveJails,
+  type BanStore,
+  type Jail,
+  type PortcullisConfig,
+  type PortcullisConfigInput,
+} from '@portcullis/core';
+import { BanCache } from './ban-cache.js';
+import { sendBlocked } from './block.js';
+import { failedJails, takeFailureHeader } from './classify.js';
+import { ClientIpResolver } from './client-ip.js';
+import { OutageLog } from './outage.js';
+
+export interface PortcullisOptions {
+  /** a store to use instead of the one the config names (tests, the embedded default) */
+  store?: BanStore;
+  logger?: Logger;
+  /** written into bans and events; default "gateway@<hostname>" */
+  by?: string;
+  /** how long ready() waits for the store before failing open (ms) */
+  readyTimeout?: number;
+}
+
+type Req = IncomingMessage & { originalUrl?: string; log?: Logger };
+type Next = (err?: unknown) => void;
+
+export interface PortcullisMiddleware {
+  (req: Req, res: ServerResponse, next: Next): void;
+  /** connects, loads the active bans and subscribes to changes; never rejects for a store outage */
+  ready(): Promise<void>;
+  close(): Promise<void>;
+  readonly store: BanStore;
+  readonly config: PortcullisConfig;
+  readonly cache: BanCache;
+  /** reloads the ban cache from the store now */
+  resync(): Promise<void>;
+}
+
+/**
+ * The Express middleware (Express 4 and 5). Mount it before the proxy to
+ * Django: banned clients are answered here; every other response is watched
+ * as it leaves, and failures are recorded in the ban store.
+ */
+export function portcullis(input: PortcullisConfigInput | PortcullisConfig, options: PortcullisOptions = {}): PortcullisMiddleware {
+  const config = parseConfig(input);
+  const log = options.logger ?? pino({ name: 'portcullis' });
+  const by = options.by ?? `gateway@${hostname()}`;
+  let store = options.store;
+  if (!store) {
+    if (!config.redis) throw new ConfigError([{ path: 'redis', message: 'required unless a store is passed in options.store' }]);
+    store = new RedisBanStore({ config, by });
+  }
+  const ownsStore = options.store === undefined;
+  const jailMap = resolveJails(config);
+  const jails = [...jailMap.values()].filter((j) => j.hasRule);
+  const protection = new Protection(config);
+  const resolver = new ClientIpResolver(new IpSet(config.trustProxy), log);
+  const cache = new BanCache();
+  const outage = new OutageLog(log);
+  const { blockStatus, blockBody } = config.gateway;
+  let unsubscribe: (() => Promise<void>) | null = null;
+  let resyncTimer: NodeJS.Timeout | null = null;
+  let closed = false;
+  // changes that arrive while a snapshot is loading are replayed on top of it
+  let resyncing: Array<Parameters<BanCache['apply']>[0]> | null = null;
+
+  const theStore = store;
+  if (theStore instanceof RedisBanStore) {
+    theStore.redis.on('error', (err: Error) => outage.failed(err));
+    // after a reconnect: heal anything missed while away
+    theStore.redis.on('ready', () => {
+      if (!closed && ready.started) void resync();
+    });
+  }
+
+  async function resync(): Promise<void> {
+    resyncing = [];
+    try {
+      const snapshot = await theStore.activeBans();
+      const late = resyncing;
+      cache.replace(snapshot);
+      for (const change of late) cache.apply(change);
+      outage.recovered();
+    } catch (err) {
+      outage.failed(err);
+    } finally {
+      resyncing = null;
+    }
+  }
+
+  function record(jail: Jail, ip: string, req: Req): void {
+    const recording = theStore.recordFailure(jail, ip).then(
+      (result) => {
+        outage.recovered();
+        if (result.banned) {
+          cache.add(ip, result.until);
+          (req.log ?? log).warn(
+            {
+              ip,
+              jail: jail.name,
+              bans: result.bans,
+              until: result.until === -1 ? 'forever' : new Date(result.until).toISOString(),
+              bantime: formatDuration(result.until === -1 ? -1 : result.until - Date.now()),
+            },
+            'portcullis: banned',
+          );
+        } else if (result.alreadyBanned) cache.add(ip, result.until);
+      },
+      (err: unknown) => outage.failed(err),
+    );
+    cache.track(ip, recording);
+  }
+
+  function watch(req: Req, res: ServerResponse, ip: string | null): void {
+    onHeaders(res, function onResponseHeaders(this: ServerResponse) {
+      const header = takeFailureHeader(this);
+      if (ip === null || protection.reasonFor(ip) !== null) return;
+      const hits = failedJails(jails, jailMap, req, this, header);
+      for (const jail of hits) record(jail, ip, req);
+    });
+  }
+
+  function decide(req: Req, res: ServerResponse, next: Next, ip: string | null): void {
+    if (ip !== null) {
+      const now = Date.now();
+      const until = cache.bannedUntil(ip, now);
+      if (until !== 0) {
+        sendBlocked(res, blockStatus, blockBody, until, now);
+        return;
+      }
+    }
+    watch(req, res, ip);
+    next();
+  }
+
+  const middleware = function portcullisMiddleware(req: Req, res: ServerResponse, next: Next): void {
+    const ip = resolver.resolve(req);
+    // A failure of this address is still being recorded: its verdict decides.
+    const pending = ip === null ? undefined : cache.pendingFor(ip);
+    if (pending) {
+      pending.then(
+        () => decide(req, res, next, ip),
+        () => decide(req, res, next, ip),
+      );
+      return;
+    }
+    decide(req, res, next, ip);
+  } as PortcullisMiddleware & { started?: boolean };
+
+  async function ready(): Promise<void> {
+    ready.started = true;
+    const timeout = options.readyTimeout ?? 3000;
+    try {
+      await theStore.connect(timeout);
+    } catch (err) {
+      outage.failed(err);
+      // keep going: the client reconnects by itself and resyncs when it does
+    }
+    await resync();
+    const subscribing = theStore
+      .subscribe((change) => {
+        if (resyncing) resyncing.push(change);
+        cache.apply(change);
+      })
+      .then((off) => {
+        if (closed) void off();
+        else unsubscribe = off;
+      })
+      .catch((err) => outage.failed(err));
+    await Promise.race([subscribing, new Promise((r) => setTimeout(r, timeout).unref())]);
+    if (!resyncTimer && !closed) {
+      resyncTimer = setInterval(() => void resync(), config.gateway.resyncInterval);
+      resyncTimer.unref();
+    }
+  }
+  ready.started = false;
+
+  async function close(): Promise<void> {
+    closed = true;
+    if (resyncTimer) clearInterval(resyncTimer);
+    resyncTimer = null;
+    if (unsubscribe) await unsubscribe();
+    if (ownsStore) await theStore.close();
+  }
+
+  return Object.assign(middleware, { ready, close, store: theStore, config, cache, resync });
+}
