@@ -10,6 +10,7 @@ import {
   formatDuration,
   parseConfig,
   resolveJails,
+  type BanChange,
   type BanStore,
   type Jail,
   type PortcullisConfig,
@@ -72,7 +73,7 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
   let resyncTimer: NodeJS.Timeout | null = null;
   let closed = false;
   // changes that arrive while a snapshot is loading are replayed on top of it
-  let resyncing: Array<Parameters<BanCache['apply']>[0]> | null = null;
+  let resyncing: BanChange[] | null = null;
 
   const theStore = store;
   if (theStore instanceof RedisBanStore) {
@@ -83,19 +84,34 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
     });
   }
 
-  async function resync(): Promise<void> {
-    resyncing = [];
-    try {
-      const snapshot = await theStore.activeBans();
-      const late = resyncing;
-      cache.replace(snapshot);
-      for (const change of late) cache.apply(change);
-      outage.recovered();
-    } catch (err) {
-      outage.failed(err);
-    } finally {
-      resyncing = null;
+  // One load at a time; a request for another while one runs is coalesced.
+  let loading: Promise<void> | null = null;
+  let loadAgain = false;
+  function resync(): Promise<void> {
+    if (loading) {
+      loadAgain = true;
+      return loading;
     }
+    loading = (async () => {
+      do {
+        loadAgain = false;
+        const late: BanChange[] = [];
+        resyncing = late;
+        try {
+          const snapshot = await theStore.activeBans();
+          cache.replace(snapshot);
+          for (const change of late) cache.apply(change);
+          outage.recovered();
+        } catch (err) {
+          outage.failed(err);
+        } finally {
+          resyncing = null;
+        }
+      } while (loadAgain && !closed);
+    })().finally(() => {
+      loading = null;
+    });
+    return loading;
   }
 
   function record(jail: Jail, ip: string, req: Req): void {
