@@ -1,0 +1,32 @@
+import express from 'express';
+import { createProxyMiddleware } from 'http-proxy-middleware';
+import { pinoHttp } from 'pino-http';
+import type { Logger } from 'pino';
+import type { PortcullisMiddleware } from '@portcullis/express';
+
+/**
+ * The gateway: request logging, then Portcullis, then the proxy to Django.
+ * Portcullis must come before the proxy so banned clients never reach it.
+ */
+export function createGatewayApp(guard: PortcullisMiddleware, djangoUrl: string, logger: Logger): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(
+    pinoHttp({
+      logger,
+      // never log credentials: no bodies are logged, and these headers are redacted
+      redact: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+    }),
+  );
+  app.use(guard);
+  app.use(
+    createProxyMiddleware({
+      target: djangoUrl,
+      // Django sees the client in X-Forwarded-For (set trustProxy there too, if it reads it)
+      xfwd: true,
+      proxyTimeout: 30_000,
+    }),
+  );
+  return app;
+}
