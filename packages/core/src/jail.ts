@@ -23,12 +23,14 @@ export interface Jail {
   readonly ignore: IpSet | null;
   /** false for jails that only count the X-Portcullis-Failure header */
   readonly hasRule: boolean;
+  /** the response statuses the rule counts; null = any */
+  readonly statuses: ReadonlySet<number> | null;
   matches(facts: ResponseFacts): boolean;
 }
 
 const asList = <T>(v: T | T[] | undefined): T[] | undefined => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
 
-function compileRule(rule: RuleFields): { hasRule: boolean; matches: (f: ResponseFacts) => boolean } {
+function compileRule(rule: RuleFields): { hasRule: boolean; statuses: Set<number> | null; matches: (f: ResponseFacts) => boolean } {
   const statuses = rule.statuses ? new Set(rule.statuses) : null;
   const methods = rule.methods ? new Set(rule.methods.map((m) => m.toUpperCase())) : null;
   const exact = asList(rule.path);
@@ -38,9 +40,10 @@ function compileRule(rule: RuleFields): { hasRule: boolean; matches: (f: Respons
   const exclude = rule.exclude && rule.exclude.length > 0 ? rule.exclude : null;
   const header = rule.responseHeader?.toLowerCase() ?? null;
   const hasRule = Boolean(statuses || exactSet || prefixes || re);
-  if (!hasRule) return { hasRule, matches: () => false };
+  if (!hasRule) return { hasRule, statuses, matches: () => false };
   return {
     hasRule,
+    statuses,
     matches(f) {
       // cheapest tests first: most responses leave at the status check
       if (statuses && !statuses.has(f.status)) return false;
@@ -72,6 +75,7 @@ export function resolveJail(name: string, jail: JailConfig, config: PortcullisCo
     maxretry: jail.maxretry ?? preset.maxretry ?? config.defaults.maxretry,
     ignore: jail.ignoreIp && jail.ignoreIp.length > 0 ? new IpSet(jail.ignoreIp) : null,
     hasRule: compiled.hasRule,
+    statuses: compiled.statuses,
     matches: compiled.matches,
   };
 }

@@ -65,6 +65,10 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
   const jailMap = resolveJails(config);
   const jails = [...jailMap.values()].filter((j) => j.hasRule);
   const protection = new Protection(config);
+  // the union of the statuses the jails count; null when some jail counts any status
+  const statusFilter = jails.every((j) => j.statuses !== null)
+    ? new Set(jails.flatMap((j) => [...(j.statuses ?? [])]))
+    : null;
   const resolver = new ClientIpResolver(new IpSet(config.trustProxy), log);
   const cache = new BanCache();
   const outage = new OutageLog(log);
@@ -140,8 +144,11 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
   function watch(req: Req, res: ServerResponse, ip: string | null): void {
     onHeaders(res, function onResponseHeaders(this: ServerResponse) {
       const header = takeFailureHeader(this);
-      if (ip === null || protection.reasonFor(ip) !== null) return;
+      if (ip === null) return;
+      // most responses leave here: no jail cares about their status
+      if (header === undefined && statusFilter !== null && !statusFilter.has(this.statusCode)) return;
       const hits = failedJails(jails, jailMap, req, this, header);
+      if (hits.length === 0 || protection.reasonFor(ip) !== null) return;
       for (const jail of hits) record(jail, ip, req);
     });
   }
