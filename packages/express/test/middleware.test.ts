@@ -4,12 +4,12 @@ import request from 'supertest';
 import { ConfigError, type PortcullisConfigInput } from '@portcullis/core';
 import { portcullis } from '@portcullis/express';
 import { RedisServer } from '../../../test/helpers/redis-server.js';
-import { startFakeDjango, type FakeDjango } from '../../../test/helpers/fake-django.js';
+import { startStandInDjango, type StandInDjango } from '../../../examples/gateway/src/stand-in-django.js';
 import { send, startGateway, type TestGateway } from '../../../test/helpers/gateway.js';
 
 let redis: RedisServer;
 let cli: Redis;
-let django: FakeDjango;
+let django: StandInDjango;
 const open: TestGateway[] = [];
 
 beforeAll(async () => {
@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   await cli.flushall();
-  django = await startFakeDjango();
+  django = await startStandInDjango();
 });
 afterEach(async () => {
   for (const g of open.splice(0)) await g.close();

@@ -3,11 +3,13 @@ import type { AddressInfo } from 'node:net';
 import { normalizePath } from '@portcullis/core';
 
 /**
- * A stand-in for Django answering like the real flows of DESIGN.md §5 (the
- * real Django runs in the end-to-end tests): the password "good" succeeds.
- * It routes on the decoded path, as Django does, and counts what reached it.
+ * A stand-in for Django answering like the real flows of DESIGN.md §5, for
+ * the quickstart on a machine without Django and for the middleware tests
+ * (the real Django runs in the end-to-end tests): the password "good"
+ * succeeds. It routes on the decoded path, as Django does, and counts what
+ * reached it.
  */
-export interface FakeDjango {
+export interface StandInDjango {
   url: string;
   hits: Map<string, number>;
   total(): number;
@@ -20,7 +22,7 @@ async function body(req: IncomingMessage): Promise<string> {
   return text;
 }
 
-export async function startFakeDjango(): Promise<FakeDjango> {
+export async function startStandInDjango(port = 0, host = '127.0.0.1'): Promise<StandInDjango> {
   const hits = new Map<string, number>();
   const server: Server = createServer(async (req, res) => {
     const path = normalizePath(req.url ?? '/');
@@ -46,10 +48,9 @@ export async function startFakeDjango(): Promise<FakeDjango> {
     }
   });
   server.keepAliveTimeout = 60_000;
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((r) => server.listen(port, host, r));
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${(server.address() as AddressInfo).port}`,
     hits,
     total: () => [...hits.values()].reduce((a, b) => a + b, 0),
     close: () =>
