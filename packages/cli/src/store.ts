@@ -38,6 +38,8 @@ export async function withStore<T>(config: PortcullisConfig, fn: (store: RedisBa
       throw err;
     }
   } finally {
-    await store.close();
+    // disconnect() on a client that already ended keeps the process alive for
+    // connectTimeout (seen with ioredis 5): exit 3 must be fast, so skip it
+    if (store.redis.status !== 'end') await store.close();
   }
 }
