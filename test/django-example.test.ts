@@ -6,8 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './helpers/redis-server.js';
 
-// Debian's interpreter: the `python3` on PATH may be another one without Django
-const PYTHON = '/usr/bin/python3';
+// Debian's interpreter (the `python3` on PATH may be another one without Django);
+// DJANGO_PYTHON points at another, e.g. a venv with Django 5, to try that version
+const PYTHON = process.env.DJANGO_PYTHON || '/usr/bin/python3';
 const exampleDir = fileURLToPath(new URL('../examples/django/', import.meta.url));
 const probe = spawnSync(PYTHON, ['-c', 'import django; print(django.get_version())'], { encoding: 'utf8' });
 const djangoVersion = probe.status === 0 ? probe.stdout.trim() : null;
