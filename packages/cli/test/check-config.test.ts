@@ -32,6 +32,16 @@ describe('portcullis check-config', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, redis: 'redis://10.0.0.5:6379', jails: [{ name: 'a', rule: 'any /x/ → 401', maxretry: 5 }] });
   });
 
+  it('--config beats $PORTCULLIS_CONFIG, which beats ./portcullis.yml', async () => {
+    const a = tmpFile('portcullis.yml', 'jails: { from-cwd: { preset: django.login } }\n');
+    const cwd = a.replace(/\/portcullis\.yml$/, '');
+    const b = tmpFile('env.yml', 'jails: { from-env: { preset: django.login } }\n');
+    const c = tmpFile('flag.yml', 'jails: { from-flag: { preset: django.login } }\n');
+    expect((await cli(['check-config'], { cwd, env: { PORTCULLIS_CONFIG: b } })).stdout).toContain('from-env');
+    expect((await cli(['-c', c, 'check-config'], { cwd, env: { PORTCULLIS_CONFIG: b } })).stdout).toContain('from-flag');
+    expect((await cli(['check-config'], { cwd })).stdout).toContain('from-cwd');
+  });
+
   it('./portcullis.yml in the working directory is the default', async () => {
     const file = tmpFile('portcullis.yml', 'jails: { x: { preset: drf.token } }\n');
     const r = await cli(['check-config'], { cwd: file.replace(/\/portcullis\.yml$/, '') });

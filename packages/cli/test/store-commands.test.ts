@@ -91,6 +91,22 @@ describe('portcullis ban / unban / list / status against Redis', () => {
     expect(await redis.zcard('{pc}:bans')).toBe(0);
   });
 
+  it('gateways follow: ban and unban are published on {p}:changes', async () => {
+    const sub = server.client();
+    const seen: unknown[] = [];
+    sub.on('message', (_channel: string, message: string) => seen.push(JSON.parse(message)));
+    await sub.subscribe('{pc}:changes');
+    await cli(['ban', '203.0.113.21', '--for', '1m'], { env: env() });
+    await cli(['unban', '203.0.113.21'], { env: env() });
+    // pub/sub delivery is asynchronous: wait for both notices, however long that takes
+    while (seen.length < 2) await new Promise((r) => setTimeout(r, 5));
+    sub.disconnect();
+    expect(seen).toEqual([
+      { type: 'ban', ip: '203.0.113.21', jail: 'manual', until: expect.any(Number) },
+      { type: 'unban', ip: '203.0.113.21' },
+    ]);
+  });
+
   it('status lists every jail with fail2ban-client counters', async () => {
     await cli(['ban', '203.0.113.9', '--jail', 'django-admin'], { env: env() });
     const st = await cli(['status'], { env: env() });
