@@ -13,3 +13,4 @@ export * from './redis.js';
 export * from './scripts.js';
 export * from './store/types.js';
 export * from './store/redis-store.js';
+export * from './store/memory-store.js';

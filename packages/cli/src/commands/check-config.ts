@@ -1,0 +1,55 @@
+import type { Command } from 'commander';
+import { ConfigError, formatDuration, resolveJail } from '@portcullis/core';
+import type { Io } from '../io.js';
+import { configPath, resolveConfig } from '../config.js';
+import { CliError, ReportedError } from '../errors.js';
+import { describeRule } from '../format/rule.js';
+import { table } from '../format/table.js';
+import { globalOptions, json } from './options.js';
+
+/** Validates a config: every bad field with its path (exit 1), or a summary of the jails. */
+export function registerCheckConfig(program: Command, io: Io): void {
+  program
+    .command('check-config')
+    .description('validate a config file and summarise its jails')
+    .argument('[file]', 'config file (default: --config, $PORTCULLIS_CONFIG or ./portcullis.yml)')
+    .option('--json', 'machine-readable output')
+    .action(async (file: string | undefined, opts: { json?: boolean }, cmd: Command) => {
+      const path = configPath(io, file ?? globalOptions(cmd).config);
+      if (path === null) throw new CliError('no config file: name one, set PORTCULLIS_CONFIG or create ./portcullis.yml');
+      let loaded;
+      try {
+        loaded = await resolveConfig(io, path);
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        if (opts.json) io.stdout.write(json({ ok: false, file: path, issues: err.issues }));
+        // one self-contained line per problem, so each can be grepped
+        for (const i of err.issues) io.stderr.write(`portcullis: error: ${path}: ${i.path || '(file)'}: ${i.message}\n`);
+        throw new ReportedError('config is invalid');
+      }
+      const { config } = loaded;
+      const jails = Object.entries(config.jails).map(([name, j]) => {
+        const r = resolveJail(name, j, config);
+        return { name, enabled: j.enabled, rule: describeRule(j), maxretry: r.maxretry, findtime: r.findtime, bantime: r.bantime };
+      });
+      if (opts.json) {
+        io.stdout.write(json({ ok: true, file: path, redis: config.redis ?? null, jails }));
+        return;
+      }
+      const enabled = jails.filter((j) => j.enabled).length;
+      io.stdout.write(
+        `${path}: OK — ${jails.length} jail${jails.length === 1 ? '' : 's'} (${enabled} enabled), ` +
+          `store: ${config.redis ? 'redis' : 'in-memory (no redis configured)'}\n\n` +
+          table(
+            ['JAIL', 'RULE', 'MAXRETRY', 'FINDTIME', 'BANTIME'],
+            jails.map((j) => [
+              j.enabled ? j.name : `${j.name} (disabled)`,
+              j.rule,
+              j.maxretry,
+              formatDuration(j.findtime),
+              formatDuration(j.bantime),
+            ]),
+          ),
+      );
+    });
+}

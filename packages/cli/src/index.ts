@@ -1,0 +1,6 @@
+export { buildProgram, run, VERSION } from './program.js';
+export type { Io } from './io.js';
+export { EXIT, CliError, RedisUnreachableError, ReportedError, exitCodeFor, errorLine } from './errors.js';
+export { parseLogLine, parseLogTime, type LogEntry } from './replay/parse-log.js';
+export { replayLog, type ReplayReport, type ReplayBan, type JailTally } from './replay/replay.js';
+export { table } from './format/table.js';
