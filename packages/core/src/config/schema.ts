@@ -133,7 +133,7 @@ const defaultsSchema = z
 export const configSchema = z
   .object({
     /** redis://… URL; absent = the embedded in-memory store (one process) */
-    redis: z.string().url('expected a redis:// or rediss:// URL').optional(),
+    redis: z.string().regex(/^rediss?:\/\/\S+$/, 'expected a redis:// or rediss:// URL').optional(),
     prefix: jailName.default('portcullis'),
     /** peers allowed to set X-Forwarded-For; default nobody */
     trustProxy: z.array(cidr).default([]),
