@@ -98,3 +98,40 @@ export function backoffDelay(attempt: number, baseMs = 250, maxMs = 30_000): num
   const exp = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 20));
   return Math.round(exp / 2 + Math.random() * (exp / 2));
 }
+
+/** Where a network namespace's private ufw files live (bind-mounted over /etc/ufw and /lib/ufw). */
+export interface NetnsUfwDirs {
+  etcUfw: string;
+  libUfw: string;
+}
+
+const NETNS_SH = 'mount --bind "$1" /etc/ufw && mount --bind "$2" /lib/ufw && shift 2 && exec "$@"';
+
+/**
+ * A runner whose commands act on a network namespace only: each runs as
+ * `ip netns exec <ns> unshare -m sh -c '<bind mounts>; exec "$@"' sh <dirs> <cmd> <args…>`
+ * so ufw and nft see the namespace's kernel tables and a private copy of the
+ * ufw files, and the machine's own firewall is never touched. The command and
+ * its arguments are passed as positional parameters: still no shell parsing
+ * of any value.
+ */
+export function netnsRunner(ns: string, dirs?: NetnsUfwDirs, inner: Runner = runCommand): Runner {
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(ns)) throw new TypeError(`bad namespace name ${JSON.stringify(ns)}`);
+  return async (command, args, opts) => {
+    const wrapped = dirs
+      ? ['netns', 'exec', ns, 'unshare', '-m', 'sh', '-c', NETNS_SH, 'sh', dirs.etcUfw, dirs.libUfw, command, ...args]
+      : ['netns', 'exec', ns, command, ...args];
+    try {
+      return await inner('ip', wrapped, opts);
+    } catch (err) {
+      // report the inner command, and a missing inner binary as such
+      if (err instanceof CommandFailedError) {
+        if (err.exitCode === 127 || /No such file or directory/.test(err.stderr) && err.stderr.includes(command)) {
+          throw new CommandNotFoundError(command);
+        }
+        throw new CommandFailedError(command, args, err.exitCode, err.stderr);
+      }
+      throw err;
+    }
+  };
+}

@@ -212,6 +212,11 @@ export class Sidecar {
   // ---------------------------------------------------------------- the loop
 
   private async run(): Promise<void> {
+    for (let waited = 0; this.cmd.status !== 'ready' || this.reader.status !== 'ready'; waited += 100) {
+      if (this.stopping) return;
+      if (waited > 0 && waited % 5000 === 0) this.log.warn({ redis: this.cmd.status }, 'waiting for Redis');
+      await this.sleep(100);
+    }
     await this.retrying('firewall init', async () => {
       await this.backend.init();
       await this.checkFirewall(true);
@@ -364,7 +369,7 @@ export class Sidecar {
       this.wheel.set(b.ip, b.until);
     }
     this.metrics.rules.set(this.owned.size);
-    if (this.config.firewall.killConnections && batch.add.length > 0) {
+    if (this.config.firewall.killConnections && this.backend.name !== 'dry-run' && batch.add.length > 0) {
       await this.killer.kill(batch.add.map((b) => b.ip));
     }
   }
