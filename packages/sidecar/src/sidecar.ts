@@ -70,6 +70,7 @@ export class Sidecar {
   private stopping = false;
   private loopDone: Promise<void> = Promise.resolve();
   private lock: Promise<unknown> = Promise.resolve();
+  private killing: Promise<void> = Promise.resolve();
   private reconcileTimer: NodeJS.Timeout | null = null;
   private reconciling: Promise<unknown> | null = null;
   private needReclaim = true;
@@ -166,6 +167,7 @@ export class Sidecar {
     await this.loopDone;
     await this.reconciling?.catch(() => {});
     await this.lock.catch(() => {});
+    await this.killing;
     this.cmd?.disconnect();
     await this.closeHealth?.();
   }
@@ -340,6 +342,7 @@ export class Sidecar {
     for (let i = 0; i < ids.length; i += 1000) {
       await this.cmd.xack(this.keys.events, this.hostId, ...ids.slice(i, i + 1000));
     }
+    this.killConnections(merged.firewall.add);
   }
 
   // ------------------------------------------------------------ firewall side
@@ -369,9 +372,19 @@ export class Sidecar {
       this.wheel.set(b.ip, b.until);
     }
     this.metrics.rules.set(this.owned.size);
-    if (this.config.firewall.killConnections && this.backend.name !== 'dry-run' && batch.add.length > 0) {
-      await this.killer.kill(batch.add.map((b) => b.ip));
-    }
+  }
+
+  /**
+   * Ends live connections of freshly banned addresses, after the rule holds.
+   * Runs beside the consumer loop (its own queue) so ss/conntrack never delay
+   * the next batch; failures are only logged.
+   */
+  private killConnections(bans: readonly Ban[]): void {
+    if (!this.config.firewall.killConnections || this.backend.name === 'dry-run' || bans.length === 0) return;
+    const ips = bans.map((b) => b.ip);
+    this.killing = this.killing.then(() => this.killer.kill(ips)).catch((err: unknown) => {
+      this.log.warn({ err: (err as Error).message }, 'ending live connections failed');
+    });
   }
 
   private async retrying(what: string, fn: () => Promise<void>): Promise<void> {
@@ -485,6 +498,7 @@ export class Sidecar {
         this.wheel.set(o.ip, o.until);
       }
       await this.applyBatch(diff, 'reconcile');
+      this.killConnections(diff.add);
       this.metrics.reconcileAdds.inc(diff.add.length);
       this.metrics.reconcileRemoves.inc(diff.remove.length);
       this.lastReconcile = Date.now();

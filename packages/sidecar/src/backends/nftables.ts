@@ -62,23 +62,30 @@ export class NftablesBackend implements FirewallBackend {
     return [`nft -f - <<'EOF'\n${nftBatchScript(this.table, batch, this.now())}EOF`];
   }
 
-  async apply(batch: FirewallBatch): Promise<void> {
+  async apply(batch: FirewallBatch, owned?: ReadonlyMap<string, OwnedRule>): Promise<void> {
     if (batch.add.length === 0 && batch.remove.length === 0) return;
     const now = this.now();
     try {
+      // fast path: trust what we know is live (deleting from a big interval set is slow, adding is cheap)
+      await this.run('nft', ['-f', '-'], { input: nftBatchScript(this.table, batch, now, owned ? new Set(owned.keys()) : undefined) });
+      return;
+    } catch (err) {
+      if (!(err instanceof CommandFailedError)) throw err;
+    }
+    try {
+      // safe path: an element we thought live had expired (delete failed), or we knew nothing
       await this.run('nft', ['-f', '-'], { input: nftBatchScript(this.table, batch, now) });
+      return;
     } catch (err) {
       // An interval set refuses overlapping ranges (a /24 ban and an address inside
       // it): the whole transaction fails. Retry element by element so one overlap
-      // does not hold back the others; an address already covered by a range
-      // is enforced, so it counts as applied.
-      if (!(err instanceof CommandFailedError) || !isOverlap(err) || batch.add.length + batch.remove.length === 1) {
-        if (err instanceof CommandFailedError && isOverlap(err)) return;
-        throw err;
-      }
-      for (const ban of batch.remove) await this.applyOne({ add: [], remove: [ban] }, now);
-      for (const ban of batch.add) await this.applyOne({ add: [ban], remove: [] }, now);
+      // does not hold back the others; an address covered by a banned range is
+      // enforced already, so it counts as applied.
+      if (!(err instanceof CommandFailedError) || !isOverlap(err)) throw err;
+      if (batch.add.length + batch.remove.length === 1) return;
     }
+    for (const ban of batch.remove) await this.applyOne({ add: [], remove: [ban] }, now);
+    for (const ban of batch.add) await this.applyOne({ add: [ban], remove: [] }, now);
   }
 
   private async applyOne(batch: FirewallBatch, now: number): Promise<void> {
@@ -139,26 +146,32 @@ function element(ban: Ban, now: number): string | null {
 }
 
 /**
- * One transaction for a whole batch. nft's `add element` does not (on every
- * kernel) refresh the timeout of a live element, and `delete element` fails
- * on a missing one; so each touched element is added bare (exists now),
- * deleted, and (for bans) added again with its new timeout. Every step is in
- * one atomic commit: no moment without the rule.
+ * One transaction for a whole batch. `add element` does not refresh the
+ * timeout of a live element on every kernel, and `delete element` fails on a
+ * missing one. With `live` (the addresses we know are in the set): new bans
+ * are plain adds, live ones are deleted and re-added with the new timeout,
+ * removals of live ones are plain deletes. Without it (or for addresses not
+ * known live) every touched element is first added bare (so it exists), then
+ * deleted, then (bans) added again. Either way it is one atomic commit: no
+ * moment without the rule.
  */
-export function nftBatchScript(table: string, batch: FirewallBatch, now: number): string {
+export function nftBatchScript(table: string, batch: FirewallBatch, now: number, live?: ReadonlySet<string>): string {
   const t = `inet ${table}`;
   const lines: string[] = [];
+  const stmt = (verb: 'add' | 'delete', set: string, els: string[]) => {
+    for (const chunk of chunks(els)) lines.push(`${verb} element ${t} ${set} { ${chunk.join(', ')} }`);
+  };
   for (const set of ['v4', 'v6'] as const) {
     const kind = set === 'v4' ? 'ipv4' : 'ipv6';
     const mine = (b: Ban) => normalizeCidr(b.ip)?.kind === kind;
     const adds = batch.add.filter(mine).map((b) => ({ ip: b.ip, el: element(b, now) }));
     const removes = batch.remove.filter(mine).map((b) => b.ip);
-    const touched = [...removes, ...adds.map((a) => a.ip)];
-    if (touched.length === 0) continue;
-    const live = adds.filter((a) => a.el !== null).map((a) => a.el!);
-    for (const chunk of chunks(touched)) lines.push(`add element ${t} ${set} { ${chunk.join(', ')} }`);
-    for (const chunk of chunks(touched)) lines.push(`delete element ${t} ${set} { ${chunk.join(', ')} }`);
-    for (const chunk of chunks(live)) lines.push(`add element ${t} ${set} { ${chunk.join(', ')} }`);
+    const addIps = adds.map((a) => a.ip);
+    const known = (ip: string) => live?.has(ip) ?? false;
+    // state unknown: make it exist first, so the delete below cannot fail
+    stmt('add', set, live ? removes.filter((ip) => !known(ip)) : [...removes, ...addIps]);
+    stmt('delete', set, live ? [...removes, ...addIps.filter(known)] : [...removes, ...addIps]);
+    stmt('add', set, adds.filter((a) => a.el !== null).map((a) => a.el!));
   }
   return lines.length ? `${lines.join('\n')}\n` : '';
 }
