@@ -102,6 +102,11 @@ export class Sidecar {
     this.ready = new Promise<void>((resolve) => (this.readyResolve = resolve));
   }
 
+  /** events per batch: sidecar.batchSize, capped by what the backend handles well */
+  get batchSize(): number {
+    return Math.min(this.config.sidecar.batchSize, this.backend.maxBatch ?? Infinity);
+  }
+
   private get redisUrl(): string {
     const url = this.opts.redis ?? this.config.redis;
     if (!url) throw new TypeError('the sidecar needs Redis: set `redis:` in the config or REDIS_URL');
@@ -239,7 +244,7 @@ export class Sidecar {
         }
         const reply = (await this.reader.xreadgroup(
           'GROUP', this.hostId, this.consumer,
-          'COUNT', this.config.sidecar.batchSize,
+          'COUNT', this.batchSize,
           'BLOCK', this.opts.blockMs ?? 2000,
           'STREAMS', this.keys.events, '>',
         )) as Array<[string, StreamEntry[]]> | null;
@@ -296,7 +301,7 @@ export class Sidecar {
     for (;;) {
       if (this.stopping) throw new Stopped();
       const reply = (await this.cmd.xreadgroup(
-        'GROUP', this.hostId, this.consumer, 'COUNT', this.config.sidecar.batchSize, 'STREAMS', this.keys.events, last,
+        'GROUP', this.hostId, this.consumer, 'COUNT', this.batchSize, 'STREAMS', this.keys.events, last,
       )) as Array<[string, StreamEntry[]]> | null;
       const entries = reply?.[0]?.[1] ?? [];
       if (entries.length === 0) break;

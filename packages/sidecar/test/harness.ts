@@ -32,6 +32,7 @@ export async function nsSidecar(net: TestNet, config: PortcullisConfig, opts: Si
 
 export async function store(config: PortcullisConfig): Promise<RedisBanStore> {
   const s = new RedisBanStore({ config, by: 'test', commandTimeout: 5000 });
+  s.redis.on('error', () => {}); // reconnects by itself (Redis restart tests)
   await s.connect();
   return s;
 }

@@ -42,6 +42,11 @@ export interface FirewallBackend {
    * timeouts); otherwise the sidecar removes it with its expiry wheel.
    */
   readonly expiresItself: boolean;
+  /**
+   * most events worth reading per batch (ufw: each rule is one slow call, so
+   * small batches get acked, logged and measured progressively)
+   */
+  readonly maxBatch?: number;
   /** prepares the firewall (tables, chains); idempotent, never flushes bans */
   init(): Promise<void>;
   /** is the backend usable, and are its rules enforced? */

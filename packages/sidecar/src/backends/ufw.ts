@@ -104,6 +104,7 @@ export interface UfwBackendOptions {
 export class UfwBackend implements FirewallBackend {
   readonly name = 'ufw' as const;
   readonly expiresItself = false;
+  readonly maxBatch = 50;
   private readonly fw: FirewallConfig;
   private readonly run: Runner;
   private readonly rulesDir: string;
