@@ -137,6 +137,39 @@ describe.skipIf(skip !== null)('nftables backend, real nft in a network namespac
     await s.close();
   });
 
+  it('two hosts (two namespaces, two host ids) on one stream both hold every ban; Redis restarted under them', async () => {
+    const other = TestNet.create();
+    let second: Sidecar | undefined;
+    try {
+      const config = testConfig(redis.url, { firewall: { backend: 'nftables', ports: [PORT] } });
+      sidecar = await nsSidecar(net, config, { hostId: 'nft-host-1' });
+      second = await nsSidecar(other, config, { hostId: 'nft-host-2' });
+      const s = await store(config);
+      const ips = Array.from({ length: 100 }, (_, i) => `203.0.113.${i + 1}`);
+      await Promise.all(ips.map((ip) => s.ban(ip, { duration: 3_600_000 })));
+      const count = (n: TestNet) =>
+        ((JSON.parse(n.inServer(['nft', '-j', 'list', 'set', 'inet', 'portcullis', 'v4'])).nftables as any[]).find((o) => o.set)?.set.elem ?? []).length;
+      await waitFor('host 1', () => count(net) === 100);
+      await waitFor('host 2', () => count(other) === 100);
+      await redis.kill();
+      await redis.restart(); // empty (no persistence): the old bans are gone from Redis
+      await waitFor('store back', () => s.redis.status === 'ready', 10_000);
+      await waitFor('both apply a ban made after the restart', async () => {
+        await s.ban('198.51.100.99', { duration: 3_600_000 });
+        const has = (n: TestNet) => n.inServer(['nft', 'list', 'set', 'inet', 'portcullis', 'v4']).includes('198.51.100.99');
+        return has(net) && has(other);
+      }, 20_000, 500);
+      // reconcile after the reconnect made both firewalls match the (new, empty) Redis
+      await waitFor('stale elements removed', () => count(net) === 1 && count(other) === 1, 10_000);
+      await s.unban('198.51.100.99');
+      await waitFor('unbanned on both', () => count(net) === 0 && count(other) === 0);
+      await s.close();
+    } finally {
+      await second?.stop();
+      other.destroy();
+    }
+  });
+
   it('a restart keeps the elements (no flush) and reconcile changes nothing; docker adds the forward hook', async () => {
     const config = testConfig(redis.url, { firewall: { backend: 'nftables', ports: [PORT] } });
     sidecar = await nsSidecar(net, config, { hostId: 'nft-f' });
