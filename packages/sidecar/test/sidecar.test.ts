@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { PortcullisConfig } from '@portcullis/core';
-import { DryRunBackend, UfwBackend, startSidecar, type FirewallBatch, type Runner, type Sidecar, type SidecarOptions } from '@portcullis/sidecar';
+import { CommandNotFoundError, DryRunBackend, NftablesBackend, UfwBackend, startSidecar, type FirewallBatch, type Runner, type Sidecar, type SidecarOptions } from '@portcullis/sidecar';
 import { RedisServer, redisServerAvailable } from '../../../test/helpers/redis-server.js';
 import { getJson, quiet, store, testConfig, waitFor } from './harness.js';
 
@@ -140,6 +140,30 @@ describe.skipIf(skip !== null)('Sidecar against a real Redis (dry-run backend)',
     expect((await getJson(s.healthPort, '/healthz')).body.status).toBe('ok');
     await bs.close();
   });
+
+  it('a missing firewall binary: a clear error in /healthz, retries, and the event waits until the firewall works', async () => {
+    const config = testConfig(server.url, { firewall: { backend: 'nftables' } });
+    let installed = false;
+    const scripts: string[] = [];
+    const run: Runner = async (cmd, _args, opts) => {
+      if (!installed) throw new CommandNotFoundError(cmd);
+      if (opts?.input) scripts.push(opts.input);
+      return { stdout: '{"nftables":[{"chain":{"hook":"input"}}]}', stderr: '', exitCode: 0 };
+    };
+    const s = await startSidecar(config, { hostId: 'h-missing', backend: new NftablesBackend({ firewall: config.firewall, run }), run: async () => ({ stdout: '', stderr: '', exitCode: 0 }), healthPort: 0, logger: quiet, blockMs: 200 });
+    running.push(s);
+    const bs = await store(config);
+    await bs.ban('203.0.113.88', { duration: 60_000 });
+    await waitFor('failing health', async () => {
+      const h = await getJson(s.healthPort, '/healthz');
+      return h.status === 503 && h.body.problems.some((p: string) => /nft: command not found \(apt-get install nftables/.test(p));
+    }, 5000);
+    installed = true;
+    await s.ready;
+    await waitFor('applied once nft works', () => scripts.some((x) => x.includes('203.0.113.88 timeout')), 40_000);
+    await waitFor('acked', async () => (await pending('h-missing')) === 0);
+    await bs.close();
+  }, 60_000);
 
   it('on start: reclaims its pending entries (a crash between read and ack), then reconciles', async () => {
     const config = testConfig(server.url);

@@ -34,13 +34,19 @@ export class NftablesBackend implements FirewallBackend {
   }
 
   async init(): Promise<void> {
-    await this.run('nft', ['-f', '-'], { input: nftSetupScript(this.fw) });
+    try {
+      await this.run('nft', ['-f', '-'], { input: nftSetupScript(this.fw) });
+    } catch (err) {
+      if (err instanceof CommandNotFoundError) throw new CommandNotFoundError('nft', 'apt-get install nftables, or choose another firewall.backend');
+      throw err;
+    }
   }
 
   async check(): Promise<FirewallHealth> {
     try {
       const { stdout } = await this.run('nft', ['-j', 'list', 'chain', 'inet', this.table, 'input']);
-      if (!stdout.includes('"hook": "input"')) return { ok: false, enforcing: false, message: `nft chain inet ${this.table} input has no input hook` };
+      const items = (JSON.parse(stdout) as { nftables?: Array<{ chain?: { hook?: string } }> }).nftables ?? [];
+      if (!items.some((i) => i.chain?.hook === 'input')) return { ok: false, enforcing: false, message: `nft chain inet ${this.table} input has no input hook` };
       return { ok: true, enforcing: true, message: `nftables table inet ${this.table} in place` };
     } catch (err) {
       if (err instanceof CommandNotFoundError) return { ok: false, enforcing: false, message: 'nft is not installed (apt-get install nftables)' };
