@@ -1,0 +1,181 @@
+#!/usr/bin/env node
+// Sidecar firewall benchmark: ban→rule latency (p50/p95) and the time to apply
+// a mass ban, for ufw and nftables. Runs as root, entirely inside a network
+// namespace it creates (private /etc/ufw and /lib/ufw copies), against a
+// private redis-server on a free port. Needs a build first (npx tsc -b).
+//
+//   node bench/firewall.mjs [--backend ufw|nftables|both] [--samples 50] [--mass 10000] [--max-seconds 1800]
+//
+// Exported: benchFirewall({ backend, samples, mass, maxSeconds }) → results object.
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const { parseConfig, RedisBanStore } = await import(join(ROOT, 'packages/core/dist/index.js'));
+const { netnsRunner, startSidecar } = await import(join(ROOT, 'packages/sidecar/dist/index.js'));
+const { pino } = await import('pino');
+
+function must(args, input) {
+  const r = spawnSync(args[0], args.slice(1), { input, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startRedis() {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'pc-bench-redis-'));
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    if (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.includes('PONG')) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { url: `redis://127.0.0.1:${port}`, stop: () => { child.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }); } };
+}
+
+function makeNamespace() {
+  const ns = `pc-bench-${randomBytes(3).toString('hex')}`;
+  const dir = mkdtempSync(join(tmpdir(), 'pc-bench-'));
+  const etcUfw = join(dir, 'etc/ufw');
+  const libUfw = join(dir, 'lib/ufw');
+  mkdirSync(join(dir, 'etc'), { recursive: true });
+  mkdirSync(join(dir, 'lib'), { recursive: true });
+  cpSync('/etc/ufw', etcUfw, { recursive: true });
+  cpSync('/lib/ufw', libUfw, { recursive: true });
+  for (const f of ['user.rules', 'user6.rules']) spawnSync('sed', ['-i', '/^### tuple ###/,/^$/d', join(etcUfw, f)]);
+  must(['ip', 'netns', 'add', ns]);
+  must(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+  const run = netnsRunner(ns, { etcUfw, libUfw });
+  return {
+    ns, etcUfw, libUfw, run,
+    destroy() {
+      spawnSync('ip', ['netns', 'del', ns]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+const ipOf = (i, base = 18) => `198.${base + Math.floor(i / 65536)}.${Math.floor(i / 256) % 256}.${(i % 256)}`;
+
+/** Runs one backend: latency samples, then a mass ban. */
+export async function benchFirewall({ backend = 'nftables', samples = 50, mass = 10_000, maxSeconds = 1800, log = console.log } = {}) {
+  if (process.getuid?.() !== 0) throw new Error('the firewall bench needs root (network namespaces)');
+  const redis = await startRedis();
+  const net = makeNamespace();
+  const applied = new Map(); // ip → latencyMs (the sidecar's own measure: event "at" → firewall holds it)
+  const waiters = new Map();
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) {
+        if (!line.includes('"ban applied"')) continue;
+        const o = JSON.parse(line);
+        applied.set(o.ip, o.latencyMs);
+        waiters.get(o.ip)?.();
+      }
+      cb();
+    },
+  });
+  const config = parseConfig({
+    redis: redis.url, prefix: 'bench',
+    firewall: { backend, ports: [80, 443], killConnections: process.env.BENCH_KILL !== '0' },
+    sidecar: { hostId: 'bench', reconcileInterval: '1h', batchSize: 1000 },
+  });
+  const result = { backend, samples, mass };
+  let sidecar;
+  const store = new RedisBanStore({ config, by: 'bench', commandTimeout: 10_000 });
+  try {
+    if (backend === 'ufw') net.run('ufw', ['--force', 'enable']).catch(() => {});
+    if (backend === 'ufw') await net.run('ufw', ['--force', 'enable']);
+    sidecar = await startSidecar(config, { run: net.run, ufwRulesDir: net.etcUfw, healthPort: false, logger: pino({ level: 'info' }, sink), blockMs: 1000 });
+    await sidecar.ready;
+    await store.connect();
+
+    // 1. ban→rule latency, one ban at a time
+    const lat = [];
+    for (let i = 0; i < samples; i++) {
+      const ip = ipOf(i, 30);
+      const done = new Promise((r) => waiters.set(ip, r));
+      const t0 = performance.now();
+      await store.ban(ip, { duration: 3_600_000 });
+      await done;
+      lat.push(performance.now() - t0);
+      waiters.delete(ip);
+    }
+    lat.sort((a, b) => a - b);
+    result.latencyMs = { p50: +pct(lat, 50).toFixed(1), p95: +pct(lat, 95).toFixed(1), max: +lat[lat.length - 1].toFixed(1) };
+    log(`${backend}: ban→rule latency over ${samples} bans: p50 ${result.latencyMs.p50} ms, p95 ${result.latencyMs.p95} ms, max ${result.latencyMs.max} ms`);
+
+    // 2. mass ban: `mass` bans written as fast as Redis takes them; time until the firewall holds all
+    if (mass > 0) {
+      applied.clear();
+      const t0 = performance.now();
+      for (let i = 0; i < mass; i += 500) {
+        await Promise.all(Array.from({ length: Math.min(500, mass - i) }, (_, j) => store.ban(ipOf(i + j), { duration: 3_600_000 })));
+      }
+      const written = performance.now() - t0;
+      const deadline = Date.now() + maxSeconds * 1000;
+      let lastLog = Date.now();
+      while (applied.size < mass && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        if (Date.now() - lastLog > 30_000) {
+          lastLog = Date.now();
+          log(`${backend}: ${applied.size}/${mass} applied after ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+        }
+      }
+      const total = performance.now() - t0;
+      result.massWrittenMs = Math.round(written);
+      result.massApplied = applied.size;
+      result.massMs = Math.round(total);
+      // the kernel agrees
+      if (backend === 'nftables') {
+        const j = JSON.parse((await net.run('nft', ['-j', 'list', 'set', 'inet', 'portcullis', 'v4'])).stdout);
+        result.kernelCount = j.nftables.find((o) => o.set)?.set.elem?.length ?? 0;
+      } else {
+        result.kernelCount = (await net.run('iptables', ['-S', 'ufw-user-input'])).stdout.split('\n').filter((l) => l.includes(' -s 198.')).length;
+      }
+      log(`${backend}: ${applied.size}/${mass} bans applied in ${(total / 1000).toFixed(2)} s (events written in ${(written / 1000).toFixed(2)} s; kernel holds ${result.kernelCount} rules of ours)` +
+        (applied.size < mass ? ` — stopped at --max-seconds ${maxSeconds}` : ''));
+    }
+    return result;
+  } finally {
+    await sidecar?.stop();
+    await store.close();
+    net.destroy();
+    redis.stop();
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const { values } = parseArgs({
+    options: {
+      backend: { type: 'string', default: 'both' },
+      samples: { type: 'string', default: '50' },
+      mass: { type: 'string', default: '10000' },
+      'max-seconds': { type: 'string', default: '1800' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const backends = values.backend === 'both' ? ['nftables', 'ufw'] : [values.backend];
+  const results = [];
+  for (const backend of backends) {
+    results.push(await benchFirewall({ backend, samples: Number(values.samples), mass: Number(values.mass), maxSeconds: Number(values['max-seconds']) }));
+  }
+  if (values.json) console.log(JSON.stringify(results, null, 2));
+}

@@ -1,0 +1,44 @@
+import type { FirewallConfig } from '@portcullis/core';
+import type { Logger } from 'pino';
+import type { Runner } from '../exec.js';
+import type { Ban, FirewallBackend, FirewallBatch, FirewallHealth, OwnedRule } from './firewall.js';
+import { UfwBackend } from './ufw.js';
+
+/**
+ * Runs nothing: logs the exact ufw commands it would run and keeps the
+ * "rules" in memory, so reconcile, expiry and metrics behave as for real.
+ * Used by the embedded demo and on machines without a firewall.
+ */
+export class DryRunBackend implements FirewallBackend {
+  readonly name = 'dry-run' as const;
+  readonly expiresItself = false;
+  readonly rules = new Map<string, Ban>();
+  private readonly shape: UfwBackend;
+
+  constructor(firewall: FirewallConfig, private readonly log?: Logger) {
+    const never: Runner = async () => {
+      throw new Error('dry-run runs no command');
+    };
+    this.shape = new UfwBackend({ firewall, run: never });
+  }
+
+  async init(): Promise<void> {}
+
+  async check(): Promise<FirewallHealth> {
+    return { ok: true, enforcing: false, message: 'dry-run: commands are logged, not run; nothing is enforced' };
+  }
+
+  async listOwned(): Promise<OwnedRule[]> {
+    return [...this.rules.values()].map((b) => ({ ...b, current: true }));
+  }
+
+  describe(batch: FirewallBatch): string[] {
+    return this.shape.describe(batch);
+  }
+
+  async apply(batch: FirewallBatch): Promise<void> {
+    for (const command of this.describe(batch)) this.log?.info({ backend: 'dry-run', command }, 'dry-run: would run');
+    for (const b of batch.remove) this.rules.delete(b.ip);
+    for (const b of batch.add) this.rules.set(b.ip, { ...b });
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The firewall backend contract. A backend turns bans into kernel rules it
+ * can later find again (by tag or by owning a whole table), so reconcile can
+ * compare "what the firewall holds" with "what Redis says" and fix only the
+ * difference.
+ */
+
+/** One ban as the firewall sees it. `ip` is canonical (core's normalizeCidr); `until` ms, -1 forever. */
+export interface Ban {
+  ip: string;
+  jail: string;
+  until: number;
+}
+
+/** A rule (or set element) this program owns, as found in the firewall. */
+export interface OwnedRule extends Ban {
+  /**
+   * false when the rule was written for another rule shape (ports, action,
+   * protocol changed in the config since): reconcile replaces it.
+   */
+  current: boolean;
+}
+
+/** One unit of work: every add and remove of one batch of events. */
+export interface FirewallBatch {
+  add: Ban[];
+  remove: Ban[];
+}
+
+export interface FirewallHealth {
+  /** the backend works (binary present, commands succeed) */
+  ok: boolean;
+  /** rules in place actually filter traffic (false e.g. when ufw is inactive) */
+  enforcing: boolean;
+  message: string;
+}
+
+export interface FirewallBackend {
+  readonly name: 'ufw' | 'nftables' | 'dry-run';
+  /**
+   * true when the kernel removes a rule at its `until` by itself (nftables set
+   * timeouts); otherwise the sidecar removes it with its expiry wheel.
+   */
+  readonly expiresItself: boolean;
+  /**
+   * most events worth reading per batch (ufw: each rule is one slow call, so
+   * small batches get acked, logged and measured progressively)
+   */
+  readonly maxBatch?: number;
+  /** prepares the firewall (tables, chains); idempotent, never flushes bans */
+  init(): Promise<void>;
+  /** is the backend usable, and are its rules enforced? */
+  check(): Promise<FirewallHealth>;
+  /** every rule this program owns, with its until */
+  listOwned(): Promise<OwnedRule[]>;
+  /**
+   * Applies a batch. Idempotent: adding a rule that exists refreshes it,
+   * removing a missing rule is not an error. Throws when the firewall does
+   * not hold the result (the caller retries; events stay pending).
+   */
+  apply(batch: FirewallBatch, owned?: ReadonlyMap<string, OwnedRule>): Promise<void>;
+  /** the commands a batch would run, for logs and the dry-run backend */
+  describe(batch: FirewallBatch): string[];
+}
+
+/** ISO form used in rule comments; "forever" for -1. */
+export function untilText(until: number): string {
+  return until === -1 ? 'forever' : new Date(until).toISOString();
+}

@@ -1,0 +1,107 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { RedisServer } from '../../../test/helpers/redis-server.js';
+import { TestNet, firewallSkipReason } from '../../../test/helpers/netns.js';
+import { store, testConfig, waitFor } from './harness.js';
+
+const skip = firewallSkipReason('nft', 'ufw', 'iptables', 'ss');
+if (skip) console.warn(`[skipped] sidecar crash tests: ${skip}`);
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('./fixtures/ns-sidecar.mjs', import.meta.url));
+const N = 500;
+
+/** 500 distinct TEST-NET/benchmark addresses (198.18.0.0/15) */
+const ips = Array.from({ length: N }, (_, i) => `198.18.${Math.floor(i / 250)}.${(i % 250) + 1}`);
+
+describe.skipIf(skip !== null)('crash safety: SIGKILL at a random point, restart, every ban exactly once', () => {
+  let redis: RedisServer;
+  let net: TestNet;
+
+  beforeAll(async () => {
+    // the child runs the built dist/ (a separate process can be SIGKILLed)
+    const build = spawnSync(process.execPath, [`${ROOT}node_modules/typescript/bin/tsc`, '-b', 'packages/sidecar'], { cwd: ROOT, encoding: 'utf8' });
+    if (build.status !== 0) throw new Error(`tsc -b failed: ${build.stdout}${build.stderr}`);
+    redis = await RedisServer.start();
+    net = TestNet.create();
+  }, 120_000);
+  afterAll(async () => {
+    net?.destroy();
+    await redis?.stop();
+  });
+
+  function startChild(backend: string, hostId: string, batch: number): Promise<ChildProcess> {
+    const child = spawn(process.execPath, [FIXTURE], {
+      cwd: ROOT,
+      env: { ...process.env, REDIS_URL: redis.url, NS: net.server, ETC_UFW: net.etcUfw, LIB_UFW: net.libUfw, BACKEND: backend, HOST_ID: hostId, BATCH: String(batch) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    net.track(child);
+    return new Promise((resolve, reject) => {
+      child.stdout!.on('data', (d: Buffer) => {
+        if (d.toString().includes('ready')) resolve(child);
+      });
+      child.on('exit', (code) => reject(new Error(`sidecar child exited (${code}) before ready`)));
+    });
+  }
+
+  async function scenario(backend: 'nftables' | 'ufw', count: () => Map<string, number>, killWithinMs: number, batch: number) {
+    const hostId = `crash-${backend}`;
+    const config = testConfig(redis.url, { firewall: { backend, ports: [8080] } });
+    const s = await store(config);
+    let child = await startChild(backend, hostId, batch);
+    // half the bans while it runs, SIGKILL at a random point, the other half while it is down
+    await Promise.all(ips.slice(0, N / 2).map((ip) => s.ban(ip, { duration: 3_600_000 })));
+    await new Promise((r) => setTimeout(r, Math.floor(Math.random() * killWithinMs)));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const before = count();
+    await Promise.all(ips.slice(N / 2).map((ip) => s.ban(ip, { duration: 3_600_000 })));
+    child = await startChild(backend, hostId, batch);
+    const r = redis.client();
+    await waitFor('all bans applied and acked', async () => {
+      const pending = (await r.xpending('{pct}:events', hostId)) as [number, ...unknown[]];
+      return pending[0] === 0 && count().size === N;
+    }, 300_000, 250);
+    const final = count();
+    for (const ip of ips) expect(final.get(ip), ip).toBe(1);
+    expect(final.size).toBe(N);
+    child.kill('SIGTERM');
+    await new Promise((res) => child.once('exit', res));
+    r.disconnect();
+    await s.close();
+    return { killedWith: before.size };
+  }
+
+  it('nftables: 500 bans, SIGKILL mid-stream, restart', async () => {
+    const count = () => {
+      const out = new Map<string, number>();
+      const json = JSON.parse(net.inServer(['nft', '-j', 'list', 'set', 'inet', 'portcullis', 'v4'])) as { nftables: any[] };
+      for (const o of json.nftables) for (const e of o.set?.elem ?? []) {
+        const ip = typeof e === 'string' ? e : e.elem.val;
+        out.set(ip, (out.get(ip) ?? 0) + 1);
+      }
+      return out;
+    };
+    const { killedWith } = await scenario('nftables', count, 400, 20);
+    console.log(`nftables crash test: ${killedWith}/${N} elements present at SIGKILL`);
+  }, 300_000);
+
+  it('ufw: 500 bans, SIGKILL mid-stream, restart: no duplicate rule in ufw or the kernel', async () => {
+    net.enableUfw(8080);
+    const count = () => {
+      const out = new Map<string, number>();
+      for (const line of net.inServer(['iptables', '-S', 'ufw-user-input']).split('\n')) {
+        const m = / -s (198\.18\.\d+\.\d+)\/32 /.exec(line);
+        if (m) out.set(m[1]!, (out.get(m[1]!) ?? 0) + 1);
+      }
+      return out;
+    };
+    const { killedWith } = await scenario('ufw', count, 15_000, 500);
+    // ufw's own store agrees with the kernel
+    const added = net.inServer(['ufw', 'show', 'added']).split('\n').filter((l) => l.includes('198.18.'));
+    expect(added).toHaveLength(N);
+    console.log(`ufw crash test: ${killedWith}/${N} rules present at SIGKILL`);
+  }, 600_000);
+});

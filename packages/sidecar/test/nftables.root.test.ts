@@ -1,0 +1,190 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RedisServer } from '../../../test/helpers/redis-server.js';
+import { CLIENT_V4, CLIENT_V6, OTHER_V4, OTHER_V6, TestNet, firewallSkipReason } from '../../../test/helpers/netns.js';
+import type { Sidecar } from '@portcullis/sidecar';
+import { nsSidecar, store, testConfig, waitFor } from './harness.js';
+
+const skip = firewallSkipReason('nft', 'ss');
+if (skip) console.warn(`[skipped] sidecar nftables tests: ${skip}`);
+
+const PORT = 8080;
+
+interface Elem {
+  ip: string;
+  timeout?: number;
+  expires?: number;
+}
+
+describe.skipIf(skip !== null)('nftables backend, real nft in a network namespace', () => {
+  let redis: RedisServer;
+  let net: TestNet;
+  let sidecar: Sidecar | undefined;
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    net = TestNet.create();
+    net.startServer(PORT);
+    await waitFor('echo server', () => net.canConnect(CLIENT_V4, PORT));
+  });
+  afterEach(async () => {
+    await sidecar?.stop();
+    sidecar = undefined;
+  });
+  afterAll(async () => {
+    net?.destroy();
+    await redis?.stop();
+  });
+
+  /** the kernel's view: `nft -j list ruleset` */
+  function ruleset(): any[] {
+    return (JSON.parse(net.inServer(['nft', '-j', 'list', 'ruleset'])) as { nftables: any[] }).nftables;
+  }
+  function elements(set: 'v4' | 'v6'): Elem[] {
+    const s = ruleset().find((o) => o.set?.table === 'portcullis' && o.set?.name === set)?.set;
+    return (s?.elem ?? []).map((e: any) => {
+      const v = e.elem ? e.elem.val : e;
+      const ip = typeof v === 'string' ? v : `${v.prefix.addr}/${v.prefix.len}`;
+      return { ip, timeout: e.elem?.timeout, expires: e.elem?.expires };
+    });
+  }
+  const has = (set: 'v4' | 'v6', ip: string) => elements(set).filter((e) => e.ip === ip).length === 1;
+
+  it('creates its own table with interval/timeout sets and an input hook', async () => {
+    const config = testConfig(redis.url, { firewall: { backend: 'nftables', ports: [PORT] } });
+    sidecar = await nsSidecar(net, config, { hostId: 'nft-a' });
+    const rs = ruleset();
+    expect(rs.some((o) => o.table?.family === 'inet' && o.table?.name === 'portcullis')).toBe(true);
+    for (const name of ['v4', 'v6']) {
+      const set = rs.find((o) => o.set?.name === name && o.set?.table === 'portcullis')?.set;
+      expect(set.flags).toEqual(expect.arrayContaining(['interval', 'timeout']));
+    }
+    const chain = rs.find((o) => o.chain?.table === 'portcullis' && o.chain?.name === 'input')?.chain;
+    expect(chain.hook).toBe('input');
+    expect(rs.some((o) => o.chain?.table === 'portcullis' && o.chain?.name === 'forward')).toBe(false);
+  });
+
+  it('ban → element in the set and the TCP connection fails; unban → it works (IPv4 and IPv6)', async () => {
+    const config = testConfig(redis.url, { firewall: { backend: 'nftables', ports: [PORT] } });
+    sidecar = await nsSidecar(net, config, { hostId: 'nft-b' });
+    const s = await store(config);
+    await s.ban(CLIENT_V4, { duration: 3_600_000 });
+    await s.ban(CLIENT_V6, { duration: -1 });
+    await waitFor('v4 element', () => has('v4', CLIENT_V4));
+    await waitFor('v6 element', () => has('v6', CLIENT_V6));
+    expect(elements('v6').find((e) => e.ip === CLIENT_V6)!.timeout).toBeUndefined(); // forever
+    expect(elements('v4').find((e) => e.ip === CLIENT_V4)!.timeout).toBeGreaterThan(3500);
+    expect(net.canConnect(CLIENT_V4, PORT)).toBe(false);
+    expect(net.canConnect(CLIENT_V6, PORT)).toBe(false);
+    expect(net.canConnect(OTHER_V4, PORT)).toBe(true);
+    expect(net.canConnect(OTHER_V6, PORT)).toBe(true);
+    await s.unban(CLIENT_V4);
+    await s.unban(CLIENT_V6);
+    await waitFor('v4 gone', () => !has('v4', CLIENT_V4));
+    await waitFor('v6 gone', () => !has('v6', CLIENT_V6));
+    expect(net.canConnect(CLIENT_V4, PORT)).toBe(true);
+    expect(net.canConnect(CLIENT_V6, PORT)).toBe(true);
+    await s.close();
+  });
+
+  it('the kernel expires an element at until; a re-ban refreshes a live element\'s timeout', async () => {
+    const config = testConfig(redis.url, { firewall: { backend: 'nftables', ports: [PORT] } });
+    sidecar = await nsSidecar(net, config, { hostId: 'nft-c' });
+    const s = await store(config);
+    await s.ban('198.51.100.30', { duration: 60_000 });
+    await waitFor('element', () => has('v4', '198.51.100.30'));
+    await s.ban('198.51.100.30', { duration: 7_200_000 });
+    await waitFor('refreshed', () => (elements('v4').find((e) => e.ip === '198.51.100.30')?.timeout ?? 0) > 7000);
+    expect(elements('v4').filter((e) => e.ip === '198.51.100.30')).toHaveLength(1);
+
+    await s.ban(CLIENT_V4, { duration: 2000 });
+    await waitFor('element', () => has('v4', CLIENT_V4));
+    expect(net.canConnect(CLIENT_V4, PORT)).toBe(false);
+    await waitFor('kernel expiry', () => !has('v4', CLIENT_V4), 10_000);
+    expect(net.canConnect(CLIENT_V4, PORT)).toBe(true);
+    await s.unban('198.51.100.30');
+    await s.close();
+  });
+
+  it('keeps CIDRs as ranges; an address inside a banned range does not break the batch', async () => {
+    const config = testConfig(redis.url, { firewall: { backend: 'nftables', ports: [PORT] } });
+    sidecar = await nsSidecar(net, config, { hostId: 'nft-d' });
+    const s = await store(config);
+    await s.ban('198.51.100.0/24', { duration: 60_000 });
+    await s.ban('2001:db8:77::/48', { duration: 60_000 });
+    await waitFor('ranges', () => has('v4', '198.51.100.0/24') && has('v6', '2001:db8:77::/48'));
+    await s.ban('198.51.100.7', { duration: 60_000 });
+    await s.ban('203.0.113.5', { duration: 60_000 });
+    await waitFor('later ban applied', () => has('v4', '203.0.113.5'));
+    expect(has('v4', '198.51.100.0/24')).toBe(true);
+    expect(sidecar.healthReport().status).toBe('ok');
+    for (const ip of ['198.51.100.0/24', '2001:db8:77::/48', '198.51.100.7', '203.0.113.5']) await s.unban(ip);
+    await waitFor('all gone', () => elements('v4').length === 0 && elements('v6').length === 0);
+    await s.close();
+  });
+
+  it('cuts an established connection of the banned address', async () => {
+    const config = testConfig(redis.url, { firewall: { backend: 'nftables', ports: [PORT] } });
+    sidecar = await nsSidecar(net, config, { hostId: 'nft-e' });
+    const held = net.holdConnection(CLIENT_V4, PORT);
+    await held.connected;
+    let closed = false;
+    void held.closed.then(() => (closed = true));
+    const s = await store(config);
+    await s.ban(CLIENT_V4, { duration: 60_000 });
+    await waitFor('connection cut', () => closed, 10_000);
+    await s.unban(CLIENT_V4);
+    await waitFor('gone', () => !has('v4', CLIENT_V4));
+    await s.close();
+  });
+
+  it('two hosts (two namespaces, two host ids) on one stream both hold every ban; Redis restarted under them', async () => {
+    const other = TestNet.create();
+    let second: Sidecar | undefined;
+    try {
+      const config = testConfig(redis.url, { firewall: { backend: 'nftables', ports: [PORT] } });
+      sidecar = await nsSidecar(net, config, { hostId: 'nft-host-1' });
+      second = await nsSidecar(other, config, { hostId: 'nft-host-2' });
+      const s = await store(config);
+      const ips = Array.from({ length: 100 }, (_, i) => `203.0.113.${i + 1}`);
+      await Promise.all(ips.map((ip) => s.ban(ip, { duration: 3_600_000 })));
+      const count = (n: TestNet) =>
+        ((JSON.parse(n.inServer(['nft', '-j', 'list', 'set', 'inet', 'portcullis', 'v4'])).nftables as any[]).find((o) => o.set)?.set.elem ?? []).length;
+      await waitFor('host 1', () => count(net) === 100);
+      await waitFor('host 2', () => count(other) === 100);
+      await redis.kill();
+      await redis.restart(); // empty (no persistence): the old bans are gone from Redis
+      await waitFor('store back', () => s.redis.status === 'ready', 10_000);
+      await waitFor('both apply a ban made after the restart', async () => {
+        await s.ban('198.51.100.99', { duration: 3_600_000 });
+        const has = (n: TestNet) => n.inServer(['nft', 'list', 'set', 'inet', 'portcullis', 'v4']).includes('198.51.100.99');
+        return has(net) && has(other);
+      }, 20_000, 500);
+      // reconcile after the reconnect made both firewalls match the (new, empty) Redis
+      await waitFor('stale elements removed', () => count(net) === 1 && count(other) === 1, 10_000);
+      await s.unban('198.51.100.99');
+      await waitFor('unbanned on both', () => count(net) === 0 && count(other) === 0);
+      await s.close();
+    } finally {
+      await second?.stop();
+      other.destroy();
+    }
+  });
+
+  it('a restart keeps the elements (no flush) and reconcile changes nothing; docker adds the forward hook', async () => {
+    const config = testConfig(redis.url, { firewall: { backend: 'nftables', ports: [PORT] } });
+    sidecar = await nsSidecar(net, config, { hostId: 'nft-f' });
+    const s = await store(config);
+    for (let i = 1; i <= 20; i++) await s.ban(`203.0.113.${i}`, { duration: 3_600_000 });
+    await waitFor('20 elements', () => elements('v4').length === 20);
+    await sidecar.stop();
+    const docker = testConfig(redis.url, { firewall: { backend: 'nftables', ports: [PORT], docker: true } });
+    sidecar = await nsSidecar(net, docker, { hostId: 'nft-f' });
+    expect(elements('v4')).toHaveLength(20);
+    expect(await sidecar.reconcile()).toEqual({ added: 0, removed: 0 });
+    const fwd = ruleset().find((o) => o.chain?.table === 'portcullis' && o.chain?.name === 'forward')?.chain;
+    expect(fwd?.hook).toBe('forward');
+    for (let i = 1; i <= 20; i++) await s.unban(`203.0.113.${i}`);
+    await waitFor('empty', () => elements('v4').length === 0);
+    await s.close();
+  });
+});
