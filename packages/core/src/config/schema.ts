@@ -36,7 +36,6 @@ const cidr = z.string().transform((value, ctx) => {
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export const jailName = z.string().regex(NAME, 'expected letters, digits, "_", "." or "-" (at most 64)');
 
-const stringOrList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
 const pathString = z.string().startsWith('/', 'a path starts with "/"');
 const regex = z.string().superRefine((value, ctx) => {
   try {

@@ -1,10 +1,11 @@
 import { EventEmitter } from 'node:events';
 import type { PortcullisConfig } from '../config/schema.js';
-import { InvalidIpError, ProtectedIpError, UnknownJailError } from '../errors.js';
+import { InvalidIpError, UnknownJailError } from '../errors.js';
 import type { BanChange, BanEvent, BanRecord } from '../events.js';
 import { IpSet, normalizeCidr, normalizeIp } from '../ip.js';
 import { banDuration, type Jail } from '../jail.js';
 import { Protection } from '../protection.js';
+import { resolveManualBan } from './manual-ban.js';
 import type { ActiveBan, BanOptions, BanStore, JailStatus, RecordResult, UnbanOptions } from './types.js';
 
 export interface MemoryBanStoreOptions {
@@ -153,16 +154,9 @@ export class MemoryBanStore implements BanStore {
   }
 
   async ban(rawIp: string, opts: BanOptions = {}): Promise<BanRecord> {
-    const cidr = normalizeCidr(rawIp);
-    if (cidr === null) throw new InvalidIpError(rawIp, 'IP address or CIDR');
-    const why = this.protection.reasonForCidr(cidr);
-    if (why) throw new ProtectedIpError(cidr.text, why);
-    const jail = opts.jail ?? 'manual';
-    if (opts.jail && !(opts.jail in this.config.jails) && opts.jail !== 'manual') throw new UnknownJailError(opts.jail);
-    const duration = opts.duration ?? this.config.jails[jail]?.bantime ?? this.config.defaults.bantime;
+    const { cidr, jail, duration, reason } = resolveManualBan(rawIp, opts, this.config, this.protection);
     const now = opts.now ?? Date.now();
     this.maybeSweep(now);
-    const reason = opts.reason ?? 'manual';
     const by = opts.by ?? this.by;
     const count = this.offensesOf(cidr.text, now) + 1;
     const until = duration > 0 ? now + duration : -1;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { PortcullisConfig } from '../config/schema.js';
-import { ProtectedIpError, InvalidIpError, UnknownJailError } from '../errors.js';
+import { InvalidIpError, UnknownJailError } from '../errors.js';
 import type { BanChange, BanRecord } from '../events.js';
 import { IpSet, normalizeCidr, normalizeIp } from '../ip.js';
 import type { Jail } from '../jail.js';
@@ -9,6 +9,7 @@ import { Keys } from '../keys.js';
 import { Protection } from '../protection.js';
 import { createRedis, waitReady } from '../redis.js';
 import { withScripts, type ScriptCommands } from '../scripts.js';
+import { resolveManualBan } from './manual-ban.js';
 import type { ActiveBan, BanOptions, BanStore, JailStatus, RecordResult, UnbanOptions } from './types.js';
 
 export interface RedisBanStoreOptions {
@@ -76,16 +77,8 @@ export class RedisBanStore implements BanStore {
   }
 
   async ban(rawIp: string, opts: BanOptions = {}): Promise<BanRecord> {
-    const cidr = normalizeCidr(rawIp);
-    if (cidr === null) throw new InvalidIpError(rawIp, 'IP address or CIDR');
-    const why = this.protection.reasonForCidr(cidr);
-    if (why) throw new ProtectedIpError(cidr.text, why);
-    const jail = opts.jail ?? 'manual';
-    if (opts.jail && !(opts.jail in this.config.jails) && opts.jail !== 'manual') throw new UnknownJailError(opts.jail);
-    const jailCfg = this.config.jails[jail];
-    const duration = opts.duration ?? jailCfg?.bantime ?? this.config.defaults.bantime;
+    const { cidr, jail, duration, reason } = resolveManualBan(rawIp, opts, this.config, this.protection);
     const now = opts.now ?? Date.now();
-    const reason = opts.reason ?? 'manual';
     const by = opts.by ?? this.by;
     const k = this.keys;
     const [until, count] = await this.redis.pcBan(

@@ -1,0 +1,29 @@
+import type { PortcullisConfig } from '../config/schema.js';
+import { InvalidIpError, ProtectedIpError, UnknownJailError } from '../errors.js';
+import { normalizeCidr, type Cidr } from '../ip.js';
+import type { Protection } from '../protection.js';
+import type { BanOptions } from './types.js';
+
+export interface ManualBan {
+  cidr: Cidr;
+  jail: string;
+  /** ms, -1 forever */
+  duration: number;
+  reason: string;
+}
+
+/**
+ * The checks and defaults of a hand-made ban, the same for every store:
+ * a valid address or CIDR that covers nothing protected, a known jail
+ * ("manual" when none), and the jail's (or default) bantime.
+ */
+export function resolveManualBan(rawIp: string, opts: BanOptions, config: PortcullisConfig, protection: Protection): ManualBan {
+  const cidr = normalizeCidr(rawIp);
+  if (cidr === null) throw new InvalidIpError(rawIp, 'IP address or CIDR');
+  const why = protection.reasonForCidr(cidr);
+  if (why) throw new ProtectedIpError(cidr.text, why);
+  const jail = opts.jail ?? 'manual';
+  if (jail !== 'manual' && !(jail in config.jails)) throw new UnknownJailError(jail);
+  const duration = opts.duration ?? config.jails[jail]?.bantime ?? config.defaults.bantime;
+  return { cidr, jail, duration, reason: opts.reason ?? 'manual' };
+}
