@@ -1,0 +1,106 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+/** A free TCP port on loopback, chosen by the kernel. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function redisServerVersion() {
+  const r = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
+  if (r.status !== 0) return null;
+  return /v=(\S+)/.exec(r.stdout)?.[1] ?? r.stdout.trim();
+}
+
+/**
+ * A private redis-server on a free loopback port (no persistence), never
+ * the user's own Redis. Same settings as the test helper.
+ */
+export async function startRedis() {
+  if (redisServerVersion() === null) throw new Error('redis-server is not installed (apt-get install redis-server)');
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'pc-bench-redis-'));
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    { stdio: 'ignore' },
+  );
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    probe.on('error', () => {});
+    try {
+      await probe.connect();
+      await probe.ping();
+      probe.disconnect();
+      break;
+    } catch {
+      probe.disconnect();
+      if (Date.now() > deadline) throw new Error(`redis-server did not start on port ${port}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  const admin = new Redis(port, '127.0.0.1');
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    pid: child.pid,
+    admin,
+    client: () => new Redis(port, '127.0.0.1'),
+    async stop() {
+      admin.disconnect();
+      if (child.exitCode === null) {
+        await new Promise((r) => {
+          child.once('exit', r);
+          child.kill('SIGKILL');
+        });
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Parses INFO commandstats into { cmd: calls }. */
+export function parseCommandStats(info) {
+  const out = {};
+  for (const line of info.split(/\r?\n/)) {
+    const m = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
+    if (m) out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
+
+/** Commands other than our own measuring (INFO, CONFIG) — what the system under test sent. */
+export function countCommands(stats) {
+  let total = 0;
+  const by = {};
+  for (const [cmd, calls] of Object.entries(stats)) {
+    if (cmd === 'info' || cmd.startsWith('config')) continue;
+    total += calls;
+    by[cmd] = calls;
+  }
+  return { total, by };
+}
+
+/** CONFIG RESETSTAT now; the returned function reads INFO commandstats and counts since. */
+export async function commandCounter(admin) {
+  await admin.config('RESETSTAT');
+  return async () => countCommands(parseCommandStats(await admin.info('commandstats')));
+}
+
+export async function usedMemory(admin) {
+  const info = await admin.info('memory');
+  return Number(/used_memory:(\d+)/.exec(info)[1]);
+}
