@@ -15,27 +15,34 @@ export function ipPool(size, offset = 0) {
   };
 }
 
+const login = (password) => ({
+  method: 'POST',
+  path: '/auth/login/',
+  headers: { 'content-type': 'application/json' },
+  body: `{"username":"admin","password":"${password}"}`,
+});
+
 /**
- * One autocannon round. kind 'clean' = GET /, 'fail' = POST /auth/login/
- * (the upstream answers 401). Each request carries its own X-Forwarded-For.
+ * The request kinds:
+ *   clean  GET /                       (200)
+ *   login  POST /auth/login/ good login (200; same path and body size as fail)
+ *   fail   POST /auth/login/ bad login  (the upstream answers 401: a failure)
  */
-export function round({ url, kind, seconds, connections = 64, nextIp }) {
-  const base =
-    kind === 'fail'
-      ? {
-          method: 'POST',
-          path: '/auth/login/',
-          headers: { 'content-type': 'application/json' },
-          body: '{"username":"admin","password":"wrong"}',
-        }
-      : { method: 'GET', path: '/' };
+export const KINDS = { clean: { method: 'GET', path: '/' }, login: login('right'), fail: login('wrong') };
+
+/**
+ * One autocannon round; each request carries its own X-Forwarded-For.
+ * seconds = duration, or amount = a number of requests.
+ */
+export function round({ url, kind, seconds, amount, connections = 64, nextIp }) {
+  const base = KINDS[kind];
   return new Promise((resolve, reject) => {
     autocannon(
       {
         url,
         connections,
         pipelining: 1,
-        duration: seconds,
+        ...(amount ? { amount } : { duration: seconds }),
         ...base,
         requests: [
           {

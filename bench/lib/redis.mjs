@@ -104,3 +104,29 @@ export async function usedMemory(admin) {
   const info = await admin.info('memory');
   return Number(/used_memory:(\d+)/.exec(info)[1]);
 }
+
+/**
+ * Counts the commands clients send while fn() runs, with MONITOR: commands a
+ * Lua script runs inside Redis (source "lua") are counted apart, so
+ * `client` is the number of round-trip commands. MONITOR slows Redis down,
+ * so this is only used in short counting passes, never in timed rounds.
+ */
+export async function monitorCommands(port, fn) {
+  const m = await new Redis(port, '127.0.0.1').monitor();
+  const client = {};
+  const lua = {};
+  m.on('monitor', (_time, args, source) => {
+    const cmd = String(args[0]).toLowerCase();
+    const into = source === 'lua' ? lua : client;
+    into[cmd] = (into[cmd] ?? 0) + 1;
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  try {
+    await fn();
+    await new Promise((r) => setTimeout(r, 200)); // let the last commands arrive
+  } finally {
+    m.disconnect();
+  }
+  const sum = (o) => Object.values(o).reduce((a, b) => a + b, 0);
+  return { client, lua, clientTotal: sum(client), luaTotal: sum(lua) };
+}

@@ -13,6 +13,8 @@ export const SKELETON = [
   { key: '1c', figure: '1', section: 'clean', what: 'Redis commands per clean request', aim: '0' },
   { key: '2a', figure: '2', section: 'failures', what: 'Failing req/s ÷ clean req/s, one gateway (same run)', aim: '≥ 0.9' },
   { key: '2b', figure: '2', section: 'failures', what: 'p99 of a failing request', aim: '— (report)' },
+  { key: '2a′', figure: '2', section: 'failures', what: 'Failing ÷ clean req/s — keep-alive to upstream', aim: '≥ 0.9' },
+  { key: '2b′', figure: '2', section: 'failures', what: 'p99 of a failing request — keep-alive to upstream', aim: '— (report)' },
   { key: '2c', figure: '2', section: 'failures', what: 'Redis commands per failure', aim: '1' },
   { key: '2d', figure: '2', section: 'failures', what: 'RedisBanStore.recordFailure, one client', aim: '≥ 50,000/s' },
   { key: '3a', figure: '3', section: 'propagation', what: 'maxretry-th failure on gateway A → 403 on gateway B', aim: 'p99 < 50 ms' },
