@@ -112,7 +112,8 @@ export async function usedMemory(admin) {
  * so this is only used in short counting passes, never in timed rounds.
  */
 export async function monitorCommands(port, fn) {
-  const m = await new Redis(port, '127.0.0.1').monitor();
+  const base = new Redis(port, '127.0.0.1');
+  const m = await base.monitor();
   const client = {};
   const lua = {};
   m.on('monitor', (_time, args, source) => {
@@ -123,9 +124,17 @@ export async function monitorCommands(port, fn) {
   await new Promise((r) => setTimeout(r, 50));
   try {
     await fn();
-    await new Promise((r) => setTimeout(r, 200)); // let the last commands arrive
+    // let the last commands arrive: wait until nothing new for 300 ms
+    let seen = -1;
+    for (let i = 0; i < 50; i++) {
+      const now = Object.values(client).reduce((a, b) => a + b, 0);
+      if (now === seen) break;
+      seen = now;
+      await new Promise((r) => setTimeout(r, 300));
+    }
   } finally {
     m.disconnect();
+    base.disconnect();
   }
   const sum = (o) => Object.values(o).reduce((a, b) => a + b, 0);
   return { client, lua, clientTotal: sum(client), luaTotal: sum(lua) };

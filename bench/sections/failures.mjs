@@ -23,8 +23,12 @@ async function throughGateway(ctx, redis, upstream, agent) {
     });
     // round trips, counted apart from the timed rounds (MONITOR slows Redis)
     const N = 2000;
-    const monFail = await monitorCommands(redis.port, () => round({ url: gw.url, kind: 'fail', amount: N, connections: 16, nextIp: ipPool(10_000, 120_000) }));
-    const monClean = await monitorCommands(redis.port, () => round({ url: gw.url, kind: 'login', amount: N, connections: 16, nextIp: ipPool(10_000, 140_000) }));
+    let failed = 0;
+    const monFail = await monitorCommands(redis.port, async () => {
+      const r = await round({ url: gw.url, kind: 'fail', amount: N, connections: 16, nextIp: ipPool(10_000, agent === 'close' ? 120_000 : 130_000) });
+      failed = r.statusCodes?.['401']?.count ?? 0;
+    });
+    const monClean = await monitorCommands(redis.port, () => round({ url: gw.url, kind: 'login', amount: N, connections: 16, nextIp: ipPool(10_000, agent === 'close' ? 140_000 : 150_000) }));
     const C = per.clean;
     const F = per.failing;
     const not401 = F.reduce((s, r) => s + r.total - (r.statusCodes?.['401']?.count ?? 0), 0);
@@ -37,7 +41,7 @@ async function throughGateway(ctx, redis, upstream, agent) {
       cmdsFail: cmds.failing,
       cmdsClean: cmds.clean,
       not401,
-      monitored: { requests: N, fail: monFail, clean: monClean },
+      monitored: { requests: failed, sent: N, fail: monFail, clean: monClean },
       per,
     };
   } finally {
@@ -124,7 +128,7 @@ export async function run(ctx) {
       mon.lua += m.monitored.fail.luaTotal;
       mon.requests += m.monitored.requests;
       mon.cleanClient += m.monitored.clean.clientTotal;
-      mon.cleanRequests += m.monitored.requests;
+      mon.cleanRequests += m.monitored.sent;
       for (const [k, v] of Object.entries(m.monitored.fail.client)) mon.by[k] = (mon.by[k] ?? 0) + v;
     }
     const perFail = mon.client / mon.requests;
