@@ -21,3 +21,14 @@ export function send(baseUrl, { method = 'GET', path = '/', ip, body } = {}) {
 }
 
 export const failLogin = (url, ip) => send(url, { method: 'POST', path: '/auth/login/', ip, body: '{"username":"admin","password":"wrong"}' });
+export const goodLogin = (url, ip) => send(url, { method: 'POST', path: '/auth/login/', ip, body: '{"username":"admin","password":"right"}' });
+
+/** Runs fn(i) for i < n with at most `width` outstanding. */
+export async function inParallel(n, width, fn) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < n) await fn(next++);
+    }),
+  );
+}

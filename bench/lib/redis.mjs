@@ -5,6 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 
+// redis-servers still running, killed if the bench process exits or is interrupted
+const live = new Set();
+process.once('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
+for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => process.exit(130));
+
 /** A free TCP port on loopback, chosen by the kernel. */
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -37,6 +44,8 @@ export async function startRedis() {
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
     { stdio: 'ignore' },
   );
+  live.add(child);
+  child.once('exit', () => live.delete(child));
   const deadline = Date.now() + 10_000;
   for (;;) {
     const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });

@@ -3,7 +3,10 @@
 import { parseConfig, RedisBanStore, resolveJails } from '@portcullis/core';
 import { benchConfig, startGateway, startUpstream } from '../lib/procs.mjs';
 import { commandCounter, monitorCommands, startRedis } from '../lib/redis.mjs';
-import { ipPool, round } from '../lib/load.mjs';
+import { ipPool } from '../lib/load.mjs';
+import { failLogin, goodLogin, inParallel } from '../lib/http.mjs';
+
+const ipAt = (offset, i) => ipPool(1, offset + i)();
 import { abRounds, byText } from '../lib/ab.mjs';
 import { fmt, fmtInt, fmtSpread, summary } from '../lib/stats.mjs';
 import { VARIANTS } from './clean.mjs';
@@ -24,11 +27,14 @@ async function throughGateway(ctx, redis, upstream, agent) {
     // round trips, counted apart from the timed rounds (MONITOR slows Redis)
     const N = 2000;
     let failed = 0;
-    const monFail = await monitorCommands(redis.port, async () => {
-      const r = await round({ url: gw.url, kind: 'fail', amount: N, connections: 16, nextIp: ipPool(10_000, agent === 'close' ? 120_000 : 130_000) });
-      failed = r.statusCodes?.['401']?.count ?? 0;
-    });
-    const monClean = await monitorCommands(redis.port, () => round({ url: gw.url, kind: 'login', amount: N, connections: 16, nextIp: ipPool(10_000, agent === 'close' ? 140_000 : 150_000) }));
+    const monFail = await monitorCommands(redis.port, () =>
+      inParallel(N, 16, async (i) => {
+        if ((await failLogin(gw.url, ipAt(agent === 'close' ? 120_000 : 130_000, i))) === 401) failed++;
+      }),
+    );
+    const monClean = await monitorCommands(redis.port, () =>
+      inParallel(N, 16, (i) => goodLogin(gw.url, ipAt(agent === 'close' ? 140_000 : 150_000, i))),
+    );
     const C = per.clean;
     const F = per.failing;
     const not401 = F.reduce((s, r) => s + r.total - (r.statusCodes?.['401']?.count ?? 0), 0);
@@ -165,7 +171,7 @@ export async function run(ctx) {
     }
     details.push(
       '',
-      `Commands per failure are counted in a separate pass (MONITOR slows Redis, so never during timed rounds): ${fmtInt(mon.requests / 2)} failing requests per variant, 16 connections; MONITOR tells commands a client sent from those a Lua script ran ("lua" source). INFO commandstats alone cannot: it counts the script's inner HGET/ZADD/… calls as well.`,
+      `Commands per failure are counted in a separate pass (MONITOR slows Redis, so never during timed rounds): ${fmtInt(mon.requests / 2)} failing requests (answered 401) per variant, 16 at a time over a keep-alive agent, each response awaited; MONITOR tells commands a client sent from those a Lua script ran ("lua" source). INFO commandstats alone cannot: it counts the script's inner HGET/ZADD/… calls as well.`,
       '',
       `Store level: RedisBanStore.recordFailure in the bench process, one ioredis client (it pipelines whatever is outstanding), ${INFLIGHT} calls in flight vs 1 at a time, ` +
         `a fresh address per call, ${Math.min(seconds, 3)} s per run, ${rounds} rounds alternating. ` +
