@@ -19,6 +19,8 @@ const { values } = parseArgs({
     only: { type: 'string' },
     quick: { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
+    // re-render RESULTS.md from results.json (+ FINDINGS.md) without measuring
+    render: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -44,7 +46,7 @@ const ctxBase = {
 
 const all = loadResults();
 let failed = 0;
-for (const section of SECTIONS.filter((s) => wanted.includes(s.id))) {
+for (const section of values.render ? [] : SECTIONS.filter((s) => wanted.includes(s.id))) {
   const started = Date.now();
   const log = (msg) => console.log(`[${section.id}] ${msg}`);
   log(`${section.title}${quick ? ' (quick)' : ''}`);

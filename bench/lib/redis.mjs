@@ -148,3 +148,23 @@ export async function monitorCommands(port, fn) {
   const sum = (o) => Object.values(o).reduce((a, b) => a + b, 0);
   return { client, lua, clientTotal: sum(client), luaTotal: sum(lua) };
 }
+
+/** redis-server CPU time so far (user + sys), in microseconds. */
+export async function redisCpuMicros(admin) {
+  const info = await admin.info('cpu');
+  const get = (k) => Number(new RegExp(`${k}:([0-9.]+)`).exec(info)?.[1] ?? 0);
+  return (get('used_cpu_user') + get('used_cpu_sys')) * 1e6;
+}
+
+/** Waits until Redis has run no new command for `quietMs` (leftover requests drained). */
+export async function quiesce(admin, quietMs = 500, maxMs = 10_000) {
+  const total = async () => Object.values(parseCommandStats(await admin.info('commandstats'))).reduce((a, b) => a + b, 0);
+  const end = Date.now() + maxMs;
+  let last = await total();
+  while (Date.now() < end) {
+    await new Promise((r) => setTimeout(r, quietMs));
+    const now = (await total()) - 1; // our own INFO
+    if (now <= last) return;
+    last = now + 1;
+  }
+}

@@ -103,6 +103,8 @@ export function renderMarkdown(all, sectionsMeta) {
     if (s.details) out.push(s.details, '');
     if (s.notes?.length) for (const n of s.notes) out.push(`- ${n}`), out.push('');
   }
+  const findings = fileURLToPath(new URL('../FINDINGS.md', import.meta.url));
+  if (existsSync(findings)) out.push(readFileSync(findings, 'utf8').trim(), '');
   if (all.notes?.length) {
     out.push('## Notes', '');
     for (const n of all.notes) out.push(`- ${n}`);

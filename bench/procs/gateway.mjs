@@ -64,6 +64,10 @@ async function stop() {
 }
 process.on('message', (m) => {
   if (m?.type === 'stop') void stop();
+  if (m?.type === 'cpu') {
+    const u = process.cpuUsage();
+    process.send({ type: 'cpu', micros: u.user + u.system });
+  }
   if (m?.type === 'heap') {
     globalThis.gc?.();
     process.send({ type: 'heap', ...process.memoryUsage(), cacheSize: guard.cache?.size ?? 0 });

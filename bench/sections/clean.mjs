@@ -3,7 +3,7 @@
 import { benchConfig, startGateway, startUpstream } from '../lib/procs.mjs';
 import { startRedis } from '../lib/redis.mjs';
 import { ipPool } from '../lib/load.mjs';
-import { abRounds, byText } from '../lib/ab.mjs';
+import { abRounds, byText, cpuPerReq } from '../lib/ab.mjs';
 import { fmt, fmtInt, fmtSpread, summary } from '../lib/stats.mjs';
 
 export const id = 'clean';
@@ -23,8 +23,8 @@ async function measure(ctx, redis, upstream, agent) {
     stop.push(guarded);
     const nextIp = ipPool(50_000);
     const { per, cmds } = await abRounds(ctx, {
-      'without portcullis': { url: bare.url, kind: 'clean', nextIp },
-      'with portcullis': { url: guarded.url, kind: 'clean', nextIp, redis: redis.admin },
+      'without portcullis': { url: bare.url, kind: 'clean', nextIp, proc: bare },
+      'with portcullis': { url: guarded.url, kind: 'clean', nextIp, redis: redis.admin, proc: guarded },
     });
     const A = per['without portcullis'];
     const B = per['with portcullis'];
@@ -37,6 +37,8 @@ async function measure(ctx, redis, upstream, agent) {
       pcP99: summary(B.map((r) => r.p99)),
       errors: [...A, ...B].reduce((s, r) => s + r.errors + r.non2xx, 0),
       cmds: cmds['with portcullis'],
+      cpuBare: cpuPerReq(A),
+      cpuPc: cpuPerReq(B),
       per,
     };
   } finally {
@@ -94,7 +96,10 @@ export async function run(ctx) {
     }
     details.push('');
     for (const [agent, m] of Object.entries(res)) {
-      details.push(`Per-round throughput ratios (${agent}): ${m.ratio.values.map((v) => v.toFixed(3)).join(', ')}.${m.errors ? ` Errors or non-2xx: ${m.errors}.` : ''}`);
+      details.push(
+        `Per-round throughput ratios (${agent}): ${m.ratio.values.map((v) => v.toFixed(3)).join(', ')}.${m.errors ? ` Errors or non-2xx: ${m.errors}.` : ''} ` +
+          `Gateway CPU per request (median of rounds, process.cpuUsage): ${fmt(m.cpuBare.gw, 0)} µs without, ${fmt(m.cpuPc.gw, 0)} µs with Portcullis.`,
+      );
     }
     details.push(
       '',

@@ -2,12 +2,12 @@
 // Portcullis gateway (A/B interleaved), and the store's own recordFailure rate.
 import { parseConfig, RedisBanStore, resolveJails } from '@portcullis/core';
 import { benchConfig, startGateway, startUpstream } from '../lib/procs.mjs';
-import { commandCounter, monitorCommands, startRedis } from '../lib/redis.mjs';
+import { commandCounter, monitorCommands, quiesce, startRedis } from '../lib/redis.mjs';
 import { ipPool } from '../lib/load.mjs';
 import { failLogin, goodLogin, inParallel } from '../lib/http.mjs';
 
 const ipAt = (offset, i) => ipPool(1, offset + i)();
-import { abRounds, byText } from '../lib/ab.mjs';
+import { abRounds, byText, cpuPerReq } from '../lib/ab.mjs';
 import { fmt, fmtInt, fmtSpread, summary } from '../lib/stats.mjs';
 import { VARIANTS } from './clean.mjs';
 
@@ -21,17 +21,19 @@ async function throughGateway(ctx, redis, upstream, agent) {
   const gw = await startGateway({ mode: 'portcullis', upstream: upstream.url, agent, config: benchConfig(redis.url, { maxretry: MAXRETRY }) });
   try {
     const { per, cmds } = await abRounds(ctx, {
-      clean: { url: gw.url, kind: 'login', nextIp: ipPool(50_000), redis: redis.admin },
-      failing: { url: gw.url, kind: 'fail', nextIp: ipPool(50_000, 60_000), redis: redis.admin },
+      clean: { url: gw.url, kind: 'login', nextIp: ipPool(50_000), redis: redis.admin, proc: gw },
+      failing: { url: gw.url, kind: 'fail', nextIp: ipPool(50_000, 60_000), redis: redis.admin, proc: gw },
     });
     // round trips, counted apart from the timed rounds (MONITOR slows Redis)
     const N = 2000;
+    await quiesce(redis.admin);
     let failed = 0;
     const monFail = await monitorCommands(redis.port, () =>
       inParallel(N, 16, async (i) => {
         if ((await failLogin(gw.url, ipAt(agent === 'close' ? 120_000 : 130_000, i))) === 401) failed++;
       }),
     );
+    await quiesce(redis.admin);
     const monClean = await monitorCommands(redis.port, () =>
       inParallel(N, 16, (i) => goodLogin(gw.url, ipAt(agent === 'close' ? 140_000 : 150_000, i))),
     );
@@ -47,6 +49,8 @@ async function throughGateway(ctx, redis, upstream, agent) {
       cmdsFail: cmds.failing,
       cmdsClean: cmds.clean,
       not401,
+      cpuClean: cpuPerReq(C),
+      cpuFail: cpuPerReq(F),
       monitored: { requests: failed, sent: N, fail: monFail, clean: monClean },
       per,
     };
@@ -166,6 +170,8 @@ export async function run(ctx) {
     for (const [agent, m] of Object.entries(res)) {
       details.push(
         `${agent}: per-round ratios ${m.ratio.values.map((v) => v.toFixed(3)).join(', ')}; failing responses other than 401: ${m.not401}; ` +
+          `CPU per request (median of rounds): gateway ${fmt(m.cpuClean.gw, 0)} µs for a good login, ${fmt(m.cpuFail.gw, 0)} µs for a failure; redis-server ${fmt(m.cpuClean.redis, 1)} vs ${fmt(m.cpuFail.redis, 1)} µs ` +
+          `(if throughput were set by gateway + Redis CPU alone the ratio would be ${fmt((m.cpuClean.gw + m.cpuClean.redis) / (m.cpuFail.gw + m.cpuFail.redis), 2)}). ` +
           `INFO commandstats over the failing rounds (counts commands run inside the script too): ${byText(m.cmdsFail.by)} for ${fmtInt(m.cmdsFail.requests)} failures; over the clean rounds: ${byText(m.cmdsClean.by)} for ${fmtInt(m.cmdsClean.requests)} requests.`,
       );
     }
