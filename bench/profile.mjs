@@ -26,4 +26,4 @@ await gw.stop();
 await upstream.stop();
 await redis.stop();
 
-summarize(dir);
+summarize(dir, 30, r.total);

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Prints self time by package and the top functions of the .cpuprofile in `dir`. */
-export function summarize(dir, top = 30) {
+export function summarize(dir, top = 30, requests = 0) {
   const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
   const prof = JSON.parse(readFileSync(join(dir, file), 'utf8'));
   const dt = new Map();
@@ -20,7 +20,7 @@ export function summarize(dir, top = 30) {
     byFn.set(key, (byFn.get(key) ?? 0) + t);
     byPkg.set(pkg, (byPkg.get(pkg) ?? 0) + t);
   }
-  const pct = (t) => ((100 * t) / total).toFixed(1).padStart(5) + '%';
+  const pct = (t) => ((100 * t) / total).toFixed(1).padStart(5) + '%' + (requests ? ` ${(t / requests).toFixed(1).padStart(6)} µs/req` : '');
   console.log('\nself time by package:');
   for (const [k, t] of [...byPkg].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(pct(t), k);
   console.log('\ntop functions (self):');

@@ -15,6 +15,8 @@ import { createProxyMiddleware } from 'http-proxy-middleware';
 import { pinoHttp } from 'pino-http';
 import { pino } from 'pino';
 import { portcullis } from '@portcullis/express';
+import { Redis } from 'ioredis';
+import { parseConfig, RedisBanStore } from '@portcullis/core';
 import { createGatewayApp } from '../../examples/gateway/dist/app.js';
 
 /** examples/gateway/src/app.ts createGatewayApp, with `agent` added to the proxy options. */
@@ -47,7 +49,18 @@ const logger = pino({ level: process.env.PC_LOG_LEVEL ?? 'silent' });
 
 let guard;
 if (mode === 'portcullis') {
-  guard = portcullis(config, { logger, by: `bench-gateway-${process.pid}` });
+  let store;
+  if (process.env.PC_AUTOPIPELINE === '1') {
+    // experiment: the store's client as createRedis() makes it, plus ioredis auto-pipelining
+    const parsed = parseConfig(config);
+    const client = new Redis(parsed.redis, {
+      enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 2000, lazyConnect: true,
+      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+      commandTimeout: parsed.gateway.commandTimeout, enableAutoPipelining: true,
+    });
+    store = new RedisBanStore({ config: parsed, redis: client, by: `bench-gateway-${process.pid}` });
+  }
+  guard = portcullis(config, { logger, by: `bench-gateway-${process.pid}`, store });
   await guard.ready();
 } else {
   guard = Object.assign((_req, _res, next) => next(), { ready: async () => {}, close: async () => {} });
