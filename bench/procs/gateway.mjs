@@ -50,13 +50,14 @@ const logger = pino({ level: process.env.PC_LOG_LEVEL ?? 'silent' });
 let guard;
 if (mode === 'portcullis') {
   let store;
-  if (process.env.PC_AUTOPIPELINE === '1') {
-    // experiment: the store's client as createRedis() makes it, plus ioredis auto-pipelining
+  if (process.env.PC_AUTOPIPELINE === '0' || process.env.PC_AUTOPIPELINE === '1') {
+    // experiment (bench/experiment-autopipeline.mjs): the store's client as
+    // createRedis() makes it, with ioredis auto-pipelining forced off or on
     const parsed = parseConfig(config);
     const client = new Redis(parsed.redis, {
       enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 2000, lazyConnect: true,
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-      commandTimeout: parsed.gateway.commandTimeout, enableAutoPipelining: true,
+      commandTimeout: parsed.gateway.commandTimeout, enableAutoPipelining: process.env.PC_AUTOPIPELINE === '1',
     });
     store = new RedisBanStore({ config: parsed, redis: client, by: `bench-gateway-${process.pid}` });
   }
