@@ -6,12 +6,6 @@ export interface RedisConnectOptions {
   /** keep retrying forever (daemons) or give up at once (CLI) */
   retry?: boolean;
   connectTimeout?: number;
-  /**
-   * send the commands issued in one event-loop turn in one socket write
-   * (ioredis enableAutoPipelining): same order and replies, fewer syscalls
-   * and fewer wake-ups of Redis
-   */
-  autoPipelining?: boolean;
 }
 
 /**
@@ -27,7 +21,6 @@ export function createRedis(url: string, opts: RedisConnectOptions = {}): Redis 
     retryStrategy: opts.retry === false ? () => null : (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
   };
   if (opts.commandTimeout) options.commandTimeout = opts.commandTimeout;
-  if (opts.autoPipelining) options.enableAutoPipelining = true;
   return new Redis(url, options);
 }
 

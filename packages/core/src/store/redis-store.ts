@@ -49,8 +49,6 @@ export class RedisBanStore implements BanStore {
         ? createRedis(source, {
             commandTimeout: opts.commandTimeout ?? opts.config.gateway.commandTimeout,
             retry: opts.retry ?? true,
-            // a gateway under attack records many failures per turn: one write, one Redis wake-up
-            autoPipelining: true,
           })
         : source;
     this.redis = withScripts(client);
