@@ -68,7 +68,7 @@ export async function run(ctx) {
         value:
           `${fmt(m.ratio.median, 3)} (min ${fmt(m.ratio.min, 3)} – max ${fmt(m.ratio.max, 3)}, IQR ${fmt(m.ratio.q1, 3)}–${fmt(m.ratio.q3, 3)}, ${m.ratio.n} rounds; ${fmtInt(m.pcRps.median)} vs ${fmtInt(m.bareRps.median)} req/s); ` +
           `gateway CPU per request ${fmt(m.cpuPc.gw, 0)} vs ${fmt(m.cpuBare.gw, 0)} µs (${fmt(m.cpuBare.gw / m.cpuPc.gw, 3)})`,
-        aim: '≥ 0.97', verdict: m.ratio.median >= 0.97 ? 'meets' : 'MISSES',
+        aim: '≥ 0.97', verdict: m.ratio.median < 0.97 ? 'MISSES' : m.ratio.q1 < 0.97 ? 'meets (borderline: IQR crosses the aim)' : 'meets',
       });
       rows.push({
         key: `1b${suffix[agent]}`, figure: '1', what: `Added p99 latency of a clean request — ${label}`,

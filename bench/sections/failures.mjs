@@ -150,7 +150,7 @@ export async function run(ctx) {
     rows.push({
       key: '2d', figure: '2', what: 'RedisBanStore.recordFailure, one client',
       value: `${fmtInt(pipelined.median)}/s with ${INFLIGHT} in flight (min ${fmtInt(pipelined.min)} – max ${fmtInt(pipelined.max)}, ${pipelined.n} rounds); ${fmtInt(serial.median)}/s one at a time`,
-      aim: '≥ 50,000/s', verdict: pipelined.median >= 50_000 ? 'meets' : 'MISSES',
+      aim: '≥ 50,000/s', verdict: pipelined.median < 50_000 ? 'MISSES' : pipelined.min < 50_000 ? 'meets (borderline: some rounds below the aim)' : 'meets',
     });
 
     const details = [
