@@ -1,0 +1,90 @@
+// One gateway process: the example gateway app (examples/gateway/dist/app.js:
+// pino-http + guard + http-proxy-middleware), built dist, quiet logger.
+//   PC_MODE=portcullis  guard = portcullis(config)
+//   PC_MODE=bare        guard = a pass-through (req, res, next) => next()
+// Everything else is identical. The logger is pino level "silent" (pino-http
+// still runs, with the same silent logger on both sides).
+//   PC_UPSTREAM_AGENT=close      the example app as shipped: http-proxy without
+//                                an agent sends "Connection: close" upstream
+//   PC_UPSTREAM_AGENT=keepalive  the same wiring (copied below from
+//                                examples/gateway/src/app.ts) plus a keep-alive
+//                                agent to the upstream
+import http from 'node:http';
+import express from 'express';
+import { createProxyMiddleware } from 'http-proxy-middleware';
+import { pinoHttp } from 'pino-http';
+import { pino } from 'pino';
+import { portcullis } from '@portcullis/express';
+import { Redis } from 'ioredis';
+import { parseConfig, RedisBanStore } from '@portcullis/core';
+import { createGatewayApp } from '../../examples/gateway/dist/app.js';
+
+/** examples/gateway/src/app.ts createGatewayApp, with `agent` added to the proxy options. */
+function keepAliveGatewayApp(guard, djangoUrl, logger) {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(
+    pinoHttp({
+      logger,
+      redact: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+    }),
+  );
+  app.use(guard);
+  app.use(
+    createProxyMiddleware({
+      target: djangoUrl,
+      xfwd: true,
+      proxyTimeout: 30_000,
+      agent: new http.Agent({ keepAlive: true }),
+    }),
+  );
+  return app;
+}
+
+const mode = process.env.PC_MODE ?? 'portcullis';
+const upstream = process.env.PC_UPSTREAM;
+const config = JSON.parse(process.env.PC_CONFIG ?? '{}');
+const logger = pino({ level: process.env.PC_LOG_LEVEL ?? 'silent' });
+
+let guard;
+if (mode === 'portcullis') {
+  let store;
+  if (process.env.PC_AUTOPIPELINE === '0' || process.env.PC_AUTOPIPELINE === '1') {
+    // experiment (bench/experiment-autopipeline.mjs): the store's client as
+    // createRedis() makes it, with ioredis auto-pipelining forced off or on
+    const parsed = parseConfig(config);
+    const client = new Redis(parsed.redis, {
+      enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 2000, lazyConnect: true,
+      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+      commandTimeout: parsed.gateway.commandTimeout, enableAutoPipelining: process.env.PC_AUTOPIPELINE === '1',
+    });
+    store = new RedisBanStore({ config: parsed, redis: client, by: `bench-gateway-${process.pid}` });
+  }
+  guard = portcullis(config, { logger, by: `bench-gateway-${process.pid}`, store });
+  await guard.ready();
+} else {
+  guard = Object.assign((_req, _res, next) => next(), { ready: async () => {}, close: async () => {} });
+}
+const app = (process.env.PC_UPSTREAM_AGENT === 'keepalive' ? keepAliveGatewayApp : createGatewayApp)(guard, upstream, logger);
+const server = app.listen(0, '127.0.0.1', () => process.send({ type: 'listening', port: server.address().port }));
+server.keepAliveTimeout = 60_000;
+
+async function stop() {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+  await guard.close();
+  process.exit(0);
+}
+process.on('message', (m) => {
+  if (m?.type === 'stop') void stop();
+  if (m?.type === 'cpu') {
+    const u = process.cpuUsage();
+    process.send({ type: 'cpu', micros: u.user + u.system });
+  }
+  if (m?.type === 'heap') {
+    globalThis.gc?.();
+    process.send({ type: 'heap', ...process.memoryUsage(), cacheSize: guard.cache?.size ?? 0 });
+  }
+});
+process.on('disconnect', () => process.exit(0));
