@@ -6,8 +6,8 @@ import { ipPool } from './lib/load.mjs';
 import { abRounds } from './lib/ab.mjs';
 const redis = await startRedis(); const up = await startUpstream();
 const config = benchConfig(redis.url, { maxretry: 1e6 });
-const a = await startGateway({ mode: 'portcullis', upstream: up.url, agent: 'keepalive', config, env: { PC_AUTOPIPELINE: '0' } });
-const b = await startGateway({ mode: 'portcullis', upstream: up.url, agent: 'keepalive', config, env: { PC_AUTOPIPELINE: '1' } });
+const a = await startGateway({ mode: 'portcullis', upstream: up.url, config, env: { PC_AUTOPIPELINE: '0' } });
+const b = await startGateway({ mode: 'portcullis', upstream: up.url, config, env: { PC_AUTOPIPELINE: '1' } });
 const kind = process.argv[2] ?? 'fail';
 const { per } = await abRounds({ quick: false, log: console.log, load: { rounds: 4, seconds: 5, warmup: 2, connections: 64 } }, {
   plain: { url: a.url, kind, nextIp: ipPool(50000), redis: redis.admin, proc: a },

@@ -4,43 +4,11 @@
 //   PC_MODE=bare        guard = a pass-through (req, res, next) => next()
 // Everything else is identical. The logger is pino level "silent" (pino-http
 // still runs, with the same silent logger on both sides).
-//   PC_UPSTREAM_AGENT=close      the example app as shipped: http-proxy without
-//                                an agent sends "Connection: close" upstream
-//   PC_UPSTREAM_AGENT=keepalive  the same wiring (copied below from
-//                                examples/gateway/src/app.ts) plus a keep-alive
-//                                agent to the upstream
-import http from 'node:http';
-import express from 'express';
-import { createProxyMiddleware } from 'http-proxy-middleware';
-import { pinoHttp } from 'pino-http';
 import { pino } from 'pino';
 import { portcullis } from '@portcullis/express';
 import { Redis } from 'ioredis';
 import { parseConfig, RedisBanStore } from '@portcullis/core';
 import { createGatewayApp } from '../../examples/gateway/dist/app.js';
-
-/** examples/gateway/src/app.ts createGatewayApp, with `agent` added to the proxy options. */
-function keepAliveGatewayApp(guard, djangoUrl, logger) {
-  const app = express();
-  app.disable('x-powered-by');
-  app.use(
-    pinoHttp({
-      logger,
-      redact: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
-    }),
-  );
-  app.use(guard);
-  app.use(
-    createProxyMiddleware({
-      target: djangoUrl,
-      xfwd: true,
-      proxyTimeout: 30_000,
-      agent: new http.Agent({ keepAlive: true }),
-    }),
-  );
-  return app;
-}
 
 const mode = process.env.PC_MODE ?? 'portcullis';
 const upstream = process.env.PC_UPSTREAM;
@@ -66,7 +34,7 @@ if (mode === 'portcullis') {
 } else {
   guard = Object.assign((_req, _res, next) => next(), { ready: async () => {}, close: async () => {} });
 }
-const app = (process.env.PC_UPSTREAM_AGENT === 'keepalive' ? keepAliveGatewayApp : createGatewayApp)(guard, upstream, logger);
+const app = createGatewayApp(guard, upstream, logger);
 const server = app.listen(0, '127.0.0.1', () => process.send({ type: 'listening', port: server.address().port }));
 server.keepAliveTimeout = 60_000;
 

@@ -10,8 +10,7 @@ export const id = 'clean';
 export const title = 'Figure 1 — clean-request cost';
 
 export const VARIANTS = {
-  close: 'example gateway as shipped (proxy → upstream: Connection: close)',
-  keepalive: 'same wiring + keep-alive agent to the upstream',
+  shipped: 'the example gateway as shipped (keep-alive agent to the upstream)',
 };
 
 async function measure(ctx, redis, upstream, agent) {
@@ -60,9 +59,9 @@ export async function run(ctx) {
       res[agent] = await measure(ctx, redis, upstream, agent);
     }
     const rows = [];
-    const suffix = { close: '', keepalive: '′' };
+    const suffix = { shipped: '' };
     for (const [agent, m] of Object.entries(res)) {
-      const label = agent === 'close' ? 'example gateway as shipped' : 'keep-alive to upstream';
+      const label = 'example gateway';
       rows.push({
         key: `1a${suffix[agent]}`, figure: '1', what: `Clean throughput, with / without Portcullis (same run) — ${label}`,
         value:

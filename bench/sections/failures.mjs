@@ -30,12 +30,12 @@ async function throughGateway(ctx, redis, upstream, agent) {
     let failed = 0;
     const monFail = await monitorCommands(redis.port, () =>
       inParallel(N, 16, async (i) => {
-        if ((await failLogin(gw.url, ipAt(agent === 'close' ? 120_000 : 130_000, i))) === 401) failed++;
+        if ((await failLogin(gw.url, ipAt(120_000, i))) === 401) failed++;
       }),
     );
     await quiesce(redis.admin);
     const monClean = await monitorCommands(redis.port, () =>
-      inParallel(N, 16, (i) => goodLogin(gw.url, ipAt(agent === 'close' ? 140_000 : 150_000, i))),
+      inParallel(N, 16, (i) => goodLogin(gw.url, ipAt(140_000, i))),
     );
     const C = per.clean;
     const F = per.failing;
@@ -115,9 +115,9 @@ export async function run(ctx) {
     const serial = summary(storeRuns[1].map((r) => r.rate));
 
     const rows = [];
-    const suffix = { close: '', keepalive: '′' };
+    const suffix = { shipped: '' };
     for (const [agent, m] of Object.entries(res)) {
-      const label = agent === 'close' ? 'example gateway as shipped' : 'keep-alive to upstream';
+      const label = 'example gateway';
       rows.push({
         key: `2a${suffix[agent]}`, figure: '2', what: `Failing req/s ÷ clean req/s, one gateway (same run) — ${label}`,
         value: `${fmt(m.ratio.median, 3)} (min ${fmt(m.ratio.min, 3)} – max ${fmt(m.ratio.max, 3)}, ${m.ratio.n} rounds; ${fmtInt(m.failRps.median)} vs ${fmtInt(m.cleanRps.median)} req/s)`,

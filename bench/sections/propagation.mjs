@@ -19,9 +19,9 @@ export async function run(ctx) {
   const stop = [];
   try {
     const config = benchConfig(redis.url, { maxretry: MAXRETRY });
-    const A = await startGateway({ mode: 'portcullis', upstream: upstream.url, agent: 'keepalive', config });
+    const A = await startGateway({ mode: 'portcullis', upstream: upstream.url, config });
     stop.push(A);
-    const B = await startGateway({ mode: 'portcullis', upstream: upstream.url, agent: 'keepalive', config });
+    const B = await startGateway({ mode: 'portcullis', upstream: upstream.url, config });
     stop.push(B);
 
     const lat = [];
