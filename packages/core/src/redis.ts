@@ -6,6 +6,12 @@ export interface RedisConnectOptions {
   /** keep retrying forever (daemons) or give up at once (CLI) */
   retry?: boolean;
   connectTimeout?: number;
+  /**
+   * coalesce the commands of one event-loop turn into one write: pays off
+   * with many concurrent callers (a gateway under load), costs a little for
+   * one caller issuing commands in a tight loop (bench/FINDINGS.md)
+   */
+  autoPipelining?: boolean;
 }
 
 /**
@@ -21,6 +27,7 @@ export function createRedis(url: string, opts: RedisConnectOptions = {}): Redis 
     retryStrategy: opts.retry === false ? () => null : (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
   };
   if (opts.commandTimeout) options.commandTimeout = opts.commandTimeout;
+  if (opts.autoPipelining) options.enableAutoPipelining = true;
   return new Redis(url, options);
 }
 

@@ -59,7 +59,8 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
   let store = options.store;
   if (!store) {
     if (!config.redis) throw new ConfigError([{ path: 'redis', message: 'required unless a store is passed in options.store' }]);
-    store = new RedisBanStore({ config, by });
+    // many requests fail at once under attack: let their scripts share socket writes
+    store = new RedisBanStore({ config, by, autoPipelining: true });
   }
   const ownsStore = options.store === undefined;
   const jailMap = resolveJails(config);

@@ -21,6 +21,8 @@ export interface RedisBanStoreOptions {
   commandTimeout?: number;
   /** keep reconnecting (daemons) or fail at once (CLI) */
   retry?: boolean;
+  /** see createRedis: on for gateways (many concurrent failures), off by default */
+  autoPipelining?: boolean;
 }
 
 const NO_BAN: RecordResult = { count: 0, banned: false, alreadyBanned: false, until: 0, bans: 0 };
@@ -50,6 +52,7 @@ export class RedisBanStore implements BanStore {
         ? createRedis(source, {
             commandTimeout: opts.commandTimeout ?? opts.config.gateway.commandTimeout,
             retry: opts.retry ?? true,
+            autoPipelining: opts.autoPipelining ?? false,
           })
         : source;
     this.redis = withScripts(client);
