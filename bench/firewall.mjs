@@ -7,6 +7,9 @@
 //   node bench/firewall.mjs [--backend ufw|nftables|both] [--samples 50] [--mass 10000] [--max-seconds 1800]
 //
 // Exported: benchFirewall({ backend, samples, mass, maxSeconds }) → results object.
+// Latency = RedisBanStore.ban() called → the sidecar logs "ban applied" (the
+// firewall command returned). BENCH_KILL=0 turns off ending live connections.
+// Every command pays the `ip netns exec … unshare -m sh` wrapper (a few ms).
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
