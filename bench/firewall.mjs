@@ -49,7 +49,11 @@ async function startRedis() {
     if (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.includes('PONG')) break;
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { url: `redis://127.0.0.1:${port}`, stop: () => { child.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }); } };
+  const stop = async () => {
+    if (child.exitCode === null) await new Promise((r) => { child.once('exit', r); child.kill('SIGKILL'); });
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { url: `redis://127.0.0.1:${port}`, stop };
 }
 
 function makeNamespace() {
@@ -161,7 +165,7 @@ export async function benchFirewall({ backend = 'nftables', samples = 50, mass =
     await sidecar?.stop();
     await store.close();
     net.destroy();
-    redis.stop();
+    await redis.stop();
   }
 }
 
@@ -177,6 +181,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   });
   const backends = values.backend === 'both' ? ['nftables', 'ufw'] : [values.backend];
   const results = [];
+  const interrupt = () => process.exit(130); // exit runs no finally: the namespace is named pc-bench-*, delete with ip netns del
+  process.once('SIGINT', interrupt);
   for (const backend of backends) {
     results.push(await benchFirewall({ backend, samples: Number(values.samples), mass: Number(values.mass), maxSeconds: Number(values['max-seconds']) }));
   }
