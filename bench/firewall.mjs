@@ -181,8 +181,6 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   });
   const backends = values.backend === 'both' ? ['nftables', 'ufw'] : [values.backend];
   const results = [];
-  const interrupt = () => process.exit(130); // exit runs no finally: the namespace is named pc-bench-*, delete with ip netns del
-  process.once('SIGINT', interrupt);
   for (const backend of backends) {
     results.push(await benchFirewall({ backend, samples: Number(values.samples), mass: Number(values.mass), maxSeconds: Number(values['max-seconds']) }));
   }
