@@ -7,6 +7,9 @@
 //   node bench/firewall.mjs [--backend ufw|nftables|both] [--samples 50] [--mass 10000] [--max-seconds 1800]
 //
 // Exported: benchFirewall({ backend, samples, mass, maxSeconds }) → results object.
+// Latency = RedisBanStore.ban() called → the sidecar logs "ban applied" (the
+// firewall command returned). BENCH_KILL=0 turns off ending live connections.
+// Every command pays the `ip netns exec … unshare -m sh` wrapper (a few ms).
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -46,7 +49,11 @@ async function startRedis() {
     if (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.includes('PONG')) break;
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { url: `redis://127.0.0.1:${port}`, stop: () => { child.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }); } };
+  const stop = async () => {
+    if (child.exitCode === null) await new Promise((r) => { child.once('exit', r); child.kill('SIGKILL'); });
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { url: `redis://127.0.0.1:${port}`, stop };
 }
 
 function makeNamespace() {
@@ -158,7 +165,7 @@ export async function benchFirewall({ backend = 'nftables', samples = 50, mass =
     await sidecar?.stop();
     await store.close();
     net.destroy();
-    redis.stop();
+    await redis.stop();
   }
 }
 

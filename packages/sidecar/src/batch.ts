@@ -1,4 +1,5 @@
-import { MalformedEventError, parseBanEvent, type BanEvent } from '@portcullis/core';
+import { MalformedEventError, parseBanEvent, type BanEvent, type Cidr } from '@portcullis/core';
+import { normalizeCidr } from '@portcullis/core';
 import type { Ban, FirewallBatch } from './backends/firewall.js';
 
 /** A raw stream entry as XREADGROUP returns it. */
@@ -28,7 +29,12 @@ export interface MergedBatch {
  * event per address wins (ban then unban = unban; unban then ban = ban).
  * A ban whose `until` has passed becomes a removal.
  */
-export function mergeEntries(entries: readonly StreamEntry[], now: number): MergedBatch {
+export function mergeEntries(
+  entries: readonly StreamEntry[],
+  now: number,
+  /** why an address must never be banned (loopback, trustProxy, ignoreIp), or null */
+  refuse?: (cidr: Cidr) => string | null,
+): MergedBatch {
   const latest = new Map<string, { id: string; event: BanEvent }>();
   const malformed: MalformedEntry[] = [];
   const ids: string[] = [];
@@ -41,6 +47,14 @@ export function mergeEntries(entries: readonly StreamEntry[], now: number): Merg
       if (!(err instanceof MalformedEventError)) throw err;
       malformed.push({ id, fields: fields ?? [], error: err.message });
       continue;
+    }
+    if (event.type === 'ban' && refuse) {
+      const why = refuse(normalizeCidr(event.ip)!);
+      if (why) {
+        // a ban of 0.0.0.0/0 or of our own proxy would lock everybody out: never applied
+        malformed.push({ id, fields, error: `refused to ban ${event.ip}: ${why}` });
+        continue;
+      }
     }
     latest.delete(event.ip); // keep stream order of the winners
     latest.set(event.ip, { id, event });

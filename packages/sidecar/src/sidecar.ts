@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { Keys, createRedis, normalizeCidr, type PortcullisConfig } from '@portcullis/core';
+import { Keys, Protection, createRedis, normalizeCidr, type Cidr, type PortcullisConfig } from '@portcullis/core';
 import type { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { createBackend } from './backends/index.js';
@@ -63,6 +63,7 @@ export class Sidecar {
   private readonly config: PortcullisConfig;
   private readonly opts: SidecarOptions;
   private readonly killer: ConnectionKiller;
+  private readonly protection: Protection;
   private readonly wheel: ExpiryWheel;
   private cmd!: Redis;
   private reader!: Redis;
@@ -98,9 +99,13 @@ export class Sidecar {
     const run = opts.run ?? runCommand;
     this.backend = opts.backend ?? createBackend(config.firewall, { run, logger: this.log, ufwRulesDir: opts.ufwRulesDir });
     this.killer = new ConnectionKiller(run, this.log);
+    this.protection = new Protection(config);
     this.wheel = new ExpiryWheel((ips) => void this.expire(ips));
     this.ready = new Promise<void>((resolve) => (this.readyResolve = resolve));
   }
+
+  /** loopback, trustProxy and ignoreIp are never banned in the firewall, whatever an event says */
+  private readonly refuse = (cidr: Cidr): string | null => this.protection.reasonForCidr(cidr);
 
   /** events per batch: sidecar.batchSize, capped by what the backend handles well */
   get batchSize(): number {
@@ -315,7 +320,7 @@ export class Sidecar {
   private async handle(entries: StreamEntry[]): Promise<void> {
     const gone = entries.filter(([, fields]) => fields === null || fields === undefined).map(([id]) => id);
     const live = entries.filter(([, fields]) => Array.isArray(fields));
-    const merged = mergeEntries(live, Date.now());
+    const merged = mergeEntries(live, Date.now(), this.refuse);
     if (merged.malformed.length > 0) {
       const multi = this.cmd.multi();
       for (const m of merged.malformed) {
@@ -483,6 +488,11 @@ export class Sidecar {
       for (let i = 0; i + 1 < flat.length; i += 2) {
         const cidr = normalizeCidr(flat[i]);
         if (!cidr) continue; // never let a bad member reach a command
+        const why = this.refuse(cidr);
+        if (why) {
+          this.log.warn({ ip: cidr.text, why }, 'refusing to enforce a ban of a protected address');
+          continue;
+        }
         const score = flat[i + 1]!;
         active.push({ ip: cidr.text, jail: '', until: score === 'inf' ? -1 : Number(score) });
       }

@@ -56,6 +56,17 @@ describe('mergeEntries: one firewall batch from a run of events', () => {
     expect(m.malformed[4]!.error).toMatch(/bad until/);
     expect(m.ids).toHaveLength(7);
   });
+
+  it('refuses bans of protected addresses (loopback, a range covering them): parked, never applied', () => {
+    const refuse = (c: { text: string; network: string }) => (c.network.startsWith('127.') || c.text === '0.0.0.0/0' ? 'loopback' : null);
+    const m = mergeEntries([ban('1-0', '0.0.0.0/0', -1), ban('2-0', '127.0.0.1', -1), ban('3-0', '203.0.113.1', -1), unban('4-0', '127.0.0.1')], NOW, refuse as never);
+    expect(m.malformed.map((x) => [x.id, x.error])).toEqual([
+      ['1-0', 'refused to ban 0.0.0.0/0: loopback'],
+      ['2-0', 'refused to ban 127.0.0.1: loopback'],
+    ]);
+    expect(m.firewall.add.map((b) => b.ip)).toEqual(['203.0.113.1']);
+    expect(m.firewall.remove.map((b) => b.ip)).toEqual(['127.0.0.1']);
+  });
 });
 
 describe('diffReconcile: only the difference', () => {

@@ -72,8 +72,11 @@ describe('nftables: scripts and listing', () => {
 
   it('setup creates table, interval+timeout sets and hooks without flushing sets', () => {
     const s = nftSetupScript(fw);
-    expect(s).toContain('add set inet portcullis v4 { type ipv4_addr; flags interval, timeout; }');
-    expect(s).toContain('add set inet portcullis v6 { type ipv6_addr; flags interval, timeout; }');
+    expect(s).toContain('add set inet portcullis v4 { type ipv4_addr; flags timeout; }');
+    expect(s).toContain('add set inet portcullis v6 { type ipv6_addr; flags timeout; }');
+    expect(s).toContain('add set inet portcullis v4net { type ipv4_addr; flags interval, timeout; }');
+    expect(s).toContain('add set inet portcullis v6net { type ipv6_addr; flags interval, timeout; }');
+    expect(s).toContain('add rule inet portcullis input ip saddr @v4net tcp dport { 80, 443 } counter drop');
     expect(s).toContain('add chain inet portcullis input { type filter hook input priority filter - 10; policy accept; }');
     expect(s).toContain('add rule inet portcullis input ip saddr @v4 tcp dport { 80, 443 } counter drop');
     expect(s).toContain('delete chain inet portcullis forward');
@@ -96,7 +99,7 @@ describe('nftables: scripts and listing', () => {
         'add element inet portcullis v4 { 198.51.100.2 }',
         'delete element inet portcullis v4 { 198.51.100.1, 198.51.100.2, 203.0.113.2 }',
         'add element inet portcullis v4 { 203.0.113.1 timeout 60000ms, 203.0.113.2 }',
-        'add element inet portcullis v6 { 2001:db8::/64 timeout 1500ms }',
+        'add element inet portcullis v6net { 2001:db8::/64 timeout 1500ms }',
         '',
       ].join('\n'),
     );

@@ -101,6 +101,8 @@ describe.skipIf(skip !== null)('Sidecar against a real Redis (dry-run backend)',
         ['type', 'nuke', 'ip', '203.0.113.5', 'jail', 'x', 'at', at],
         ['type', 'ban', 'ip', '203.0.113.5', 'jail', 'x', 'at', at],
         ['type', 'ban', 'ip', '203.0.113.5', 'jail', '--force', 'until', '-1', 'at', at],
+        // valid, but would lock everybody out (covers loopback): refused and parked
+        ['type', 'ban', 'ip', '0.0.0.0/0', 'jail', 'x', 'until', '-1', 'at', at],
       ];
       const ids: string[] = [];
       for (const fields of bad) ids.push((await r.xadd('{pct}:events', '*', ...fields))!);
@@ -111,7 +113,8 @@ describe.skipIf(skip !== null)('Sidecar against a real Redis (dry-run backend)',
       expect(dead[0]![1]).toEqual(expect.arrayContaining(['error', 'bad ip "1.2.3.4; rm -rf /"', 'host', 'h-dead']));
       await waitFor('all acked', async () => (await pending('h-dead')) === 0);
       const flat = commands.flat().join(' ');
-      for (const word of ['rm -rf', '999.1.1.1', 'pwned', '203.0.113.5', '--force']) expect(flat).not.toContain(word);
+      for (const word of ['rm -rf', '999.1.1.1', 'pwned', '203.0.113.5', '--force', '0.0.0.0/0']) expect(flat).not.toContain(word);
+      expect(dead[7]![1]).toEqual(expect.arrayContaining(['error', 'refused to ban 0.0.0.0/0: it covers 127.0.0.0/8: loopback is never banned']));
       // argument arrays: the comment is one argument
       expect(commands.find((c) => c.includes('203.0.113.6'))).toEqual([
         'ufw', 'prepend', 'deny', 'from', '203.0.113.6', 'to', 'any', 'port', '443', 'proto', 'tcp', 'comment', 'portcullis ok until forever',
@@ -119,7 +122,7 @@ describe.skipIf(skip !== null)('Sidecar against a real Redis (dry-run backend)',
       // the ss call ending connections is an argument array too
       await waitFor('ss -K', () => commands.some((c) => c[0] === 'ss'));
       expect(commands.find((c) => c[0] === 'ss')).toEqual(['ss', '-K', '-n', 'dst', '203.0.113.6']);
-      expect((await getJson(s.healthPort, '/metrics')).body).toContain('portcullis_sidecar_malformed_events_total 7');
+      expect((await getJson(s.healthPort, '/metrics')).body).toContain('portcullis_sidecar_malformed_events_total 8');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
