@@ -1,5 +1,4 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { ChildProcess } from 'node:child_process';
 import { RedisServer } from '../../../test/helpers/redis-server.js';
 import { CLIENT_V4, CLIENT_V6, OTHER_V4, OTHER_V6, TestNet, firewallSkipReason } from '../../../test/helpers/netns.js';
 import type { Sidecar } from '@portcullis/sidecar';

@@ -56,6 +56,9 @@ export class RedisBanStore implements BanStore {
           })
         : source;
     this.redis = withScripts(client);
+    // Connection trouble surfaces as rejected commands (and to whoever else
+    // listens); without a listener ioredis prints "Unhandled error event".
+    if (this.ownsClient) this.redis.on('error', () => {});
   }
 
   async connect(timeoutMs = 5000): Promise<void> {
