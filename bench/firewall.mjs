@@ -106,7 +106,7 @@ export async function benchFirewall({ backend = 'nftables', samples = 50, mass =
   });
   const result = { backend, samples, mass };
   let sidecar;
-  const store = new RedisBanStore({ config, by: 'bench', commandTimeout: 10_000 });
+  const store = new RedisBanStore({ config, by: 'bench', commandTimeout: 10_000, autoPipelining: true });
   try {
     if (backend === 'ufw') net.run('ufw', ['--force', 'enable']).catch(() => {});
     if (backend === 'ufw') await net.run('ufw', ['--force', 'enable']);
