@@ -87,6 +87,9 @@ export class RedisServer {
 
   /** a plain client for assertions (like redis-cli) */
   client(): Redis {
-    return new Redis(this.port, '127.0.0.1');
+    const client = new Redis(this.port, '127.0.0.1');
+    // the server may be killed on purpose; commands reject, no "Unhandled error event"
+    client.on('error', () => {});
+    return client;
   }
 }
