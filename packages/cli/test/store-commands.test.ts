@@ -33,6 +33,25 @@ beforeEach(async () => {
 });
 
 describe('portcullis ban / unban / list / status against Redis', () => {
+  it('ban takes many addresses and a blocklist file in one script call per 1,000', async () => {
+    const file = tmpFile('blocklist.txt', ['# scanners', '203.0.113.30', '', '203.0.113.31  # noisy', '192.0.2.0/28', ''].join('\n'));
+    const res = await cli(['ban', '203.0.113.32', '--file', file, '--for', '1h', '--reason', 'blocklist'], { env: env() });
+    expect(res).toMatchObject({ code: 0, stderr: '' });
+    expect(res.stdout).toMatch(/^banned 4 addresses in manual until .* \(1h\)\n$/);
+    expect((await redis.zrange('{pc}:bans', 0, -1)).sort()).toEqual(['192.0.2.0/28', '203.0.113.30', '203.0.113.31', '203.0.113.32']);
+    expect(await redis.hget('{pc}:ban:203.0.113.31', 'reason')).toBe('blocklist');
+    expect(await redis.xlen('{pc}:events')).toBe(4);
+
+    // one bad line: exit 1 naming the line, nothing written
+    await redis.flushall();
+    const bad = tmpFile('bad.txt', ['203.0.113.40', '1.2.3.4; rm -rf /', ''].join('\n'));
+    const r = await cli(['ban', '--file', bad], { env: env() });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/bad\.txt:2: Not a valid IP address or CIDR/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(await redis.dbsize()).toBe(0);
+  });
+
   it('ban writes the documented keys, list and status show it, unban lifts it', async () => {
     const ban = await cli(['ban', '203.0.113.7', '--jail', 'django-login', '--for', '10m'], { env: env() });
     expect(ban).toMatchObject({ code: 0, stderr: '' });

@@ -9,6 +9,7 @@ const SCRIPTS = {
   pcBan: { numberOfKeys: 5, lua: lua('ban') },
   // variable number of keys: numkeys is passed first
   pcUnban: { lua: lua('unban') },
+  pcBanMany: { lua: lua('banMany') },
 } as const;
 
 type Arg = string | number;
@@ -17,6 +18,7 @@ export interface ScriptCommands {
   pcRecordFailure(...args: Arg[]): Promise<[number, number, string, number]>;
   pcBan(...args: Arg[]): Promise<[string, number]>;
   pcUnban(numkeys: number, ...args: Arg[]): Promise<number>;
+  pcBanMany(numkeys: number, ...args: Arg[]): Promise<[string, ...number[]]>;
 }
 
 const defined = new WeakSet<Redis>();

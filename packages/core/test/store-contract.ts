@@ -115,6 +115,23 @@ export function banStoreContract(name: string, make: (config: ReturnType<typeof 
       expect(await store.listBans()).toEqual([]);
     });
 
+    it('bans many addresses at once, all or nothing', async () => {
+      const ips = Array.from({ length: 2500 }, (_, i) => `198.18.${Math.floor(i / 250)}.${(i % 250) + 1}`);
+      const recs = await store.banMany(ips, { duration: 60_000, jail: 'django-login', reason: 'blocklist', now: T0 });
+      expect(recs).toHaveLength(2500);
+      expect(recs[0]).toMatchObject({ ip: '198.18.0.1', until: T0 + 60_000, jail: 'django-login', reason: 'blocklist', count: 1 });
+      expect(await store.isBanned('198.18.9.250', T0 + 1)).toMatchObject({ jail: 'django-login', until: T0 + 60_000 });
+      expect(await store.activeBans(T0 + 1)).toHaveLength(2500);
+      const [st] = await store.status('django-login', T0 + 1);
+      expect(st!.totalBanned).toBe(2500);
+      // one bad entry: nothing written
+      await expect(store.banMany(['203.0.113.90', 'nope'], { now: T0 })).rejects.toThrow(/Not a valid/);
+      await expect(store.banMany(['203.0.113.91', '127.0.0.1'], { now: T0 })).rejects.toThrow(/Refusing to ban/);
+      expect(await store.isBanned('203.0.113.90', T0 + 1)).toBeNull();
+      expect(await store.isBanned('203.0.113.91', T0 + 1)).toBeNull();
+      expect(await store.banMany([])).toEqual([]);
+    });
+
     it('unban forgets the failure window', async () => {
       for (let i = 0; i < 4; i++) await store.recordFailure(login, '203.0.113.60');
       await store.ban('203.0.113.60');

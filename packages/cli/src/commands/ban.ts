@@ -1,5 +1,14 @@
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { parseCidr, parseDuration, Protection, ProtectedIpError, UnknownJailError } from '@portcullis/core';
+import {
+  InvalidIpError,
+  parseCidr,
+  parseDuration,
+  Protection,
+  ProtectedIpError,
+  UnknownJailError,
+  type BanOptions,
+} from '@portcullis/core';
 import type { Io } from '../io.js';
 import { resolveConfig } from '../config.js';
 import { withStore } from '../store.js';
@@ -10,41 +19,68 @@ interface BanOpts {
   jail?: string;
   for?: string;
   reason?: string;
+  file?: string;
   json?: boolean;
 }
 
-/** Bans an address or range by hand, through the same Lua script as the middleware. */
+/** Addresses from a blocklist file: one per line; blank lines and # comments skipped. */
+async function readBlocklist(path: string): Promise<Array<{ text: string; where: string }>> {
+  const lines = (await readFile(path, 'utf8')).split(/\r?\n/);
+  const out: Array<{ text: string; where: string }> = [];
+  lines.forEach((line, i) => {
+    const text = line.replace(/#.*/, '').trim();
+    if (text) out.push({ text, where: `${path}:${i + 1}: ` });
+  });
+  return out;
+}
+
+/** Bans addresses or ranges by hand, through the same Lua scripts as the middleware. */
 export function registerBan(program: Command, io: Io): void {
   program
     .command('ban')
-    .description('ban an address or CIDR range now (gateways and sidecars follow)')
-    .argument('<ip|cidr>', 'address or range, e.g. 203.0.113.7 or 192.0.2.0/24')
+    .description('ban addresses or CIDR ranges now (gateways and sidecars follow)')
+    .argument('[ip|cidr...]', 'addresses or ranges, e.g. 203.0.113.7 or 192.0.2.0/24')
+    .option('--file <path>', 'also ban every address in this file (one per line, # comments)')
     .option('--jail <jail>', 'record the ban under this jail (default "manual")')
     .option('--for <duration>', 'how long: 600, 10m, 1h, 1d, 1w, -1 = forever (default: the jail\'s bantime)')
     .option('--reason <text>', 'why, kept with the ban', 'manual')
     .option('--json', 'machine-readable output')
-    .action(async (target: string, opts: BanOpts, cmd: Command) => {
+    .action(async (targets: string[], opts: BanOpts, cmd: Command) => {
       const { config } = await resolveConfig(io, globalOptions(cmd).config);
+      const entries = [...targets.map((text) => ({ text, where: '' })), ...(opts.file ? await readBlocklist(opts.file) : [])];
+      if (entries.length === 0) {
+        cmd.error('error: give at least one address, or --file', { exitCode: 2, code: 'commander.missingArgument' });
+      }
       // every check that needs no Redis comes first: a malformed address never reaches it
-      const cidr = parseCidr(target);
-      const why = new Protection(config).reasonForCidr(cidr);
-      if (why) throw new ProtectedIpError(cidr.text, why);
+      const protection = new Protection(config);
+      const ips = entries.map(({ text, where }) => {
+        try {
+          const cidr = parseCidr(text);
+          const why = protection.reasonForCidr(cidr);
+          if (why) throw new ProtectedIpError(cidr.text, why);
+          return cidr.text;
+        } catch (err) {
+          if (where && (err instanceof InvalidIpError || err instanceof ProtectedIpError)) err.message = where + err.message;
+          throw err;
+        }
+      });
       if (opts.jail !== undefined && !(opts.jail in config.jails) && opts.jail !== 'manual') throw new UnknownJailError(opts.jail);
       const duration = opts.for === undefined ? undefined : parseDuration(opts.for);
       const now = Date.now();
-      const rec = await withStore(config, (store) =>
-        store.ban(cidr.text, {
-          now,
-          reason: opts.reason ?? 'manual',
-          ...(opts.jail !== undefined ? { jail: opts.jail } : {}),
-          ...(duration !== undefined ? { duration } : {}),
-        }),
-      );
+      const banOpts: BanOptions = {
+        now,
+        reason: opts.reason ?? 'manual',
+        ...(opts.jail !== undefined ? { jail: opts.jail } : {}),
+        ...(duration !== undefined ? { duration } : {}),
+      };
+      const recs = await withStore(config, (store) => (ips.length === 1 ? store.ban(ips[0]!, banOpts).then((r) => [r]) : store.banMany(ips, banOpts)));
       if (opts.json) {
-        io.stdout.write(json(rec));
+        io.stdout.write(json(recs.length === 1 && entries.length === 1 ? recs[0] : recs));
         return;
       }
-      const left = rec.until === -1 ? 'forever' : `until ${formatUntil(rec.until)} (${formatLeft(rec.until, now)})`;
-      io.stdout.write(`banned ${rec.ip} in ${rec.jail} ${left}, ban #${rec.count}\n`);
+      const first = recs[0]!;
+      const left = first.until === -1 ? 'forever' : `until ${formatUntil(first.until)} (${formatLeft(first.until, now)})`;
+      if (recs.length === 1) io.stdout.write(`banned ${first.ip} in ${first.jail} ${left}, ban #${first.count}\n`);
+      else io.stdout.write(`banned ${recs.length} addresses in ${first.jail} ${left}\n`);
     });
 }

@@ -167,6 +167,15 @@ export class MemoryBanStore implements BanStore {
     return { ...record };
   }
 
+  async banMany(rawIps: readonly string[], opts: BanOptions = {}): Promise<BanRecord[]> {
+    // check every address before banning any, as the Redis store does
+    for (const ip of rawIps) resolveManualBan(ip, opts, this.config, this.protection);
+    const now = opts.now ?? Date.now();
+    const out: BanRecord[] = [];
+    for (const ip of rawIps) out.push(await this.ban(ip, { ...opts, now }));
+    return out;
+  }
+
   async unban(rawIp: string, opts: UnbanOptions = {}): Promise<boolean> {
     const cidr = normalizeCidr(rawIp);
     if (cidr === null) throw new InvalidIpError(rawIp, 'IP address or CIDR');

@@ -25,6 +25,9 @@ export interface RedisBanStoreOptions {
   autoPipelining?: boolean;
 }
 
+/** addresses per banMany script call */
+const BAN_MANY_CHUNK = 1000;
+
 const NO_BAN: RecordResult = { count: 0, banned: false, alreadyBanned: false, until: 0, bans: 0 };
 
 export class RedisBanStore implements BanStore {
@@ -92,6 +95,28 @@ export class RedisBanStore implements BanStore {
       now, duration, jail, cidr.text, reason, by, this.config.streamMaxLen, k.changes, this.config.increment.memory,
     );
     return { ip: cidr.text, jail, reason, at: now, until: Number(until), count, by };
+  }
+
+  async banMany(rawIps: readonly string[], opts: BanOptions = {}): Promise<BanRecord[]> {
+    const checked = rawIps.map((ip) => resolveManualBan(ip, opts, this.config, this.protection));
+    const first = checked[0];
+    if (!first) return [];
+    const { jail, duration, reason } = first;
+    const now = opts.now ?? Date.now();
+    const by = opts.by ?? this.by;
+    const k = this.keys;
+    const out: BanRecord[] = [];
+    // one script per chunk: fewer round trips, and no single script blocks Redis for long
+    for (let i = 0; i < checked.length; i += BAN_MANY_CHUNK) {
+      const ips = checked.slice(i, i + BAN_MANY_CHUNK).map((c) => c.cidr.text);
+      const keys = [k.bans, k.stats(jail), k.events, ...ips.flatMap((ip) => [k.ban(ip), k.offenses(ip)])];
+      const [until, ...counts] = await this.redis.pcBanMany(
+        keys.length, ...keys,
+        now, duration, jail, reason, by, this.config.streamMaxLen, k.changes, this.config.increment.memory, ...ips,
+      );
+      ips.forEach((ip, j) => out.push({ ip, jail, reason, at: now, until: Number(until), count: counts[j] ?? 1, by }));
+    }
+    return out;
   }
 
   async unban(rawIp: string, opts: UnbanOptions = {}): Promise<boolean> {

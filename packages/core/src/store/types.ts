@@ -55,6 +55,12 @@ export interface BanStore {
   connect(timeoutMs?: number): Promise<void>;
   recordFailure(jail: Jail, ip: string, now?: number): Promise<RecordResult>;
   ban(ip: string, opts?: BanOptions): Promise<BanRecord>;
+  /**
+   * Bans many addresses alike (a blocklist import, a mass ban). Every address
+   * is checked first: one bad or protected entry rejects the call and nothing
+   * is written.
+   */
+  banMany(ips: readonly string[], opts?: BanOptions): Promise<BanRecord[]>;
   unban(ip: string, opts?: UnbanOptions): Promise<boolean>;
   unbanAll(opts?: UnbanOptions): Promise<number>;
   /** the ban covering this address (exact or CIDR), or null */
