@@ -158,6 +158,17 @@ export async function benchFirewall({ backend = 'nftables', samples = 50, mass =
       }
       log(`${backend}: ${applied.size}/${mass} bans applied in ${(total / 1000).toFixed(2)} s (events written in ${(written / 1000).toFixed(2)} s; kernel holds ${result.kernelCount} rules of ours)` +
         (applied.size < mass ? ` — stopped at --max-seconds ${maxSeconds}` : ''));
+
+      // 3. the firewall side alone: the kernel lost every element (a reboot),
+      //    and one reconcile puts all `mass` bans back from {p}:bans
+      if (backend === 'nftables' && applied.size === mass) {
+        await net.run('nft', ['flush', 'set', 'inet', 'portcullis', 'v4']);
+        const t1 = performance.now();
+        const { added } = await sidecar.reconcile();
+        result.reconcileMs = Math.round(performance.now() - t1);
+        result.reconcileAdded = added;
+        log(`${backend}: reconcile put ${added} bans back into an emptied set in ${(result.reconcileMs / 1000).toFixed(2)} s`);
+      }
     }
     return result;
   } finally {

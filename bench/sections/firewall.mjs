@@ -42,6 +42,11 @@ export function rowsFrom({ ufw, nft10k, nft100k, ufw100k }) {
       key: '4d', figure: '4', what: 'nftables: 100,000 bans applied', value: massText(nft100k), aim: '< 5 s',
       verdict: nft100k ? (complete(nft100k) && nft100k.massMs < 5000 ? 'meets' : 'MISSES') : '—',
     },
+    {
+      key: '4d′', figure: '4', what: 'nftables: 100,000 bans restored by one reconcile (the kernel lost them: a reboot)',
+      value: nft100k?.reconcileMs !== undefined ? `${fmtInt(nft100k.reconcileAdded)} added in ${fmt(nft100k.reconcileMs / 1000, 2)} s` : 'not run',
+      aim: '< 5 s', verdict: nft100k?.reconcileMs !== undefined ? (nft100k.reconcileAdded >= nft100k.mass && nft100k.reconcileMs < 5000 ? 'meets' : 'MISSES') : '—',
+    },
     { key: '4e', figure: '4', what: 'ufw: 10,000 / 100,000 bans applied (what ufw manages)', value: `10k: ${massText(ufw)}; 100k: ${massText(ufw100k)}`, aim: '— (report)', verdict: '—' },
   ];
 }
