@@ -102,7 +102,7 @@ export async function benchFirewall({ backend = 'nftables', samples = 50, mass =
   const config = parseConfig({
     redis: redis.url, prefix: 'bench',
     firewall: { backend, ports: [80, 443], killConnections: process.env.BENCH_KILL !== '0' },
-    sidecar: { hostId: 'bench', reconcileInterval: '1h', batchSize: 1000 },
+    sidecar: { hostId: 'bench', reconcileInterval: '1h' },
   });
   const result = { backend, samples, mass };
   let sidecar;

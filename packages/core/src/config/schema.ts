@@ -117,7 +117,7 @@ export const sidecarSchema = z
     reconcileInterval: duration().default('1m'),
     /** pending events idle this long are reclaimed from a dead consumer */
     claimIdle: duration().default('30s'),
-    batchSize: z.number().int().min(1).max(10000).default(500),
+    batchSize: z.number().int().min(1).max(10000).default(5000),
   })
   .strict();
 
