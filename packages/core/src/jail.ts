@@ -3,6 +3,7 @@ import { IpSet } from './ip.js';
 import { normalizePath } from './path.js';
 import { PRESETS, type RuleFields } from './presets.js';
 import { parseDuration } from './duration.js';
+import { UnknownJailError } from './errors.js';
 
 /** The parts of a response a jail rule looks at. */
 export interface ResponseFacts {
@@ -78,6 +79,14 @@ export function resolveJail(name: string, jail: JailConfig, config: PortcullisCo
     statuses: compiled.statuses,
     matches: compiled.matches,
   };
+}
+
+/** Hand bans outside any configured jail are recorded under this name. */
+export const MANUAL_JAIL = 'manual';
+
+/** Throws UnknownJailError unless `jail` is configured (or "manual"). */
+export function assertKnownJail(config: PortcullisConfig, jail: string): void {
+  if (jail !== MANUAL_JAIL && !(jail in config.jails)) throw new UnknownJailError(jail);
 }
 
 /** The enabled jails of a config, by name. */

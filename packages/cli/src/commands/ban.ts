@@ -1,14 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import {
-  InvalidIpError,
-  parseCidr,
-  parseDuration,
-  Protection,
-  ProtectedIpError,
-  UnknownJailError,
-  type BanOptions,
-} from '@portcullis/core';
+import { InvalidIpError, parseDuration, Protection, ProtectedIpError, resolveManualBan, type BanOptions } from '@portcullis/core';
 import type { Io } from '../io.js';
 import { resolveConfig } from '../config.js';
 import { withStore } from '../store.js';
@@ -47,24 +39,11 @@ export function registerBan(program: Command, io: Io): void {
     .option('--json', 'machine-readable output')
     .action(async (targets: string[], opts: BanOpts, cmd: Command) => {
       const { config } = await resolveConfig(io, globalOptions(cmd).config);
+      const protection = new Protection(config);
       const entries = [...targets.map((text) => ({ text, where: '' })), ...(opts.file ? await readBlocklist(opts.file) : [])];
       if (entries.length === 0) {
         cmd.error('error: give at least one address, or --file', { exitCode: 2, code: 'commander.missingArgument' });
       }
-      // every check that needs no Redis comes first: a malformed address never reaches it
-      const protection = new Protection(config);
-      const ips = entries.map(({ text, where }) => {
-        try {
-          const cidr = parseCidr(text);
-          const why = protection.reasonForCidr(cidr);
-          if (why) throw new ProtectedIpError(cidr.text, why);
-          return cidr.text;
-        } catch (err) {
-          if (where && (err instanceof InvalidIpError || err instanceof ProtectedIpError)) err.message = where + err.message;
-          throw err;
-        }
-      });
-      if (opts.jail !== undefined && !(opts.jail in config.jails) && opts.jail !== 'manual') throw new UnknownJailError(opts.jail);
       const duration = opts.for === undefined ? undefined : parseDuration(opts.for);
       const now = Date.now();
       const banOpts: BanOptions = {
@@ -73,6 +52,15 @@ export function registerBan(program: Command, io: Io): void {
         ...(opts.jail !== undefined ? { jail: opts.jail } : {}),
         ...(duration !== undefined ? { duration } : {}),
       };
+      // the stores' own checks, run first: a malformed or protected address never reaches Redis
+      const ips = entries.map(({ text, where }) => {
+        try {
+          return resolveManualBan(text, banOpts, config, protection).cidr.text;
+        } catch (err) {
+          if (where && (err instanceof InvalidIpError || err instanceof ProtectedIpError)) err.message = where + err.message;
+          throw err;
+        }
+      });
       const recs = await withStore(config, (store) => (ips.length === 1 ? store.ban(ips[0]!, banOpts).then((r) => [r]) : store.banMany(ips, banOpts)));
       if (opts.json) {
         io.stdout.write(json(recs.length === 1 && entries.length === 1 ? recs[0] : recs));

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { UnknownJailError, type JailStatus } from '@portcullis/core';
+import { assertKnownJail, type JailStatus } from '@portcullis/core';
 import type { Io } from '../io.js';
 import { resolveConfig } from '../config.js';
 import { withStore } from '../store.js';
@@ -17,7 +17,7 @@ export function registerStatus(program: Command, io: Io): void {
     .action(async (jail: string | undefined, opts: { json?: boolean }, cmd: Command) => {
       const { config } = await resolveConfig(io, globalOptions(cmd).config);
       // an unknown jail is the user's mistake: say so before touching Redis
-      if (jail !== undefined && !(jail in config.jails) && jail !== 'manual') throw new UnknownJailError(jail);
+      if (jail !== undefined) assertKnownJail(config, jail);
       const now = Date.now();
       const jails = await withStore(config, async (store) => {
         const out = await store.status(jail, now);

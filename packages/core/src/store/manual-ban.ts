@@ -1,5 +1,6 @@
 import type { PortcullisConfig } from '../config/schema.js';
-import { InvalidIpError, ProtectedIpError, UnknownJailError } from '../errors.js';
+import { InvalidIpError, ProtectedIpError } from '../errors.js';
+import { assertKnownJail, MANUAL_JAIL } from '../jail.js';
 import { normalizeCidr, type Cidr } from '../ip.js';
 import type { Protection } from '../protection.js';
 import type { BanOptions } from './types.js';
@@ -22,8 +23,8 @@ export function resolveManualBan(rawIp: string, opts: BanOptions, config: Portcu
   if (cidr === null) throw new InvalidIpError(rawIp, 'IP address or CIDR');
   const why = protection.reasonForCidr(cidr);
   if (why) throw new ProtectedIpError(cidr.text, why);
-  const jail = opts.jail ?? 'manual';
-  if (jail !== 'manual' && !(jail in config.jails)) throw new UnknownJailError(jail);
+  const jail = opts.jail ?? MANUAL_JAIL;
+  assertKnownJail(config, jail);
   const duration = opts.duration ?? config.jails[jail]?.bantime ?? config.defaults.bantime;
   return { cidr, jail, duration, reason: opts.reason ?? 'manual' };
 }

@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
 import type { PortcullisConfig } from '../config/schema.js';
-import { InvalidIpError, UnknownJailError } from '../errors.js';
+import { InvalidIpError } from '../errors.js';
 import type { BanChange, BanEvent, BanRecord } from '../events.js';
 import { IpSet, normalizeCidr, normalizeIp } from '../ip.js';
-import { banDuration, type Jail } from '../jail.js';
+import { assertKnownJail, banDuration, type Jail } from '../jail.js';
 import { Protection } from '../protection.js';
 import { resolveManualBan } from './manual-ban.js';
 import type { ActiveBan, BanOptions, BanStore, JailStatus, RecordResult, UnbanOptions } from './types.js';
@@ -225,7 +225,7 @@ export class MemoryBanStore implements BanStore {
 
   async status(jail?: string, now = Date.now()): Promise<JailStatus[]> {
     const names = jail === undefined ? Object.keys(this.config.jails) : [jail];
-    if (jail !== undefined && !(jail in this.config.jails) && jail !== 'manual') throw new UnknownJailError(jail);
+    if (jail !== undefined) assertKnownJail(this.config, jail);
     const bans = await this.listBans(now);
     return names.map((name) => {
       let failing = 0;

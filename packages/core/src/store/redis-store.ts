@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { PortcullisConfig } from '../config/schema.js';
-import { InvalidIpError, UnknownJailError } from '../errors.js';
+import { InvalidIpError } from '../errors.js';
 import type { BanChange, BanRecord } from '../events.js';
 import { IpSet, normalizeCidr, normalizeIp } from '../ip.js';
-import type { Jail } from '../jail.js';
+import { assertKnownJail, type Jail } from '../jail.js';
 import { Keys } from '../keys.js';
 import { Protection } from '../protection.js';
 import { createRedis, waitReady } from '../redis.js';
@@ -134,7 +134,11 @@ export class RedisBanStore implements BanStore {
   async unbanAll(opts: UnbanOptions = {}): Promise<number> {
     const ips = await this.redis.zrange(this.keys.bans, 0, -1);
     let n = 0;
-    for (const ip of ips) if (await this.unban(ip, opts)) n++;
+    // each unban is its own script (its keys differ); many in flight share the connection
+    for (let i = 0; i < ips.length; i += BAN_MANY_CHUNK) {
+      const lifted = await Promise.all(ips.slice(i, i + BAN_MANY_CHUNK).map((ip) => this.unban(ip, opts)));
+      n += lifted.filter(Boolean).length;
+    }
     return n;
   }
 
@@ -184,7 +188,7 @@ export class RedisBanStore implements BanStore {
 
   async status(jail?: string, now = Date.now()): Promise<JailStatus[]> {
     const names = jail === undefined ? Object.keys(this.config.jails) : [jail];
-    if (jail !== undefined && !(jail in this.config.jails) && jail !== 'manual') throw new UnknownJailError(jail);
+    if (jail !== undefined) assertKnownJail(this.config, jail);
     const bans = await this.listBans(now);
     const out: JailStatus[] = [];
     for (const name of names) {
