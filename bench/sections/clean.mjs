@@ -107,8 +107,6 @@ export async function run(ctx) {
     }
     details.push(
       '',
-      'Why two variants: the example gateway passes no `agent` to http-proxy-middleware, so http-proxy sends `Connection: close` to the upstream and opens a new TCP connection per request; ' +
-        'that caps both sides at a low rate with long tails (TIME_WAIT churn), which hides any per-request cost of the middleware. The keep-alive variant is the same wiring with `agent: new http.Agent({ keepAlive: true })` and is the harder test of the 0.97 aim.',
       `Redis commands during the Portcullis rounds: ${byText(cmds.by)} (the middleware's 30 s resync — MULTI/ZREMRANGEBYSCORE/ZRANGE/EXEC — is the only thing expected).`,
     );
     return { rows, details: details.join('\n'), raw: res };
