@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { IpSet, normalizeIp } from '@portcullis/core';
 import type { Logger } from 'pino';
 
@@ -25,9 +26,21 @@ export class ClientIpResolver {
     }
   }
 
+  // a keep-alive connection carries many requests: canonicalise its peer once
+  private readonly peers = new WeakMap<Socket, string | null>();
+
+  private peerOf(socket: Socket): string | null {
+    let peer = this.peers.get(socket);
+    if (peer === undefined) {
+      peer = normalizeIp(socket.remoteAddress);
+      this.peers.set(socket, peer);
+    }
+    return peer;
+  }
+
   /** The canonical client address, or null when it cannot be known. */
   resolve(req: IncomingMessage): string | null {
-    const peer = normalizeIp(req.socket.remoteAddress);
+    const peer = this.peerOf(req.socket);
     if (peer === null) return null;
     if (this.trusted.size === 0 || !this.trusted.has(peer)) {
       if (!this.warnedUntrustedXff && req.headers['x-forwarded-for'] !== undefined) {
@@ -41,7 +54,9 @@ export class ClientIpResolver {
     }
     const xff = req.headers['x-forwarded-for'];
     if (xff === undefined || xff === '') return peer;
-    const hops = (Array.isArray(xff) ? xff.join(',') : xff).split(',');
+    const text = Array.isArray(xff) ? xff.join(',') : xff;
+    // the common case, one hop: no split
+    const hops = text.includes(',') ? text.split(',') : [text];
     let last = peer;
     for (let i = hops.length - 1; i >= 0; i--) {
       const ip = normalizeIp(hops[i]!.trim());

@@ -77,6 +77,8 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
   let unsubscribe: (() => Promise<void>) | null = null;
   let resyncTimer: NodeJS.Timeout | null = null;
   let closed = false;
+  // ready() has run: reconnects resync from then on
+  let started = false;
   // changes that arrive while a snapshot is loading are replayed on top of it
   let resyncing: BanChange[] | null = null;
 
@@ -85,7 +87,7 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
     theStore.redis.on('error', (err: Error) => outage.failed(err));
     // after a reconnect: heal anything missed while away
     theStore.redis.on('ready', () => {
-      if (!closed && ready.started) void resync();
+      if (!closed && started) void resync();
     });
   }
 
@@ -179,10 +181,10 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
       return;
     }
     decide(req, res, next, ip);
-  } as PortcullisMiddleware & { started?: boolean };
+  } as PortcullisMiddleware;
 
   async function ready(): Promise<void> {
-    ready.started = true;
+    started = true;
     const timeout = options.readyTimeout ?? 3000;
     try {
       await theStore.connect(timeout);
@@ -207,7 +209,6 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
       resyncTimer.unref();
     }
   }
-  ready.started = false;
 
   async function close(): Promise<void> {
     closed = true;
