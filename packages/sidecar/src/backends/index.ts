@@ -7,6 +7,7 @@ import { NftablesBackend } from './nftables.js';
 import { UfwBackend } from './ufw.js';
 
 export * from './firewall.js';
+export * from './ban-length.js';
 export * from './ufw.js';
 export * from './nftables.js';
 export * from './dry-run.js';
