@@ -65,6 +65,8 @@ export class TestNet {
   readonly dir = mkdtempSync(join(tmpdir(), 'pc-netns-'));
   readonly etcUfw = join(this.dir, 'etc', 'ufw');
   readonly libUfw = join(this.dir, 'lib', 'ufw');
+  /** the client's end of the veth pair */
+  readonly clientIf = `vc${this.id}`.slice(0, 15);
   private readonly children = new Set<ChildProcess>();
 
   static create(): TestNet {
@@ -92,7 +94,7 @@ export class TestNet {
     must(['ip', 'netns', 'add', this.server]);
     must(['ip', 'netns', 'add', this.client]);
     const vs = `vs${this.id}`.slice(0, 15);
-    const vc = `vc${this.id}`.slice(0, 15);
+    const vc = this.clientIf;
     must(['ip', '-n', this.server, 'link', 'add', vs, 'type', 'veth', 'peer', 'name', vc, 'netns', this.client]);
     must(['ip', '-n', this.server, 'link', 'set', 'lo', 'up']);
     must(['ip', '-n', this.client, 'link', 'set', 'lo', 'up']);
@@ -102,6 +104,12 @@ export class TestNet {
     for (const a of [CLIENT_V6, OTHER_V6]) must(['ip', '-n', this.client, 'addr', 'add', `${a}/64`, 'dev', vc, 'nodad']);
     must(['ip', '-n', this.server, 'link', 'set', vs, 'up']);
     must(['ip', '-n', this.client, 'link', 'set', vc, 'up']);
+  }
+
+  /** one more source address for the client (same /24 or /64 as the others) */
+  addClientAddress(addr: string): void {
+    const v6 = addr.includes(':');
+    must(['ip', '-n', this.client, 'addr', 'add', `${addr}/${v6 ? 64 : 24}`, 'dev', this.clientIf, ...(v6 ? ['nodad'] : [])]);
   }
 
   /** argv that runs `cmd` in the server namespace with the private ufw files */
