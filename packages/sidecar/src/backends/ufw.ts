@@ -321,7 +321,8 @@ export class UfwBackend implements FirewallBackend {
       const { mode } = await stat(path);
       await writeFile(tmp, edited, { mode });
       await rename(tmp, path);
-      if (enabled) await this.run(file === 'user.rules' ? 'iptables-restore' : 'ip6tables-restore', ['-n'], { input: edited });
+      // only comments changed (a re-ban's until): the kernel holds the same rules, nothing to load
+      if (enabled && !sameKernelRules(text, edited)) await this.run(file === 'user.rules' ? 'iptables-restore' : 'ip6tables-restore', ['-n'], { input: edited });
     }
   }
 
@@ -357,6 +358,12 @@ export class UfwBackend implements FirewallBackend {
 }
 
 const RULE_FILES = ['user.rules', 'user6.rules'] as const;
+
+/** do two versions of a rule file differ only in their tuple lines (where comments live)? */
+function sameKernelRules(a: string, b: string): boolean {
+  const rules = (t: string) => t.split('\n').filter((l) => !l.startsWith('### tuple ###')).join('\n');
+  return rules(a) === rules(b);
+}
 
 /**
  * What a failed ufw / iptables call deserves: a lock held or a timeout passes;
