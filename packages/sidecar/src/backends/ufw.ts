@@ -2,7 +2,9 @@ import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { normalizeCidr, type FirewallConfig } from '@portcullis/core';
 import { CommandFailedError, CommandNotFoundError, type Runner } from '../exec.js';
+import type { Logger } from 'pino';
 import { checkBan } from './ban-length.js';
+import { DOCKER_CHAIN, DockerUserChain } from './docker-user.js';
 import { FirewallError, untilText, type Ban, type FirewallBackend, type FirewallBatch, type FirewallHealth, type OwnedRule } from './firewall.js';
 
 /** The tag every rule of ours carries in its ufw comment. */
@@ -128,6 +130,7 @@ export interface UfwBackendOptions {
   run: Runner;
   /** where ufw keeps user.rules / user6.rules (default /etc/ufw) */
   rulesDir?: string;
+  logger?: Logger;
 }
 
 /**
@@ -158,11 +161,16 @@ export class UfwBackend implements FirewallBackend {
   private readonly run: Runner;
   private readonly rulesDir: string;
   private installed = false;
+  /** with docker: our bans in DOCKER-USER too (see docker-user.ts) */
+  private readonly docker: DockerUserChain | null;
+  private readonly log?: Logger;
 
   constructor(opts: UfwBackendOptions) {
     this.fw = opts.firewall;
     this.run = opts.run;
     this.rulesDir = opts.rulesDir ?? '/etc/ufw';
+    this.log = opts.logger;
+    this.docker = this.fw.docker ? new DockerUserChain(this.fw, this.run) : null;
     if (this.fw.protocol === 'any' && this.fw.ports.length > 1) {
       throw new TypeError('firewall.protocol "any" with several ports is not possible with ufw: use "tcp" or "udp"');
     }
@@ -188,6 +196,19 @@ export class UfwBackend implements FirewallBackend {
 
   async init(): Promise<void> {
     await this.check();
+    if (this.docker) {
+      await this.syncDocker();
+      this.log?.info({ backend: 'ufw', chain: DOCKER_CHAIN }, `docker: bans also go to DOCKER-USER (chain ${DOCKER_CHAIN}), where Docker-published ports are filtered before Docker's own ACCEPT rules`);
+    }
+  }
+
+  /** our chain in DOCKER-USER holds exactly the bans ufw's files hold */
+  private async syncDocker(): Promise<void> {
+    if (this.docker) await this.docker.sync(await this.bannedIps());
+  }
+
+  private async bannedIps(): Promise<string[]> {
+    return [...new Set((await this.listRules()).filter((r) => !r.spec.route).map((r) => r.ip))];
   }
 
   /**
@@ -211,6 +232,7 @@ export class UfwBackend implements FirewallBackend {
         };
       }
       const lost = await this.lostChains();
+      if (this.docker) lost.push(...(await this.docker.lost(await this.bannedIps())));
       if (lost.length > 0) return { ok: true, enforcing: false, intact: false, message: `ufw's kernel chains lost rules user.rules holds: ${lost.join(', ')}` };
       return { ok: true, enforcing: true, intact: true, message: 'ufw active' };
     } catch (err) {
@@ -225,13 +247,14 @@ export class UfwBackend implements FirewallBackend {
   async restore(owned: ReadonlyMap<string, OwnedRule>): Promise<void> {
     try {
       await this.run('ufw', ['reload']);
+      const have = new Set((await this.listOwned()).filter((o) => o.current).map((o) => o.ip));
+      const now = Date.now();
+      const missing = [...owned.values()].filter((o) => !have.has(o.ip) && (o.until === -1 || o.until > now));
+      if (missing.length > 0) await this.apply({ add: missing, remove: [] });
+      await this.syncDocker();
     } catch (err) {
       throw ufwError(err);
     }
-    const have = new Set((await this.listOwned()).filter((o) => o.current).map((o) => o.ip));
-    const now = Date.now();
-    const missing = [...owned.values()].filter((o) => !have.has(o.ip) && (o.until === -1 || o.until > now));
-    if (missing.length > 0) await this.apply({ add: missing, remove: [] });
   }
 
   async listRules(): Promise<ParsedUfwRule[]> {
@@ -294,6 +317,7 @@ export class UfwBackend implements FirewallBackend {
         if (comment === undefined) return undefined;
         return this.isCurrent(r.spec) ? comment : null;
       });
+      await this.syncDocker();
     } catch (err) {
       throw ufwError(err);
     }
