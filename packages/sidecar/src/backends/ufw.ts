@@ -214,7 +214,7 @@ export class UfwBackend implements FirewallBackend {
   /**
    * Cheap after the first call (which runs `ufw status` to know ufw is there):
    * ufw.conf says whether ufw is enabled, and `iptables -S` / `ip6tables -S` of
-   * the user chains must hold at least the rules user.rules / user6.rules list
+   * the user chains must hold as many rules as user.rules / user6.rules list
    * (a flushed chain or table holds fewer).
    */
   async check(): Promise<FirewallHealth> {
@@ -340,13 +340,16 @@ export class UfwBackend implements FirewallBackend {
       if (text === null) continue;
       const edited = editUfwUserRules(text, decide);
       if (edited === text) continue;
+      // kernel first, then the file: a crash between leaves the file saying "banned" and the
+      // sidecar lifts it again, never a kernel rule no file knows about
+      if (enabled && !sameKernelRules(text, edited)) {
+        await this.run(file === 'user.rules' ? 'iptables-restore' : 'ip6tables-restore', ['-w', '-n'], { input: edited });
+      }
       const path = join(this.rulesDir, file);
       const tmp = `${path}.portcullis.tmp`;
       const { mode } = await stat(path);
       await writeFile(tmp, edited, { mode });
       await rename(tmp, path);
-      // only comments changed (a re-ban's until): the kernel holds the same rules, nothing to load
-      if (enabled && !sameKernelRules(text, edited)) await this.run(file === 'user.rules' ? 'iptables-restore' : 'ip6tables-restore', ['-n'], { input: edited });
     }
   }
 
@@ -355,7 +358,7 @@ export class UfwBackend implements FirewallBackend {
     return /^\s*ENABLED\s*=\s*yes\s*$/im.test(conf);
   }
 
-  /** user chains whose kernel copy holds fewer rules than ufw's file lists */
+  /** user chains whose kernel copy does not hold as many rules as ufw's file lists */
   private async lostChains(): Promise<string[]> {
     const lost: string[] = [];
     for (const [file, cmd, chains] of [
@@ -366,7 +369,6 @@ export class UfwBackend implements FirewallBackend {
       if (text === null) continue;
       for (const chain of chains) {
         const want = text.split('\n').filter((l) => l.startsWith(`-A ${chain} `)).length;
-        if (want === 0) continue;
         let have = -1;
         try {
           const { stdout } = await this.run(cmd, ['-w', '-S', chain]);
@@ -374,7 +376,8 @@ export class UfwBackend implements FirewallBackend {
         } catch (err) {
           if (!(err instanceof CommandFailedError)) throw err;
         }
-        if (have < want) lost.push(`${chain} (${have < 0 ? 'missing' : `${have} of ${want} rules`})`);
+        // fewer: flushed under us; more: a rule the files no longer hold (ufw reload fixes both)
+        if (have !== want && !(want === 0 && have < 0)) lost.push(`${chain} (${have < 0 ? 'missing' : `${have} rules, user rules hold ${want}`})`);
       }
     }
     return lost;
