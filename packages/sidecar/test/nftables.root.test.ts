@@ -3,6 +3,7 @@ import { RedisServer } from '../../../test/helpers/redis-server.js';
 import { CLIENT_V4, CLIENT_V6, OTHER_V4, OTHER_V6, TestNet, firewallSkipReason } from '../../../test/helpers/netns.js';
 import type { Sidecar } from '@portcullis/sidecar';
 import { nsSidecar, store, testConfig, waitFor } from './harness.js';
+import { nsBackend } from './ns-backend.js';
 
 const skip = firewallSkipReason('nft', 'ss');
 if (skip) console.warn(`[skipped] sidecar nftables tests: ${skip}`);
@@ -188,5 +189,35 @@ describe.runIf(skip === null)('nftables backend, real nft in a network namespace
     for (let i = 1; i <= 20; i++) await s.unban(`203.0.113.${i}`);
     await waitFor('empty', () => elements('v4').length === 0);
     await s.close();
+  });
+
+  it('an older table (ranges in interval sets v4net/v6net) is moved to the per-length sets at start (one transaction), timeouts kept', async () => {
+    const t = 'inet portcullis';
+    net.inServer(['nft', '-f', '-'], [
+      `add table ${t}`,
+      `delete table ${t}`,
+      `add table ${t}`,
+      `add set ${t} v4 { type ipv4_addr; flags timeout; }`,
+      `add set ${t} v6 { type ipv6_addr; flags timeout; }`,
+      `add set ${t} v4net { type ipv4_addr; flags interval, timeout; }`,
+      `add set ${t} v6net { type ipv6_addr; flags interval, timeout; }`,
+      `add chain ${t} input { type filter hook input priority filter - 10; policy accept; }`,
+      `add rule ${t} input ip saddr @v4net tcp dport { ${PORT} } counter drop`,
+      `add element ${t} v4net { 192.0.2.0/30 timeout 2h }`,
+      `add element ${t} v6net { 2001:db8:5c::/120 }`,
+      '',
+    ].join('\n'));
+    expect(net.canConnect(CLIENT_V4, PORT)).toBe(false);
+    const backend = await nsBackend(net, { backend: 'nftables', ports: [PORT] });
+    const names = ruleset().filter((o) => o.set?.table === 'portcullis').map((o) => o.set.name).sort();
+    expect(names).toEqual(['v4', 'v4p30', 'v6', 'v6p120']);
+    const owned = await backend.listOwned();
+    expect(owned.map((o) => o.ip).sort()).toEqual(['192.0.2.0/30', '2001:db8:5c::/120']);
+    expect(owned.find((o) => o.ip === '192.0.2.0/30')!.until).toBeGreaterThan(Date.now() + 7_000_000);
+    expect(owned.find((o) => o.ip === '2001:db8:5c::/120')!.until).toBe(-1);
+    expect(net.canConnect(CLIENT_V4, PORT)).toBe(false);
+    expect(net.canConnect(CLIENT_V6, PORT)).toBe(false);
+    expect((await backend.check()).intact).toBe(true);
+    net.inServer(['nft', 'delete', 'table', 'inet', 'portcullis']);
   });
 });
