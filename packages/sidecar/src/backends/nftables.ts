@@ -174,7 +174,7 @@ export class NftablesBackend implements FirewallBackend {
     try {
       await this.run('nft', ['-f', '-'], { input: script });
     } catch (err) {
-      if (err instanceof CommandNotFoundError) throw new CommandNotFoundError('nft', 'apt-get install nftables, or choose another firewall.backend');
+      if (err instanceof CommandNotFoundError) throw notInstalled();
       throw nftError(err);
     }
   }
@@ -186,10 +186,15 @@ export class NftablesBackend implements FirewallBackend {
       ({ stdout } = await this.run('nft', [...(terse ? ['-t'] : []), '-j', 'list', 'table', 'inet', this.table]));
     } catch (err) {
       if (err instanceof CommandFailedError && /No such file or directory/.test(err.stderr)) return null;
+      if (err instanceof CommandNotFoundError) throw notInstalled();
       throw err;
     }
     return parseNftTableJson(stdout);
   }
+}
+
+function notInstalled(): CommandNotFoundError {
+  return new CommandNotFoundError('nft', 'apt-get install nftables, or choose another firewall.backend');
 }
 
 /**
