@@ -50,16 +50,16 @@ describe.runIf(skip === null)('Docker-published ports (8080 → a container\'s 8
     // without docker: true the ban only guards input: the published port stays open (the fault)
     const leaky = await open(false);
     await leaky.apply({ add: [ban()], remove: [] });
-    expect(reaches(CLIENT_V4)).toBe(true);
+    await waitFor('CLIENT_V4 reaches 8080', () => reaches(CLIENT_V4));
     await leaky.apply({ add: [], remove: [ban()] });
 
     const backend = await open(true);
     await backend.apply({ add: [ban()], remove: [] });
     expect(reaches(CLIENT_V4)).toBe(false);
-    expect(reaches(OTHER_V4)).toBe(true);
+    await waitFor('OTHER_V4 reaches 8080', () => reaches(OTHER_V4));
     expect((await backend.check()).intact).toBe(true);
     await backend.apply({ add: [], remove: [ban()] });
-    expect(reaches(CLIENT_V4)).toBe(true);
+    await waitFor('CLIENT_V4 reaches 8080', () => reaches(CLIENT_V4));
     return backend;
   }
 
@@ -77,7 +77,7 @@ describe.runIf(skip === null)('Docker-published ports (8080 → a container\'s 8
 
     await backend.apply({ add: [ban()], remove: [] });
     net.inServer(['iptables', '-F', 'DOCKER-USER']);
-    expect(reaches(CLIENT_V4)).toBe(true);
+    await waitFor('CLIENT_V4 reaches 8080', () => reaches(CLIENT_V4));
     expect((await backend.check()).intact).toBe(false);
     await backend.restore!(new Map([[CLIENT_V4, { ...ban(), current: true }]]));
     expect((await backend.check()).intact).toBe(true);

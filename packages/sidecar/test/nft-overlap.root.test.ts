@@ -37,17 +37,17 @@ describe.runIf(skip === null)('nftables: overlapping range bans are each enforce
     backend = await nsBackend(net, { backend: 'nftables', ports: [PORT] });
     await backend.apply({ add: NARROW, remove: [] });
     expect(blocked(INNER_V4, INNER_V6)).toBe(true);
-    expect(open(WIDE_ONLY_V4, WIDE_ONLY_V6)).toBe(true);
+    await waitFor('WIDE_ONLY_V4, WIDE_ONLY_V6 open', () => open(WIDE_ONLY_V4, WIDE_ONLY_V6));
     await backend.apply({ add: WIDE, remove: [] });
     // the wide ranges reach the kernel although narrower ones are inside them
     expect(blocked(INNER_V4, INNER_V6, WIDE_ONLY_V4, WIDE_ONLY_V6)).toBe(true);
     expect(await ownedIps()).toEqual([...NARROW, ...WIDE].map((b) => b.ip).sort());
     await backend.apply({ add: [], remove: WIDE });
     expect(blocked(INNER_V4, INNER_V6)).toBe(true);
-    expect(open(WIDE_ONLY_V4, WIDE_ONLY_V6)).toBe(true);
+    await waitFor('WIDE_ONLY_V4, WIDE_ONLY_V6 open', () => open(WIDE_ONLY_V4, WIDE_ONLY_V6));
     expect(await ownedIps()).toEqual(NARROW.map((b) => b.ip).sort());
     await backend.apply({ add: [], remove: NARROW });
-    expect(open(INNER_V4, INNER_V6)).toBe(true);
+    await waitFor('INNER_V4, INNER_V6 open', () => open(INNER_V4, INNER_V6));
     expect(await ownedIps()).toEqual([]);
   });
 
@@ -59,9 +59,9 @@ describe.runIf(skip === null)('nftables: overlapping range bans are each enforce
     expect(owned.get('192.0.2.20/30')! - owned.get('192.0.2.16/28')!).toBeGreaterThan(3_500_000);
     await backend.apply({ add: [], remove: WIDE });
     expect(blocked(INNER_V4, INNER_V6)).toBe(true);
-    expect(open(WIDE_ONLY_V4, WIDE_ONLY_V6)).toBe(true);
+    await waitFor('WIDE_ONLY_V4, WIDE_ONLY_V6 open', () => open(WIDE_ONLY_V4, WIDE_ONLY_V6));
     await backend.apply({ add: [], remove: NARROW });
-    expect(open(INNER_V4, INNER_V6, WIDE_ONLY_V4, WIDE_ONLY_V6)).toBe(true);
+    await waitFor('INNER_V4, INNER_V6, WIDE_ONLY_V4, WIDE_ONLY_V6 open', () => open(INNER_V4, INNER_V6, WIDE_ONLY_V4, WIDE_ONLY_V6));
   });
 
   it('the kernel expires a narrow range inside a live wide one on its own', async () => {
@@ -71,6 +71,6 @@ describe.runIf(skip === null)('nftables: overlapping range bans are each enforce
     expect(await ownedIps()).toEqual(WIDE.map((b) => b.ip).sort());
     expect(blocked(INNER_V4, INNER_V6)).toBe(true);
     await backend.apply({ add: [], remove: WIDE });
-    expect(open(INNER_V4, WIDE_ONLY_V6)).toBe(true);
+    await waitFor('INNER_V4, WIDE_ONLY_V6 open', () => open(INNER_V4, WIDE_ONLY_V6));
   });
 });

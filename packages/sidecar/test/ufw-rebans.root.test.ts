@@ -66,7 +66,7 @@ describe.runIf(skip === null)('ufw: a re-ban never opens a gap; bans ending toge
     expect(mine[0]).toMatchObject({ jail: 'recidive', until: last });
     expect(kernel().split('\n').filter((l) => l.includes(`-s ${CLIENT_V4}/32`))).toHaveLength(1);
     await backend.apply({ add: [], remove: [{ ip: CLIENT_V4, jail: '', until: 0 }] });
-    expect(net.canConnect(CLIENT_V4, PORT)).toBe(true);
+    await waitFor('lifted', () => net.canConnect(CLIENT_V4, PORT));
   });
 
   it('20 bans (IPv4 and IPv6) ending at the same moment are all lifted by the sidecar, from the files and the kernel', async () => {
