@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import type { Io } from './io.js';
 import { EXIT, ReportedError, errorLine, exitCodeFor } from './errors.js';
@@ -8,7 +9,8 @@ import { registerList } from './commands/list.js';
 import { registerReplay } from './commands/replay.js';
 import { registerCheckConfig } from './commands/check-config.js';
 
-export const VERSION = '0.1.0';
+// from the package's own manifest (src/ and dist/ both sit one level below it)
+export const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** The commander program, writing only to `io` and never calling process.exit. */
 export function buildProgram(io: Io): Command {
