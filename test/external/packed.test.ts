@@ -92,6 +92,14 @@ describe('the packed packages, installed from their tarballs', () => {
     expect((await exec(join(globalPrefix, 'bin/portcullis-sidecar'), ['--help'], work)).stdout).toMatch(/^Usage: portcullis-sidecar/);
   });
 
+  it('portcullis and portcullis-sidecar through npx of the tarballs', async () => {
+    const tarball = (pkg: string) => join(work, packed.find((p) => p.name === `@portcullis/${pkg}`)!.filename);
+    const npx = (pkg: string, bin: string) =>
+      exec('npx', ['--yes', '--prefer-offline', '--package', tarball('core'), '--package', tarball(pkg), bin, '--help'], work);
+    expect((await npx('cli', 'portcullis')).stdout).toMatch(/^Usage: portcullis /);
+    expect((await npx('sidecar', 'portcullis-sidecar')).stdout).toMatch(/^Usage: portcullis-sidecar/);
+  });
+
   it('@portcullis/express imported from ESM bans a client through a real Express app', async () => {
     const { stdout } = await exec(process.execPath, ['esm.mjs'], app);
     expect(stdout.trim().split('\n').at(-1)).toBe('[401,401,403]');
