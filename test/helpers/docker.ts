@@ -34,6 +34,7 @@ export async function startDocker(checkout: string): Promise<Docker> {
   const id = createHash('sha256').update(checkout).digest('hex').slice(0, 10);
   const socket = `/run/portcullis-test-docker-${id}.sock`;
   const pidfile = `/run/portcullis-test-docker-${id}.pid`;
+  const execRoot = `/run/portcullis-test-docker-${id}`;
   const env = { ...process.env, DOCKER_HOST: `unix://${socket}` };
   await stopLeftover(pidfile);
   const dockerd: ChildProcess = spawn(
@@ -42,7 +43,7 @@ export async function startDocker(checkout: string): Promise<Docker> {
       '--iptables=false', '--ip6tables=false', '--bridge=none',
       '--host', `unix://${socket}`,
       '--pidfile', pidfile,
-      '--exec-root', `/run/portcullis-test-docker-${id}`,
+      '--exec-root', execRoot,
       '--data-root', `/var/lib/portcullis-test-docker-${id}`,
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
@@ -73,6 +74,9 @@ export async function startDocker(checkout: string): Promise<Docker> {
       const exited = new Promise((r) => dockerd.once('exit', r));
       dockerd.kill('SIGTERM');
       await exited;
+      // dockerd leaves its network namespace handle mounted in the exec root
+      spawnSync('umount', [join(execRoot, 'netns', 'default')], { stdio: 'ignore' });
+      rmSync(execRoot, { recursive: true, force: true });
     },
   };
 }
