@@ -78,7 +78,7 @@ describe('the packed packages, installed from their tarballs', () => {
 
   it('portcullis --help and --version from the project install (node_modules/.bin)', async () => {
     const bin = join(app, 'node_modules/.bin/portcullis');
-    expect((await exec(bin, ['--help'], app)).stdout).toMatch(/^Usage: portcullis \[options\] \[command\]/);
+    expect((await exec(bin, ['--help'], app)).stdout).toMatch(/^Usage: portcullis /);
     expect((await exec(bin, ['--version'], app)).stdout.trim()).toBe(versionOf('packages/cli'));
   });
 
