@@ -143,5 +143,22 @@ export class IpSet {
   }
 }
 
+/** Does `cidr` share any address with `set`? (one contains the other's network) */
+export function overlaps(set: IpSet, cidr: Cidr): boolean {
+  if (set.has(cidr.network)) return true;
+  const own = new IpSet([cidr]);
+  return set.cidrs.some((p) => p.kind === cidr.kind && own.has(p.network));
+}
+
+/**
+ * The identity a client is counted and banned under: an IPv4 address as is,
+ * an IPv6 address by its network of `v6prefix` bits (a /64 is one
+ * subscriber's line: rotating inside it changes nothing). 128 = per address.
+ */
+export function clientPrefix(ip: string, v6prefix: number): string {
+  if (!ip.includes(':') || v6prefix >= 128) return ip;
+  return `${maskNetwork(ip, 'ipv6', v6prefix)}/${v6prefix}`;
+}
+
 /** Loopback is never banned, whatever the config says. */
 export const LOOPBACK = new IpSet(['127.0.0.0/8', '::1']);
