@@ -12,11 +12,14 @@ export function failedJails(
   req: IncomingMessage & { originalUrl?: string },
   res: ServerResponse,
   headerValue: string | undefined,
+  /** the decoded canonical path (canonicalTarget), when the gateway decided it */
+  path?: string,
 ): Jail[] {
   let hits: Jail[] | null = null;
   const facts: ResponseFacts = {
     method: req.method ?? 'GET',
     url: req.originalUrl ?? req.url ?? '/',
+    ...(path !== undefined ? { path } : {}),
     status: res.statusCode,
     header: (name) => res.getHeader(name),
   };

@@ -1,26 +1,21 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
-import onHeaders from 'on-headers';
 import { pino, type Logger } from 'pino';
 import {
   ConfigError,
   IpSet,
-  Protection,
   RedisBanStore,
-  formatDuration,
   parseConfig,
   resolveJails,
   type BanChange,
   type BanStore,
-  type Jail,
   type PortcullisConfig,
   type PortcullisConfigInput,
 } from '@portcullis/core';
 import { BanCache } from './ban-cache.js';
-import { sendBlocked } from './block.js';
-import { failedJails, takeFailureHeader } from './classify.js';
 import { ClientIpResolver } from './client-ip.js';
 import { OutageLog } from './outage.js';
+import { RequestGuard, type Next, type Req } from './request-guard.js';
 
 export interface PortcullisOptions {
   /** a store to use instead of the one the config names (tests, the embedded default) */
@@ -32,8 +27,6 @@ export interface PortcullisOptions {
   readyTimeout?: number;
 }
 
-type Req = IncomingMessage & { originalUrl?: string; log?: Logger };
-type Next = (err?: unknown) => void;
 
 export interface PortcullisMiddleware {
   (req: Req, res: ServerResponse, next: Next): void;
@@ -64,16 +57,9 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
   }
   const ownsStore = options.store === undefined;
   const jailMap = resolveJails(config);
-  const jails = [...jailMap.values()].filter((j) => j.hasRule);
-  const protection = new Protection(config);
-  // the union of the statuses the jails count; null when some jail counts any status
-  const statusFilter = jails.every((j) => j.statuses !== null)
-    ? new Set(jails.flatMap((j) => [...(j.statuses ?? [])]))
-    : null;
   const resolver = new ClientIpResolver(new IpSet(config.trustProxy), log);
   const cache = new BanCache();
   const outage = new OutageLog(log);
-  const { blockStatus, blockBody } = config.gateway;
   let unsubscribe: (() => Promise<void>) | null = null;
   let resyncTimer: NodeJS.Timeout | null = null;
   let closed = false;
@@ -121,66 +107,9 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
     return loading;
   }
 
-  function record(jail: Jail, ip: string, req: Req): void {
-    const recording = theStore.recordFailure(jail, ip).then(
-      (result) => {
-        outage.recovered();
-        if (result.banned) {
-          cache.add(ip, result.until);
-          (req.log ?? log).warn(
-            {
-              ip,
-              jail: jail.name,
-              bans: result.bans,
-              until: result.until === -1 ? 'forever' : new Date(result.until).toISOString(),
-              bantime: formatDuration(result.until === -1 ? -1 : result.until - Date.now()),
-            },
-            'portcullis: banned',
-          );
-        } else if (result.alreadyBanned) cache.add(ip, result.until);
-      },
-      (err: unknown) => outage.failed(err),
-    );
-    cache.track(ip, recording);
-  }
-
-  function watch(req: Req, res: ServerResponse, ip: string | null): void {
-    onHeaders(res, function onResponseHeaders(this: ServerResponse) {
-      const header = takeFailureHeader(this);
-      if (ip === null) return;
-      // most responses leave here: no jail cares about their status
-      if (header === undefined && statusFilter !== null && !statusFilter.has(this.statusCode)) return;
-      const hits = failedJails(jails, jailMap, req, this, header);
-      if (hits.length === 0 || protection.reasonFor(ip) !== null) return;
-      for (const jail of hits) record(jail, ip, req);
-    });
-  }
-
-  function decide(req: Req, res: ServerResponse, next: Next, ip: string | null): void {
-    if (ip !== null) {
-      const now = Date.now();
-      const until = cache.bannedUntil(ip, now);
-      if (until !== 0) {
-        sendBlocked(res, blockStatus, blockBody, until, now);
-        return;
-      }
-    }
-    watch(req, res, ip);
-    next();
-  }
-
+  const requests = new RequestGuard({ config, jails: jailMap, store: theStore, cache, outage, resolver, log });
   const middleware = function portcullisMiddleware(req: Req, res: ServerResponse, next: Next): void {
-    const ip = resolver.resolve(req);
-    // A failure of this address is still being recorded: its verdict decides.
-    const pending = ip === null ? undefined : cache.pendingFor(ip);
-    if (pending) {
-      pending.then(
-        () => decide(req, res, next, ip),
-        () => decide(req, res, next, ip),
-      );
-      return;
-    }
-    decide(req, res, next, ip);
+    requests.handle(req, res, next);
   } as PortcullisMiddleware;
 
   async function ready(): Promise<void> {

@@ -152,9 +152,13 @@ describe('who is the client', () => {
     expect((await send(g.url, '/auth/login/', { ip: '192.0.2.44' })).status).toBe(401);
   });
 
-  it('drops requests whose trusted X-Forwarded-For is malformed from counting', async () => {
+  it('a trusted X-Forwarded-For that names no client: refused (unknownClient: block), or passed uncounted (allow)', async () => {
     const g = await gateway(guideConfig());
-    for (let i = 0; i < 8; i++) expect((await send(g.url, '/auth/login/', { ip: '1.2.3.4; rm -rf /' })).status).toBe(401);
+    for (let i = 0; i < 8; i++) expect((await send(g.url, '/auth/login/', { ip: '1.2.3.4; rm -rf /' })).status).toBe(400);
+    expect(django.total()).toBe(0);
+    const open = await gateway(guideConfig({ unknownClient: 'allow' }));
+    for (let i = 0; i < 8; i++) expect((await send(open.url, '/auth/login/', { ip: '1.2.3.4; rm -rf /' })).status).toBe(401);
+    expect(django.hits.get('/auth/login/')).toBe(8);
     expect(await cli.keys('*fail*')).toEqual([]);
   });
 });
