@@ -7,6 +7,9 @@ export type Admission =
   /** the store did not answer: fail open, nothing held */
   | { state: 'open' };
 
+/** how often a waiting arrival looks for a ban in the local cache (no Redis call) */
+const BAN_POLL_MS = 20;
+
 interface Local {
   /** this gateway's attempts of the key still waiting for their verdict */
   inFlight: number;
@@ -46,6 +49,7 @@ export class AttemptBudget {
   async admit(jail: Jail, key: string, bannedUntil: () => number): Promise<Admission> {
     const id = `${jail.name}\0${key}`;
     const deadline = Date.now() + this.waitMs;
+    let last = false;
     for (;;) {
       let answer: Reservation;
       try {
@@ -55,12 +59,20 @@ export class AttemptBudget {
         return { state: 'open' };
       }
       if (answer.state === 'reserved') this.localOf(id).inFlight++;
-      if (answer.state !== 'over') return answer;
-      const left = deadline - Date.now();
-      if (left <= 0) return answer;
-      await this.verdict(id, left);
-      const until = bannedUntil();
-      if (until !== 0) return { state: 'banned', until };
+      if (answer.state !== 'over' || last) return answer;
+      // wait for a verdict here (then ask again), for a ban to reach the cache
+      // (a verdict at another gateway), or for the deadline (then ask once more)
+      for (;;) {
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          last = true;
+          break;
+        }
+        const settled = await this.verdict(id, Math.min(left, BAN_POLL_MS));
+        const until = bannedUntil();
+        if (until !== 0) return { state: 'banned', until };
+        if (settled) break;
+      }
     }
   }
 
@@ -84,16 +96,17 @@ export class AttemptBudget {
     });
   }
 
-  /** resolves when an attempt of `id` settles here, or after `ms` (attempts of other gateways wake nobody) */
-  private verdict(id: string, ms: number): Promise<void> {
+  /** true when an attempt of `id` settles here within `ms`, false after `ms` */
+  private verdict(id: string, ms: number): Promise<boolean> {
     return new Promise((resolve) => {
       const local = this.local.get(id);
-      const done = () => {
+      const finish = (settled: boolean) => {
         clearTimeout(timer);
         local?.waiters.delete(done);
-        resolve();
+        resolve(settled);
       };
-      const timer = setTimeout(done, ms);
+      const done = () => finish(true);
+      const timer = setTimeout(() => finish(false), ms);
       timer.unref();
       local?.waiters.add(done);
     });

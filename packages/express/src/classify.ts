@@ -10,7 +10,7 @@ export function failedJails(
   jails: readonly Jail[],
   byName: ReadonlyMap<string, Jail>,
   req: IncomingMessage & { originalUrl?: string },
-  res: ServerResponse,
+  res: Pick<ServerResponse, 'statusCode' | 'getHeader'>,
   headerValue: string | undefined,
   /** the decoded canonical path (canonicalTarget), when the gateway decided it */
   path?: string,

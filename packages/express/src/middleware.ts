@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
 import {
@@ -16,6 +16,7 @@ import { BanCache } from './ban-cache.js';
 import { ClientIpResolver } from './client-ip.js';
 import { OutageLog } from './outage.js';
 import { RequestGuard, type Next, type Req } from './request-guard.js';
+import { guardUpgrades } from './upgrade.js';
 
 export interface PortcullisOptions {
   /** a store to use instead of the one the config names (tests, the embedded default) */
@@ -38,6 +39,14 @@ export interface PortcullisMiddleware {
   readonly cache: BanCache;
   /** reloads the ban cache from the store now */
   resync(): Promise<void>;
+  /**
+   * Guards the server's Upgrade requests (WebSocket), which Node never hands
+   * to Express: call it before the server listens when anything subscribes
+   * to 'upgrade' (a proxy with ws: true does on its first request; the
+   * middleware also guards the server it first sees a request on). Returns
+   * a function that stops guarding.
+   */
+  upgrade(server: Server): () => void;
 }
 
 /**
@@ -108,7 +117,23 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
   }
 
   const requests = new RequestGuard({ config, jails: jailMap, store: theStore, cache, outage, resolver, log });
+  // servers whose 'upgrade' event is guarded, and how to stop guarding them
+  const upgradeGuards = new WeakMap<Server, () => void>();
+  const unguards: Array<() => void> = [];
+  function upgrade(server: Server): () => void {
+    let off = upgradeGuards.get(server);
+    if (!off) {
+      off = guardUpgrades(server, requests);
+      upgradeGuards.set(server, off);
+      unguards.push(off);
+    }
+    return off;
+  }
+
   const middleware = function portcullisMiddleware(req: Req, res: ServerResponse, next: Next): void {
+    // the server this runs on gets its Upgrade requests guarded too, before a proxy with ws: true subscribes
+    const server = (req.socket as { server?: Server }).server;
+    if (server && !upgradeGuards.has(server)) upgrade(server);
     requests.handle(req, res, next);
   } as PortcullisMiddleware;
 
@@ -141,11 +166,12 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
 
   async function close(): Promise<void> {
     closed = true;
+    for (const off of unguards.splice(0)) off();
     if (resyncTimer) clearInterval(resyncTimer);
     resyncTimer = null;
     if (unsubscribe) await unsubscribe();
     if (ownsStore) await theStore.close();
   }
 
-  return Object.assign(middleware, { ready, close, store: theStore, config, cache, resync });
+  return Object.assign(middleware, { ready, close, store: theStore, config, cache, resync, upgrade });
 }

@@ -21,8 +21,14 @@ import type { OutageLog } from './outage.js';
 export type Req = IncomingMessage & { originalUrl?: string; log?: Logger };
 export type Next = (err?: unknown) => void;
 
+/** Answers a request at the gateway: status, body, and until (ms) for Retry-After (0: none). */
+export type Refuse = (status: number, body: string, until: number) => void;
+
+/** The parts of a response head a verdict reads. */
+export type ResponseHead = Pick<ServerResponse, 'statusCode' | 'getHeader'>;
+
 /** One unit of a client's budget held by a request until its verdict. */
-interface Held {
+export interface Held {
   jail: Jail;
   key: string;
   token: string;
@@ -69,31 +75,42 @@ export class RequestGuard {
   }
 
   handle(req: Req, res: ServerResponse, next: Next): void {
+    this.front(
+      req,
+      (status, body, until) => sendBlocked(res, status, body, until, Date.now()),
+      (ip, path, held) => {
+        this.watch(req, res, ip, path, held);
+        next();
+      },
+    );
+  }
+
+  /**
+   * What every request goes through, HTTP or Upgrade: the canonical target,
+   * who the client is, a failure of it still being recorded, the ban, and
+   * the budget of the jails that could count it. Ends in `refuse` or in
+   * `proceed` (ip null: an unknown client let through by unknownClient: allow).
+   */
+  front(req: Req, refuse: Refuse, proceed: (ip: string | null, path: string, held: Held[] | null) => void): void {
     const path = this.canonicalise(req);
     if (path === null) {
-      sendBlocked(res, 400, AMBIGUOUS_TARGET, 0, 0);
+      refuse(400, AMBIGUOUS_TARGET, 0);
       return;
     }
     const ip = this.d.resolver.resolve(req);
     if (ip === null) {
-      if (this.unknownClient(req)) {
-        sendBlocked(res, 400, UNKNOWN_CLIENT, 0, 0);
-        return;
-      }
-      onHeaders(res, function stripOnly(this: ServerResponse) {
-        takeFailureHeader(this);
-      });
-      next();
+      if (this.unknownClient(req)) refuse(400, UNKNOWN_CLIENT, 0);
+      else proceed(null, path, null);
       return;
     }
     // A failure of this address is still being recorded: its verdict decides.
     const pending = this.d.cache.pendingFor(ip);
     if (pending) {
-      const go = () => this.decide(req, res, next, ip, path);
+      const go = () => this.decide(req, ip, path, refuse, proceed);
       pending.then(go, go);
       return;
     }
-    this.decide(req, res, next, ip, path);
+    this.decide(req, ip, path, refuse, proceed);
   }
 
   /**
@@ -126,38 +143,25 @@ export class RequestGuard {
     return block;
   }
 
-  /** Answers a banned client (true); false when it is not banned. */
-  refuseIfBanned(ip: string, res: ServerResponse): boolean {
-    const now = Date.now();
-    const until = this.d.cache.bannedUntil(ip, now);
-    if (until === 0) return false;
-    sendBlocked(res, this.d.config.gateway.blockStatus, this.d.config.gateway.blockBody, until, now);
-    return true;
-  }
-
-  private decide(req: Req, res: ServerResponse, next: Next, ip: string, path: string): void {
-    if (this.refuseIfBanned(ip, res)) return;
+  private decide(req: Req, ip: string, path: string, refuse: Refuse, proceed: (ip: string, path: string, held: Held[] | null) => void): void {
+    const { blockStatus, blockBody } = this.d.config.gateway;
+    const until = this.d.cache.bannedUntil(ip, Date.now());
+    if (until !== 0) {
+      refuse(blockStatus, blockBody, until);
+      return;
+    }
     const method = req.method ?? 'GET';
     let candidates: Jail[] | null = null;
     for (const jail of this.budgeted) if (jail.mayCount(method, path)) (candidates ??= []).push(jail);
     // most requests leave here: no jail could count them, no Redis call
     if (candidates === null) {
-      this.watch(req, res, ip, path, null);
-      next();
+      proceed(ip, path, null);
       return;
     }
     void this.admit(candidates, ip).then((held) => {
-      const now = Date.now();
-      if (held === 'over') {
-        sendBlocked(res, 429, OVER_BUDGET, now + 1000, now);
-        return;
-      }
-      if (!Array.isArray(held)) {
-        sendBlocked(res, this.d.config.gateway.blockStatus, this.d.config.gateway.blockBody, held.bannedUntil, now);
-        return;
-      }
-      this.watch(req, res, ip, path, held);
-      next();
+      if (held === 'over') refuse(429, OVER_BUDGET, Date.now() + 1000);
+      else if (!Array.isArray(held)) refuse(blockStatus, blockBody, held.bannedUntil);
+      else proceed(ip, path, held);
     });
   }
 
@@ -170,7 +174,7 @@ export class RequestGuard {
       const answer = await this.budget.admit(jail, key, () => this.d.cache.bannedUntil(ip, Date.now()));
       if (answer.state === 'reserved') held.push({ jail, key, token: answer.token });
       else if (answer.state !== 'open') {
-        for (const h of held) this.budget.settle(h.jail, h.key, h.token);
+        this.giveBack(held);
         if (answer.state === 'over') return 'over';
         // banned in the store (e.g. by another gateway, its message still on the way)
         if (this.d.cache.bannedUntil(ip, Date.now()) === 0) this.d.cache.add(key, answer.until);
@@ -195,31 +199,45 @@ export class RequestGuard {
   }
 
   /** Classifies the response as its headers leave; settles the units held. */
-  private watch(req: Req, res: ServerResponse, ip: string, path: string, held: Held[] | null): void {
+  private watch(req: Req, res: ServerResponse, ip: string | null, path: string, held: Held[] | null): void {
     let settled = false;
     const guard = this;
     onHeaders(res, function onResponseHeaders(this: ServerResponse) {
       settled = true;
-      const header = takeFailureHeader(this);
-      const hits =
-        header === undefined && guard.statusFilter !== null && !guard.statusFilter.has(this.statusCode)
-          ? []
-          : failedJails(guard.ruled, guard.jailMap, req, this, header, path);
-      for (const jail of hits) {
-        const unit = held?.find((h) => h.jail === jail);
-        const key = unit?.key ?? guard.keyFor(ip, jail);
-        if (key !== null) guard.record(jail, ip, key, req, unit);
-      }
-      if (held) for (const h of held) if (!hits.includes(h.jail)) guard.budget.settle(h.jail, h.key, h.token);
+      guard.verdict(req, ip, path, held, this, takeFailureHeader(this));
     });
     // no response head at all (the client went away, the proxy failed): give the units back
     if (held) {
       res.once('close', () => {
         if (settled) return;
         settled = true;
-        for (const h of held) this.budget.settle(h.jail, h.key, h.token);
+        this.giveBack(held);
       });
     }
+  }
+
+  /**
+   * The response head is known: records a failure for every jail it counts
+   * for (its rule, or the upstream's X-Portcullis-Failure header, already
+   * taken off the response), and settles the units held.
+   */
+  verdict(req: Req, ip: string | null, path: string, held: Held[] | null, head: ResponseHead, failureHeader: string | undefined): void {
+    if (ip === null) return;
+    const hits =
+      failureHeader === undefined && this.statusFilter !== null && !this.statusFilter.has(head.statusCode)
+        ? []
+        : failedJails(this.ruled, this.jailMap, req, head, failureHeader, path);
+    for (const jail of hits) {
+      const unit = held?.find((h) => h.jail === jail);
+      const key = unit?.key ?? this.keyFor(ip, jail);
+      if (key !== null) this.record(jail, ip, key, req, unit);
+    }
+    if (held) for (const h of held) if (!hits.includes(h.jail)) this.budget.settle(h.jail, h.key, h.token);
+  }
+
+  /** No verdict will come (no response head): the units held are given back. */
+  giveBack(held: Held[]): void {
+    for (const h of held) this.budget.settle(h.jail, h.key, h.token);
   }
 
   private record(jail: Jail, ip: string, key: string, req: Req, unit: Held | undefined): void {
