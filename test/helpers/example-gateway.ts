@@ -1,6 +1,6 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { pino } from 'pino';
 import { portcullis, type PortcullisMiddleware, type PortcullisOptions } from '@portcullis/express';
 import { FAILURE_HEADER, type PortcullisConfigInput } from '@portcullis/core';
@@ -20,7 +20,11 @@ export interface ExampleGateway {
 }
 
 /** The example gateway (pino-http, the guard, http-proxy-middleware with ws: true) in front of `upstream`. */
-export async function startExampleGateway(config: PortcullisConfigInput, upstream: string, opts: PortcullisOptions = {}): Promise<ExampleGateway> {
+export async function startExampleGateway(
+  config: PortcullisConfigInput,
+  upstream: string,
+  opts: PortcullisOptions & { guardUpgrades?: boolean } = {},
+): Promise<ExampleGateway> {
   const logger = pino({ level: process.env.PORTCULLIS_TEST_LOG ?? 'silent' });
   const guard = portcullis(config, { logger, ...opts });
   const loginFailures: ExampleGateway['loginFailures'] = [];
@@ -33,7 +37,14 @@ export async function startExampleGateway(config: PortcullisConfigInput, upstrea
   const server: Server = await new Promise((r) => {
     const s = app.listen(0, '127.0.0.1', () => r(s));
   });
-  guard.upgrade(server);
+  // as users are told to; without it the guard takes the server on its first request (main.ts relies on that)
+  if (opts.guardUpgrades !== false) guard.upgrade(server);
+  // upgraded (WebSocket) connections leave the server's bookkeeping: closeAllConnections misses them
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
@@ -42,6 +53,7 @@ export async function startExampleGateway(config: PortcullisConfigInput, upstrea
     loginFailures,
     close: async () => {
       server.closeAllConnections();
+      for (const socket of sockets) socket.destroy();
       await new Promise((r) => server.close(r));
       await guard.close();
     },
@@ -81,4 +93,31 @@ export function rawRequest(
   };
   const head = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
   return `${opts.method ?? 'POST'} ${target} ${opts.version ?? 'HTTP/1.1'}\r\n${head}\r\n${body}`;
+}
+
+/** Sends an Upgrade: websocket request and resolves with the status and head of the answer. */
+export function upgradeExchange(port: number, target: string, ip: string): Promise<{ status: number; head: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let text = '';
+    socket.setEncoding('latin1');
+    const done = () => {
+      const end = text.indexOf('\r\n\r\n');
+      const head = end === -1 ? text : text.slice(0, end);
+      resolve({ status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1] ?? 0), head });
+    };
+    socket.on('data', (d: string) => {
+      text += d;
+      if (text.includes('\r\n\r\n')) {
+        socket.destroy();
+        done();
+      }
+    });
+    socket.on('error', reject);
+    socket.on('close', done);
+    socket.write(
+      `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+        `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nX-Forwarded-For: ${ip}\r\n\r\n`,
+    );
+  });
 }

@@ -66,7 +66,7 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
   }
   const ownsStore = options.store === undefined;
   const jailMap = resolveJails(config);
-  const resolver = new ClientIpResolver(new IpSet(config.trustProxy), log);
+  const resolver = new ClientIpResolver(new IpSet(config.trustProxy), log, config.clientHeader);
   const cache = new BanCache();
   const outage = new OutageLog(log);
   let unsubscribe: (() => Promise<void>) | null = null;
