@@ -46,6 +46,7 @@ export interface RequestGuardDeps {
 
 const OVER_BUDGET = 'Too Many Requests: earlier attempts are still being answered. Try again in a moment.\n';
 const AMBIGUOUS_TARGET = 'Bad Request: ambiguous request target.\n';
+const CROSS_SITE = 'Forbidden: a login attempt sent from another site.\n';
 const UNKNOWN_CLIENT = 'Bad Request: the client address cannot be determined.\n';
 
 /**
@@ -156,6 +157,12 @@ export class RequestGuard {
     // most requests leave here: no jail could count them, no Redis call
     if (candidates === null) {
       proceed(ip, path, null);
+      return;
+    }
+    // another site made a browser send this login attempt: refused before Django, never
+    // counted, so no page can lock its visitors out; a bot forging the header gets no guess
+    if (this.d.config.gateway.crossSite === 'refuse' && req.headers['sec-fetch-site'] === 'cross-site') {
+      refuse(403, CROSS_SITE, 0);
       return;
     }
     void this.admit(candidates, ip).then((held) => {

@@ -108,6 +108,8 @@ export const gatewaySchema = z
     commandTimeout: z.number().int().positive().default(250),
     /** an attempt in flight holds its unit of the budget at most this long (keep it ≥ the proxy's timeout) */
     attemptTimeout: duration().default('30s'),
+    /** login attempts sent by a browser on behalf of another site (Sec-Fetch-Site: cross-site): refused uncounted, or counted */
+    crossSite: z.enum(['refuse', 'count']).default('refuse'),
   })
   .strict();
 
