@@ -1,5 +1,5 @@
 import { InvalidIpError } from '../errors.js';
-import { normalizeCidr, overlaps } from '../ip.js';
+import { normalizeCidr, normalizeIp, overlaps } from '../ip.js';
 import type { Jail } from '../jail.js';
 import type { Protection } from '../protection.js';
 
@@ -11,6 +11,12 @@ import type { Protection } from '../protection.js';
  * never reaches a Redis key.
  */
 export function countedKey(raw: string, jail: Jail, protection: Protection): string | null {
+  // the common case, one address: no masking
+  if (!raw.includes('/')) {
+    const ip = normalizeIp(raw);
+    if (ip === null) throw new InvalidIpError(raw);
+    return protection.reasonFor(ip) !== null || jail.ignore?.has(ip) ? null : ip;
+  }
   const key = normalizeCidr(raw);
   if (key === null) throw new InvalidIpError(raw, 'IP address or IPv6 prefix');
   if (protection.reasonForKey(key) !== null) return null;
