@@ -1,9 +1,7 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import type { PortcullisConfigInput } from '@portcullis/core';
-import { RedisServer } from './helpers/redis-server.js';
-import { DEMO_PASSWORD, djangoMissing, djangoVersion, startExampleDjango, type ExampleDjango } from './helpers/django.js';
-import { rawExchange, rawRequest, startExampleGateway, type ExampleGateway } from './helpers/example-gateway.js';
+import { DEMO_PASSWORD, djangoMissing, djangoVersion, startExampleDjango } from './helpers/django.js';
+import { gatewaySuite, rawExchange, rawRequest, type ExampleGateway } from './helpers/example-gateway.js';
 import { waitFor } from './helpers/wait-for.js';
 
 // The guess budget, attacked the way an attacker would: many attempts in
@@ -13,30 +11,10 @@ import { waitFor } from './helpers/wait-for.js';
 const title = djangoVersion ? `the guess budget against Django ${djangoVersion}` : `the guess budget (skipped: ${djangoMissing})`;
 
 describe.runIf(Boolean(djangoVersion))(title, () => {
-  let redis: RedisServer;
-  let cli: Redis;
-  let django: ExampleDjango;
-  const open: ExampleGateway[] = [];
-
-  beforeAll(async () => {
-    redis = await RedisServer.start();
-    cli = redis.client();
-    // the helper's header names its own jail, so the rule jails count by rule alone
-    django = await startExampleDjango({ PORTCULLIS_FAILURE_JAIL: 'signal' });
-  });
-  afterAll(async () => {
-    for (const g of open.splice(0)) await g.close();
-    cli?.disconnect();
-    await redis?.stop();
-    await django?.stop();
-  });
-  beforeEach(async () => {
-    for (const g of open.splice(0)) await g.close();
-    await cli.flushall();
-  });
+  // the helper's header names its own jail, so the rule jails count by rule alone
+  const suite = gatewaySuite(() => startExampleDjango({ PORTCULLIS_FAILURE_JAIL: 'signal' }));
 
   const config = (): PortcullisConfigInput => ({
-    redis: redis.url,
     trustProxy: ['127.0.0.1'],
     defaults: { bantime: 3600, findtime: 600, maxretry: 5 },
     jails: {
@@ -47,11 +25,7 @@ describe.runIf(Boolean(djangoVersion))(title, () => {
     // a loaded 2-core machine: the budget is the point here, not the fail-open timeout
     gateway: { commandTimeout: 5000 },
   });
-  const gateway = async (cfg = config()) => {
-    const g = await startExampleGateway(cfg, django.url);
-    open.push(g);
-    return g;
-  };
+  const gateway = () => suite.gateway(config());
   const reached = (...gs: ExampleGateway[]) => gs.reduce((n, g) => n + g.loginFailures.length, 0);
   const login = (g: ExampleGateway, ip: string, password = 'wrong') =>
     fetch(`${g.url}/auth/login/`, {
@@ -68,8 +42,8 @@ describe.runIf(Boolean(djangoVersion))(title, () => {
       expect(codes.filter((c) => c === 401)).toHaveLength(5);
       // the rest waited for those verdicts and met the ban (or, past the wait, were told to retry)
       expect(codes.every((c) => c === 401 || c === 403 || c === 429)).toBe(true);
-      expect(await cli.zrange('{portcullis}:bans', 0, -1)).toEqual(['203.0.113.50']);
-      await waitFor('the reservations given back', async () => (await cli.exists('{portcullis}:held:django-login:203.0.113.50')) === 0);
+      expect(await suite.cli.zrange('{portcullis}:bans', 0, -1)).toEqual(['203.0.113.50']);
+      await waitFor('the reservations given back', async () => (await suite.cli.exists('{portcullis}:held:django-login:203.0.113.50')) === 0);
       expect(await login(g, '203.0.113.50')).toBe(403);
       expect(reached(g)).toBe(5);
     });
@@ -112,7 +86,7 @@ describe.runIf(Boolean(djangoVersion))(title, () => {
     // the last unit of the budget is held by the first; the second waits for its verdict (a success gives it back)
     const both = await Promise.all([login(g, '203.0.113.55', DEMO_PASSWORD), login(g, '203.0.113.55', DEMO_PASSWORD)]);
     expect(both).toEqual([200, 200]);
-    expect(await cli.zcard('{portcullis}:bans')).toBe(0);
+    expect(await suite.cli.zcard('{portcullis}:bans')).toBe(0);
   });
 
   it('clean requests and other paths take no unit: a client mid-attack still reads pages', async () => {
@@ -122,6 +96,6 @@ describe.runIf(Boolean(djangoVersion))(title, () => {
       Array.from({ length: 20 }, () => fetch(`${g.url}/admin/login/`, { headers: { 'x-forwarded-for': '203.0.113.56' } }).then((r) => r.status)),
     );
     expect(pages.every((s) => s === 200)).toBe(true);
-    expect(await cli.exists('{portcullis}:held:django-login:203.0.113.56')).toBe(0);
+    expect(await suite.cli.exists('{portcullis}:held:django-login:203.0.113.56')).toBe(0);
   });
 });

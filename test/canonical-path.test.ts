@@ -73,7 +73,7 @@ describe.runIf(Boolean(djangoVersion))(title, () => {
     await g?.close();
     cli?.disconnect();
     await redis?.stop();
-    await django?.stop();
+    await django?.close();
   });
 
   const logins = [

@@ -1,39 +1,17 @@
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import type { PortcullisConfigInput } from '@portcullis/core';
 import { startStandInDjango, type StandInDjango } from '../examples/gateway/src/stand-in-django.js';
-import { RedisServer } from './helpers/redis-server.js';
-import { startExampleGateway, type ExampleGateway } from './helpers/example-gateway.js';
+import { gatewaySuite, type ExampleGateway } from './helpers/example-gateway.js';
 
 // Who is the client, attacked: IPv6 rotation inside one /64, forwarding
 // headers with ports, Forwarded / X-Real-IP proxies, proxies that name nobody.
 // Through the example gateway (http-proxy-middleware); loopback is the trusted proxy.
 
-let redis: RedisServer;
-let cli: Redis;
-let django: StandInDjango;
-const open: ExampleGateway[] = [];
-
-beforeAll(async () => {
-  redis = await RedisServer.start();
-  cli = redis.client();
-  django = await startStandInDjango();
-});
-afterAll(async () => {
-  for (const g of open.splice(0)) await g.close();
-  await django?.close();
-  cli?.disconnect();
-  await redis?.stop();
-});
-beforeEach(async () => {
-  for (const g of open.splice(0)) await g.close();
-  await cli.flushall();
-});
+const suite = gatewaySuite(startStandInDjango);
 
 const config = (extra: Partial<PortcullisConfigInput> = {}): PortcullisConfigInput => ({
-  redis: redis.url,
   trustProxy: ['127.0.0.1'],
   defaults: { bantime: 3600, findtime: 600, maxretry: 5 },
   jails: { 'django-login': { preset: 'django.login' } },
@@ -50,8 +28,7 @@ async function gateway(extra: Partial<PortcullisConfigInput> = {}) {
       cb();
     },
   });
-  const g = await startExampleGateway(config(extra), django.url, { logger: pino({ level: 'warn' }, sink) });
-  open.push(g);
+  const g = await suite.gateway(config(extra), { logger: pino({ level: 'warn' }, sink) });
   return { g, warnings };
 }
 
@@ -65,7 +42,7 @@ describe('IPv6: counted and banned by prefix', () => {
     for (let i = 1; i <= 40; i++) codes.push(await post(g, { 'x-forwarded-for': `2001:db8:1:2::${i.toString(16)}` }));
     expect(codes.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
     expect(codes.slice(5).every((c) => c === 403)).toBe(true);
-    expect(await cli.zrange('{portcullis}:bans', 0, -1)).toEqual(['2001:db8:1:2::/64']);
+    expect(await suite.cli.zrange('{portcullis}:bans', 0, -1)).toEqual(['2001:db8:1:2::/64']);
     // a neighbour /64 and the clean pages of others are untouched
     expect(await post(g, { 'x-forwarded-for': '2001:db8:1:3::1' })).toBe(401);
   });
@@ -73,24 +50,24 @@ describe('IPv6: counted and banned by prefix', () => {
   it('a jail can count per address (ipv6Prefix: 128) or wider (48)', async () => {
     const { g } = await gateway({ jails: { 'django-login': { preset: 'django.login', ipv6Prefix: 128 } } });
     for (let i = 1; i <= 20; i++) expect(await post(g, { 'x-forwarded-for': `2001:db8:5:5::${i}` })).toBe(401);
-    expect(await cli.zcard('{portcullis}:bans')).toBe(0);
+    expect(await suite.cli.zcard('{portcullis}:bans')).toBe(0);
     const wide = await gateway({ ipv6Prefix: 48 });
     const codes: number[] = [];
     for (let i = 1; i <= 6; i++) codes.push(await post(wide.g, { 'x-forwarded-for': `2001:db8:6:${i}::1` }));
     expect(codes).toEqual([401, 401, 401, 401, 401, 403]);
-    expect(await cli.zrange('{portcullis}:bans', 0, -1)).toEqual(['2001:db8:6::/48']);
+    expect(await suite.cli.zrange('{portcullis}:bans', 0, -1)).toEqual(['2001:db8:6::/48']);
   });
 
   it('a /64 holding a protected address is never banned: its addresses count one by one', async () => {
     const { g } = await gateway({ ignoreIp: ['127.0.0.0/8', '::1', '2001:db8:9:9::1'] });
     for (let i = 2; i <= 30; i++) expect(await post(g, { 'x-forwarded-for': `2001:db8:9:9::${i}` })).toBe(401);
     for (let i = 0; i < 10; i++) expect(await post(g, { 'x-forwarded-for': '2001:db8:9:9::1' })).toBe(401);
-    expect(await cli.zcard('{portcullis}:bans')).toBe(0);
+    expect(await suite.cli.zcard('{portcullis}:bans')).toBe(0);
     // one address of it failing alone is still stopped
     const codes: number[] = [];
     for (let i = 0; i < 6; i++) codes.push(await post(g, { 'x-forwarded-for': '2001:db8:9:9::77' }));
     expect(codes.at(-1)).toBe(403);
-    expect(await cli.zrange('{portcullis}:bans', 0, -1)).toEqual(['2001:db8:9:9::77']);
+    expect(await suite.cli.zrange('{portcullis}:bans', 0, -1)).toEqual(['2001:db8:9:9::77']);
   });
 });
 
@@ -104,7 +81,7 @@ describe('forwarding headers as proxies write them', () => {
     const v6: number[] = [];
     for (let i = 0; i < 6; i++) v6.push(await post(g, { 'x-forwarded-for': `[2001:db8:7::${i + 1}]:443` }));
     expect(v6).toEqual([401, 401, 401, 401, 401, 403]);
-    expect((await cli.zrange('{portcullis}:bans', 0, -1)).sort()).toEqual(['2001:db8:7::/64', '203.0.113.80']);
+    expect((await suite.cli.zrange('{portcullis}:bans', 0, -1)).sort()).toEqual(['2001:db8:7::/64', '203.0.113.80']);
   });
 
   it('clientHeader: forwarded reads RFC 7239 for=, right-most untrusted, and ignores X-Forwarded-For', async () => {
@@ -113,7 +90,7 @@ describe('forwarding headers as proxies write them', () => {
     for (let i = 0; i < 6; i++)
       codes.push(await post(g, { forwarded: `for=198.51.100.${i};proto=https, for="203.0.113.81:4711", for=10.1.2.3`, 'x-forwarded-for': `192.0.2.${i}` }));
     expect(codes).toEqual([401, 401, 401, 401, 401, 403]);
-    expect(await cli.zrange('{portcullis}:bans', 0, -1)).toEqual(['203.0.113.81']);
+    expect(await suite.cli.zrange('{portcullis}:bans', 0, -1)).toEqual(['203.0.113.81']);
   });
 
   it('clientHeader: x-real-ip', async () => {
@@ -125,10 +102,10 @@ describe('forwarding headers as proxies write them', () => {
 
   it('a client header that names nobody ("unknown", garbage) never skips the ban check silently', async () => {
     const { g, warnings } = await gateway({ clientHeader: 'forwarded' });
-    const before = django.total();
+    const before = (suite.upstream as StandInDjango).total();
     for (let i = 0; i < 3; i++) expect(await post(g, { forwarded: 'for=unknown' })).toBe(400);
     expect(await post(g, { forwarded: 'for=;;' })).toBe(400);
-    expect(django.total()).toBe(before);
+    expect((suite.upstream as StandInDjango).total()).toBe(before);
     expect(warnings.filter((w) => w.includes('names no client address'))).toHaveLength(1);
     expect(warnings.filter((w) => w.includes('cannot be determined'))).toHaveLength(1);
   });

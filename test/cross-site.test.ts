@@ -1,49 +1,22 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import type { PortcullisConfigInput } from '@portcullis/core';
 import { startStandInDjango, type StandInDjango } from '../examples/gateway/src/stand-in-django.js';
-import { RedisServer } from './helpers/redis-server.js';
-import { startExampleGateway, type ExampleGateway } from './helpers/example-gateway.js';
+import { gatewaySuite, type ExampleGateway } from './helpers/example-gateway.js';
 
 // A page on another site auto-submits login forms: the visitor's browser sends
 // them with Sec-Fetch-Site: cross-site. That must not lock the visitor out,
 // and a bot forging the header must not get guesses out of it.
 
-let redis: RedisServer;
-let cli: Redis;
-let django: StandInDjango;
-const open: ExampleGateway[] = [];
+const suite = gatewaySuite(startStandInDjango);
+const hits = () => (suite.upstream as StandInDjango).hits.get('/auth/login/') ?? 0;
 
-beforeAll(async () => {
-  redis = await RedisServer.start();
-  cli = redis.client();
-  django = await startStandInDjango();
-});
-afterAll(async () => {
-  for (const g of open.splice(0)) await g.close();
-  await django?.close();
-  cli?.disconnect();
-  await redis?.stop();
-});
-beforeEach(async () => {
-  for (const g of open.splice(0)) await g.close();
-  await cli.flushall();
-});
-
-const gateway = async (gatewayConfig: PortcullisConfigInput['gateway'] = {}) => {
-  const g = await startExampleGateway(
-    {
-      redis: redis.url,
-      trustProxy: ['127.0.0.1'],
-      defaults: { bantime: 3600, findtime: 600, maxretry: 5 },
-      jails: { 'django-login': { preset: 'django.login' }, 'http-404': { preset: 'http.notFound', maxretry: 30 } },
-      gateway: gatewayConfig,
-    },
-    django.url,
-  );
-  open.push(g);
-  return g;
-};
+const gateway = (gatewayConfig: PortcullisConfigInput['gateway'] = {}) =>
+  suite.gateway({
+    trustProxy: ['127.0.0.1'],
+    defaults: { bantime: 3600, findtime: 600, maxretry: 5 },
+    jails: { 'django-login': { preset: 'django.login' }, 'http-404': { preset: 'http.notFound', maxretry: 30 } },
+    gateway: gatewayConfig,
+  });
 const login = (g: ExampleGateway, ip: string, site?: string, password = 'bad') =>
   fetch(`${g.url}/auth/login/`, {
     method: 'POST',
@@ -54,10 +27,10 @@ const login = (g: ExampleGateway, ip: string, site?: string, password = 'bad') =
 describe('cross-site login attempts (Sec-Fetch-Site: cross-site)', () => {
   it('are refused before Django and never counted: the visitor can still log in', async () => {
     const g = await gateway();
-    const before = django.hits.get('/auth/login/') ?? 0;
+    const before = hits();
     for (let i = 0; i < 20; i++) expect(await login(g, '203.0.113.90', 'cross-site')).toBe(403);
-    expect(django.hits.get('/auth/login/') ?? 0).toBe(before);
-    expect(await cli.exists('{portcullis}:fail:django-login:203.0.113.90')).toBe(0);
+    expect(hits()).toBe(before);
+    expect(await suite.cli.exists('{portcullis}:fail:django-login:203.0.113.90')).toBe(0);
     // the visitor, on the site itself
     expect(await login(g, '203.0.113.90', 'same-origin', 'good')).toBe(200);
     expect(await login(g, '203.0.113.90', undefined, 'bad')).toBe(401);
@@ -70,7 +43,7 @@ describe('cross-site login attempts (Sec-Fetch-Site: cross-site)', () => {
     // only the 5 attempts without the header reached Django; they banned the bot
     expect(codes).toEqual([401, 403, 401, 403, 401, 403, 401, 403, 401, 403]);
     expect(await login(g, '203.0.113.91', 'none')).toBe(403);
-    expect(await cli.zrange('{portcullis}:bans', 0, -1)).toEqual(['203.0.113.91']);
+    expect(await suite.cli.zrange('{portcullis}:bans', 0, -1)).toEqual(['203.0.113.91']);
   });
 
   it('other cross-site requests still count (a scanner cannot hide behind the header)', async () => {

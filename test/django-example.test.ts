@@ -13,7 +13,7 @@ describe.runIf(Boolean(djangoVersion))(title, () => {
   });
 
   afterAll(async () => {
-    await django?.stop();
+    await django?.close();
   });
 
   const postJson = (path: string, body: unknown) =>

@@ -1,37 +1,27 @@
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { PortcullisConfigInput } from '@portcullis/core';
-import { RedisServer } from './helpers/redis-server.js';
-import { startExampleGateway, upgradeExchange, type ExampleGateway } from './helpers/example-gateway.js';
+import { gatewaySuite, upgradeExchange, type Upstream } from './helpers/example-gateway.js';
 import { waitFor } from './helpers/wait-for.js';
 
 // Requests carrying Upgrade: go to the server's 'upgrade' event, never to
 // Express: with ws: true on the proxy (Channels) they would skip the
 // middleware. Through the example gateway (http-proxy-middleware, ws: true).
 
-let redis: RedisServer;
-let cli: Redis;
-let upstream: Server;
-let upstreamUrl: string;
 const reached: string[] = [];
-const upstreamSockets = new Set<Socket>();
-const open: ExampleGateway[] = [];
 
-beforeAll(async () => {
-  redis = await RedisServer.start();
-  cli = redis.client();
-  // a Channels-like upstream: /ws/ok/ upgrades; /ws/login/ refuses with the helper's failure header; the rest 404
-  upstream = createServer((req, res) => {
+/** a Channels-like upstream: /ws/ok/ upgrades; /ws/login/ refuses with the helper's failure header; the rest 404 */
+async function startChannelsUpstream(): Promise<Upstream> {
+  const sockets = new Set<Socket>();
+  const upstream = createServer((req, res) => {
     reached.push(req.url ?? '');
-    if (req.url === '/ws/login/') res.writeHead(403, { 'X-Portcullis-Failure': 'django-login', 'Content-Length': '0' }).end();
-    else res.writeHead(404, { 'Content-Length': '0' }).end();
+    res.writeHead(404, { 'Content-Length': '0' }).end();
   });
   upstream.on('upgrade', (req, socket) => {
     reached.push(req.url ?? '');
     if (req.url === '/ws/login/') {
-      // a consumer refusing the handshake after a failed login: the helper's header is on it
+      // a consumer refusing the handshake after a failed login
       socket.end('HTTP/1.1 403 Forbidden\r\nX-Portcullis-Failure: django-login\r\nContent-Length: 0\r\n\r\n');
       return;
     }
@@ -43,37 +33,34 @@ beforeAll(async () => {
     socket.on('error', () => {});
   });
   upstream.on('connection', (socket: Socket) => {
-    upstreamSockets.add(socket);
-    socket.once('close', () => upstreamSockets.delete(socket));
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-});
-afterAll(async () => {
-  for (const g of open.splice(0)) await g.close();
-  // upgraded sockets are not among the server's connections
-  for (const socket of upstreamSockets) socket.destroy();
-  upstream?.closeAllConnections();
-  await new Promise((r) => upstream?.close(r));
-  cli?.disconnect();
-  await redis?.stop();
-});
-beforeEach(async () => {
-  for (const g of open.splice(0)) await g.close();
-  await cli.flushall();
+  return {
+    url: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+    close: async () => {
+      // upgraded sockets are not among the server's connections
+      for (const socket of sockets) socket.destroy();
+      upstream.closeAllConnections();
+      await new Promise((r) => upstream.close(r));
+    },
+  };
+}
+
+const suite = gatewaySuite(startChannelsUpstream);
+beforeEach(() => {
   reached.length = 0;
 });
 
 const config = (): PortcullisConfigInput => ({
-  redis: redis.url,
   trustProxy: ['127.0.0.1'],
   defaults: { bantime: 3600, findtime: 600, maxretry: 5 },
   jails: { 'django-login': { preset: 'django.login' }, 'http-404': { preset: 'http.notFound', maxretry: 3 } },
 });
 /** a gateway that served a page already: http-proxy-middleware (ws: true) subscribes to 'upgrade' on its first request */
 const gateway = async (opts: { guardUpgrades?: boolean } = {}) => {
-  const g = await startExampleGateway(config(), upstreamUrl, opts);
-  open.push(g);
+  const g = await suite.gateway(config(), opts);
   expect((await fetch(`${g.url}/page/`, { headers: { 'x-forwarded-for': '192.0.2.1' } })).status).toBe(404);
   reached.length = 0;
   return g;
@@ -101,8 +88,7 @@ describe('Upgrade requests (WebSocket) through the example gateway', () => {
   });
 
   it('before any upgrade listener exists, Node hands the request to Express: refused there', async () => {
-    const g = await startExampleGateway(config(), upstreamUrl, { guardUpgrades: false });
-    open.push(g);
+    const g = await suite.gateway(config(), { guardUpgrades: false });
     await g.guard.store.ban('203.0.113.76', { duration: 60_000 });
     await waitFor('the ban in the cache', () => g.guard.cache.bannedUntil('203.0.113.76', Date.now()) !== 0);
     expect((await upgradeExchange(g.port, '/ws/ok/', '203.0.113.76')).status).toBe(403);
@@ -118,11 +104,11 @@ describe('Upgrade requests (WebSocket) through the example gateway', () => {
       expect(r.head.toLowerCase()).not.toContain('x-portcullis-failure');
     }
     expect(statuses).toEqual([403, 403, 403, 403, 403]);
-    await waitFor('the ban', async () => (await cli.zscore('{portcullis}:bans', '203.0.113.73')) !== null);
-    expect(await cli.hget('{portcullis}:ban:203.0.113.73', 'jail')).toBe('django-login');
+    await waitFor('the ban', async () => (await suite.cli.zscore('{portcullis}:bans', '203.0.113.73')) !== null);
+    expect(await suite.cli.hget('{portcullis}:ban:203.0.113.73', 'jail')).toBe('django-login');
     // 404s on the Upgrade path count for the 404 jail like any other
     for (let i = 0; i < 3; i++) expect((await upgradeExchange(g.port, `/ws/missing-${i}/`, '203.0.113.74')).status).toBe(404);
-    await waitFor('the 404 ban', async () => (await cli.zscore('{portcullis}:bans', '203.0.113.74')) !== null);
+    await waitFor('the 404 ban', async () => (await suite.cli.zscore('{portcullis}:bans', '203.0.113.74')) !== null);
     await waitFor('the ban in the cache', () => g.guard.cache.bannedUntil('203.0.113.74', Date.now()) !== 0);
     const before = reached.length;
     expect((await upgradeExchange(g.port, '/ws/ok/', '203.0.113.74')).status).toBe(403);

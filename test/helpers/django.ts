@@ -21,7 +21,7 @@ export interface ExampleDjango {
   url: string;
   /** everything it printed (for failure messages) */
   output(): string;
-  stop(): Promise<void>;
+  close(): Promise<void>;
 }
 
 /** examples/django served by runserver on a free port, with its own sqlite database; ready when the admin login answers. */
@@ -45,7 +45,7 @@ export async function startExampleDjango(env: Record<string, string> = {}): Prom
   });
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
-  const stop = async () => {
+  const close = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
@@ -57,7 +57,7 @@ export async function startExampleDjango(env: Record<string, string> = {}): Prom
   const deadline = Date.now() + 50_000;
   for (;;) {
     if (child.exitCode !== null) {
-      await stop();
+      await close();
       throw new Error(`django exited with ${child.exitCode}:\n${output}`);
     }
     try {
@@ -66,10 +66,10 @@ export async function startExampleDjango(env: Record<string, string> = {}): Prom
       // not listening yet
     }
     if (Date.now() > deadline) {
-      await stop();
+      await close();
       throw new Error(`django did not start:\n${output}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { url, output: () => output, stop };
+  return { url, output: () => output, close };
 }

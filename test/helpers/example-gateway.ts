@@ -1,10 +1,13 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect, type Socket } from 'node:net';
+import type { Redis } from 'ioredis';
 import { pino } from 'pino';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { portcullis, type PortcullisMiddleware, type PortcullisOptions } from '@portcullis/express';
 import { FAILURE_HEADER, type PortcullisConfigInput } from '@portcullis/core';
 import { createGatewayApp } from '../../examples/gateway/src/app.js';
+import { RedisServer } from './redis-server.js';
 
 export interface ExampleGateway {
   url: string;
@@ -120,4 +123,60 @@ export function upgradeExchange(port: number, target: string, ip: string): Promi
         `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nX-Forwarded-For: ${ip}\r\n\r\n`,
     );
   });
+}
+
+export interface Upstream {
+  url: string;
+  close(): Promise<void>;
+}
+
+export interface GatewaySuite {
+  readonly redis: RedisServer;
+  readonly cli: Redis;
+  readonly upstream: Upstream;
+  /** a gateway for this test (closed before the next one), on this suite's Redis and upstream */
+  gateway(config: Omit<PortcullisConfigInput, 'redis'>, opts?: Parameters<typeof startExampleGateway>[2]): Promise<ExampleGateway>;
+}
+
+/**
+ * The hooks most attack tests share: one redis-server and one upstream for
+ * the file, Redis flushed and the gateways of the last test closed before
+ * each test.
+ */
+export function gatewaySuite(startUpstream: () => Promise<Upstream>): GatewaySuite {
+  let redis: RedisServer;
+  let cli: Redis;
+  let upstream: Upstream;
+  const open: ExampleGateway[] = [];
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    cli = redis.client();
+    upstream = await startUpstream();
+  });
+  afterAll(async () => {
+    for (const g of open.splice(0)) await g.close();
+    await upstream?.close();
+    cli?.disconnect();
+    await redis?.stop();
+  });
+  beforeEach(async () => {
+    for (const g of open.splice(0)) await g.close();
+    await cli.flushall();
+  });
+  return {
+    get redis() {
+      return redis;
+    },
+    get cli() {
+      return cli;
+    },
+    get upstream() {
+      return upstream;
+    },
+    async gateway(config, opts) {
+      const g = await startExampleGateway({ ...config, redis: redis.url }, upstream.url, opts);
+      open.push(g);
+      return g;
+    },
+  };
 }

@@ -38,7 +38,13 @@ export function createGatewayApp(guard: PortcullisMiddleware, djangoUrl: string,
       // WebSocket (Channels) too: Upgrade requests skip Express, the guard covers them
       // on the server it runs on (guard.upgrade(server); see README "Upgrade requests")
       ws: true,
-      ...(opts.onUpstreamResponse ? { on: { proxyRes: opts.onUpstreamResponse } } : {}),
+      on: {
+        // Connection is hop-by-hop (RFC 9110 §7.6.1) and http-proxy forwards it: a client's
+        // "Connection: close" would close a pooled upstream socket the agent still reuses (a 504
+        // for the next request). The agent decides about its own connections.
+        proxyReq: (proxyReq) => proxyReq.removeHeader('connection'),
+        ...(opts.onUpstreamResponse ? { proxyRes: opts.onUpstreamResponse } : {}),
+      },
     }),
   );
   return app;

@@ -1,6 +1,7 @@
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { FAILURE_HEADER } from '@portcullis/core';
+import { retryAfter } from './block.js';
 import type { RequestGuard, ResponseHead } from './request-guard.js';
 
 type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -57,10 +58,8 @@ function refuseOnSocket(socket: Duplex, status: number, body: string, until: num
     'Cache-Control: no-store',
     'Connection: close',
   ];
-  if (until !== 0) {
-    const seconds = until === -1 ? 31_536_000 : Math.max(1, Math.ceil((until - Date.now()) / 1000));
-    lines.push(`Retry-After: ${seconds}`);
-  }
+  // as sendBlocked: no Retry-After for a ban that never ends
+  if (until > 0) lines.push(`Retry-After: ${retryAfter(until, Date.now())}`);
   socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
 }
 
