@@ -29,8 +29,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local used = redis.call('ZCOUNT', KEYS[1], '(' .. (now - tonumber(ARGV[2])), '+inf') + redis.call('ZCARD', KEYS[2])
 if used >= tonumber(ARGV[3]) then return { 0, used, '0' } end
 
-local expires = string.format('%d', now + tonumber(ARGV[4]))
-redis.call('ZADD', KEYS[2], expires, ARGV[5])
--- the set lives as long as its newest reservation
-redis.call('PEXPIREAT', KEYS[2], expires)
+redis.call('ZADD', KEYS[2], string.format('%d', now + tonumber(ARGV[4])), ARGV[5])
+-- the set lives as long as its newest reservation (every reservation lives as long)
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return { 1, used, '0' }
