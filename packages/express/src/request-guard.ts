@@ -118,7 +118,7 @@ export class RequestGuard {
    * Rewrites req.url to the one target the upstream will receive and returns
    * the decoded path jails are matched against; null for a target to refuse.
    */
-  canonicalise(req: Req): string | null {
+  private canonicalise(req: Req): string | null {
     const raw = req.url ?? '/';
     const target = canonicalTarget(raw);
     if (target === null) return null;
@@ -130,7 +130,7 @@ export class RequestGuard {
   }
 
   /** Logs once; true when the request is to be refused. */
-  unknownClient(req: Req): boolean {
+  private unknownClient(req: Req): boolean {
     const block = this.d.config.unknownClient === 'block';
     if (!this.warnedUnknown) {
       this.warnedUnknown = true;
@@ -196,7 +196,7 @@ export class RequestGuard {
    * or the address itself when that prefix holds a protected address; null
    * when the address is never counted (loopback, trusted proxy, ignoreIp).
    */
-  keyFor(ip: string, jail: Jail): string | null {
+  private keyFor(ip: string, jail: Jail): string | null {
     const prefix = clientPrefix(ip, jail.ipv6Prefix);
     if (prefix !== ip) {
       const key = countedKey(prefix, jail, this.protection);
