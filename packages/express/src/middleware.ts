@@ -1,4 +1,5 @@
-import type { Server, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
+import type { Server } from 'node:net';
 import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
 import {

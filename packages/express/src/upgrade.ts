@@ -1,4 +1,5 @@
-import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Server } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { FAILURE_HEADER } from '@portcullis/core';
 import { retryAfter } from './block.js';
@@ -7,7 +8,8 @@ import type { RequestGuard, ResponseHead } from './request-guard.js';
 type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
 /**
- * Node hands requests carrying `Upgrade:` to the server's 'upgrade' event,
+ * Node hands requests carrying `Upgrade:` to the server's 'upgrade' event
+ * (http and https servers alike: both are net.Server underneath),
  * never to Express, so a proxy with `ws: true` would let them skip the
  * middleware. This puts the guard in front of every 'upgrade' listener of
  * `server`, present and future (http-proxy-middleware subscribes its own on
