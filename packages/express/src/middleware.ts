@@ -59,8 +59,9 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
   let store = options.store;
   if (!store) {
     if (!config.redis) throw new ConfigError([{ path: 'redis', message: 'required unless a store is passed in options.store' }]);
-    // many requests fail at once under attack: let their scripts share socket writes
-    store = new RedisBanStore({ config, by, autoPipelining: true });
+    // many requests fail at once under attack: let their scripts share socket writes;
+    // a slow Redis must not hold requests: the gateway's own short timeout
+    store = new RedisBanStore({ config, by, autoPipelining: true, commandTimeout: config.gateway.commandTimeout });
   }
   const ownsStore = options.store === undefined;
   const jailMap = resolveJails(config);

@@ -18,12 +18,20 @@ export interface RedisBanStoreOptions {
   redis?: Redis | string;
   /** who acts, written into bans and events (e.g. "gateway@host", "cli") */
   by?: string;
+  /**
+   * ms before a command fails; default STORE_COMMAND_TIMEOUT. A gateway
+   * passes its own short `gateway.commandTimeout` (fail open fast); other
+   * users (CLI, sidecar, tests, bulk work) must not inherit that tuning.
+   */
   commandTimeout?: number;
   /** keep reconnecting (daemons) or fail at once (CLI) */
   retry?: boolean;
   /** see createRedis: on for gateways (many concurrent failures), off by default */
   autoPipelining?: boolean;
 }
+
+/** a general client's command timeout: slow is tolerated, hung is not */
+export const STORE_COMMAND_TIMEOUT = 5000;
 
 /** addresses per banMany script call */
 const BAN_MANY_CHUNK = 1000;
@@ -53,7 +61,7 @@ export class RedisBanStore implements BanStore {
     const client =
       typeof source === 'string'
         ? createRedis(source, {
-            commandTimeout: opts.commandTimeout ?? opts.config.gateway.commandTimeout,
+            commandTimeout: opts.commandTimeout ?? STORE_COMMAND_TIMEOUT,
             retry: opts.retry ?? true,
             autoPipelining: opts.autoPipelining ?? false,
           })
