@@ -11,6 +11,14 @@ export const CONTRACT_CONFIG: PortcullisConfigInput = {
   },
 };
 
+async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 /**
  * The behaviour every BanStore must have. `make` returns a fresh, empty,
  * connected store for the given config.
@@ -151,11 +159,13 @@ export function banStoreContract(name: string, make: (config: ReturnType<typeof 
 
     it('tells subscribers about bans and unbans', async () => {
       const seen: BanChange[] = [];
-      const off = await store.subscribe((c) => seen.push(c));
+      let held = false;
+      const off = await store.subscribe((c) => seen.push(c), { onSubscribed: () => (held = true) });
+      // subscribe() resolves at once; notices flow once it holds
+      await waitFor(() => held);
       await store.ban('203.0.113.80', { duration: 60_000 });
       await store.unban('203.0.113.80');
-      const deadline = Date.now() + 2000;
-      while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      await waitFor(() => seen.length >= 2);
       await off();
       expect(seen).toEqual([
         expect.objectContaining({ type: 'ban', ip: '203.0.113.80' }),

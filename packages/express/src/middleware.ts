@@ -84,13 +84,11 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
   let resyncing: BanChange[] | null = null;
 
   const theStore = store;
-  if (theStore instanceof RedisBanStore) {
-    theStore.redis.on('error', (err: Error) => outage.failed(err));
+  theStore.onStateChange((state, err) => {
+    if (state === 'down') outage.failed(err);
     // after a reconnect: heal anything missed while away
-    theStore.redis.on('ready', () => {
-      if (!closed && started) void resync();
-    });
-  }
+    else if (!closed && started) void resync();
+  });
 
   // One load at a time; a request for another while one runs is coalesced.
   let loading: Promise<void> | null = null;
@@ -194,17 +192,16 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
       // keep going: the client reconnects by itself and resyncs when it does
     }
     await resync();
-    const subscribing = theStore
-      .subscribe((change) => {
+    const off = await theStore.subscribe(
+      (change) => {
         if (resyncing) resyncing.push(change);
         cache.apply(change);
-      })
-      .then((off) => {
-        if (closed) void off();
-        else unsubscribe = off;
-      })
-      .catch((err) => outage.failed(err));
-    await Promise.race([subscribing, new Promise((r) => setTimeout(r, timeout).unref())]);
+      },
+      // (re)subscribed: notices may have been missed until now
+      { onSubscribed: () => void resync() },
+    );
+    if (closed) await off();
+    else unsubscribe = off;
     if (!resyncTimer && !closed) {
       resyncTimer = setInterval(() => void resync(), config.gateway.resyncInterval);
       resyncTimer.unref();

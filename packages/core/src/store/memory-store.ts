@@ -6,7 +6,7 @@ import { IpSet, normalizeCidr, normalizeIp } from '../ip.js';
 import { assertKnownJail, banDuration, type Jail } from '../jail.js';
 import { Protection } from '../protection.js';
 import { resolveManualBan } from './manual-ban.js';
-import type { ActiveBan, BanOptions, BanStore, JailStatus, RecordResult, UnbanOptions } from './types.js';
+import type { ActiveBan, BanOptions, BanStore, JailStatus, RecordResult, StoreState, UnbanOptions } from './types.js';
 
 export interface MemoryBanStoreOptions {
   config: PortcullisConfig;
@@ -62,6 +62,8 @@ const sortKey = (until: number) => (until === -1 ? Infinity : until);
  */
 export class MemoryBanStore implements BanStore {
   readonly kind = 'memory' as const;
+  /** in-process: always reachable */
+  readonly state: StoreState = 'up';
   private readonly config: PortcullisConfig;
   private readonly protection: Protection;
   private readonly by: string;
@@ -243,9 +245,16 @@ export class MemoryBanStore implements BanStore {
     });
   }
 
-  async subscribe(listener: (change: BanChange) => void): Promise<() => Promise<void>> {
+  onStateChange(): () => void {
+    return () => {};
+  }
+
+  async subscribe(listener: (change: BanChange) => void, opts: { onSubscribed?: () => void } = {}): Promise<() => Promise<void>> {
     const safe = guard(listener);
     this.emitter.on('change', safe);
+    // holds at once; told after the caller has its unsubscribe function, as with Redis
+    const { onSubscribed } = opts;
+    if (onSubscribed) queueMicrotask(() => guard(onSubscribed)(undefined));
     return async () => {
       this.emitter.off('change', safe);
     };

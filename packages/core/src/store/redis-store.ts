@@ -9,8 +9,10 @@ import { Keys } from '../keys.js';
 import { Protection } from '../protection.js';
 import { createRedis, waitReady } from '../redis.js';
 import { withScripts, type ScriptCommands } from '../scripts.js';
+import { ConnectionState } from './connection-state.js';
+import { KeptSubscription } from './kept-subscription.js';
 import { resolveManualBan } from './manual-ban.js';
-import type { ActiveBan, BanOptions, BanStore, JailStatus, RecordResult, UnbanOptions } from './types.js';
+import type { ActiveBan, BanOptions, BanStore, JailStatus, RecordResult, StoreState, UnbanOptions } from './types.js';
 
 export interface RedisBanStoreOptions {
   config: PortcullisConfig;
@@ -46,7 +48,8 @@ export class RedisBanStore implements BanStore {
   private readonly protection: Protection;
   private readonly by: string;
   private readonly ownsClient: boolean;
-  private readonly subscribers = new Set<Redis>();
+  private readonly subscriptions = new Set<KeptSubscription>();
+  private readonly connection: ConnectionState;
   private token = 0;
   private readonly tokenBase = randomBytes(4).toString('hex');
 
@@ -70,6 +73,15 @@ export class RedisBanStore implements BanStore {
     // Connection trouble surfaces as rejected commands (and to whoever else
     // listens); without a listener ioredis prints "Unhandled error event".
     if (this.ownsClient) this.redis.on('error', () => {});
+    this.connection = new ConnectionState(this.redis);
+  }
+
+  get state(): StoreState {
+    return this.connection.state;
+  }
+
+  onStateChange(listener: (state: StoreState, err?: unknown) => void): () => void {
+    return this.connection.onChange(listener);
   }
 
   async connect(timeoutMs = 5000): Promise<void> {
@@ -217,24 +229,26 @@ export class RedisBanStore implements BanStore {
     return out;
   }
 
-  async subscribe(listener: (change: BanChange) => void): Promise<() => Promise<void>> {
-    const sub = this.redis.duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
-    this.subscribers.add(sub);
-    sub.on('error', () => {}); // reconnects by itself; the owner watches the main client
-    sub.on('message', (_channel: string, message: string) => {
-      const change = parseChange(message);
-      if (change) listener(change);
-    });
-    await sub.subscribe(this.keys.changes);
+  async subscribe(listener: (change: BanChange) => void, opts: { onSubscribed?: () => void } = {}): Promise<() => Promise<void>> {
+    const subscription = new KeptSubscription(
+      this.redis,
+      this.keys.changes,
+      (message) => {
+        const change = parseChange(message);
+        if (change) listener(change);
+      },
+      () => opts.onSubscribed?.(),
+    );
+    this.subscriptions.add(subscription);
     return async () => {
-      this.subscribers.delete(sub);
-      sub.disconnect();
+      this.subscriptions.delete(subscription);
+      subscription.stop();
     };
   }
 
   async close(): Promise<void> {
-    for (const sub of this.subscribers) sub.disconnect();
-    this.subscribers.clear();
+    for (const subscription of this.subscriptions) subscription.stop();
+    this.subscriptions.clear();
     if (this.ownsClient) this.redis.disconnect();
   }
 }

@@ -45,12 +45,19 @@ export interface ActiveBan {
   until: number;
 }
 
+/** Whether the store's commands reach its backend. */
+export type StoreState = 'up' | 'down';
+
 /**
  * The ban state. RedisBanStore is the real one; MemoryBanStore serves the
  * embedded single-process default. Both pass the same contract tests.
  */
 export interface BanStore {
   readonly kind: 'redis' | 'memory';
+  /** the store's own view: commands reach the backend ('up') or not */
+  readonly state: StoreState;
+  /** called on every transition; `err` with 'down'; returns an unsubscribe function */
+  onStateChange(listener: (state: StoreState, err?: unknown) => void): () => void;
   /** connects; rejects when the backend cannot be reached within timeoutMs */
   connect(timeoutMs?: number): Promise<void>;
   recordFailure(jail: Jail, ip: string, now?: number): Promise<RecordResult>;
@@ -70,7 +77,10 @@ export interface BanStore {
   /** every active ban, addresses and expiry only (cheap: for caches) */
   activeBans(now?: number): Promise<ActiveBan[]>;
   status(jail?: string, now?: number): Promise<JailStatus[]>;
-  /** live ban/unban notices; returns an unsubscribe function */
-  subscribe(listener: (change: BanChange) => void): Promise<() => Promise<void>>;
+  /** live ban/unban notices. Resolves at once (never waits for Redis); the store keeps the
+   *  subscription alive itself: retries until it holds and re-establishes it after every
+   *  reconnect, calling opts.onSubscribed each time it (re)holds, because notices may have been
+   *  missed before that moment and the caller resyncs. */
+  subscribe(listener: (change: BanChange) => void, opts?: { onSubscribed?: () => void }): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
