@@ -140,6 +140,61 @@ export function banStoreContract(name: string, make: (config: ReturnType<typeof 
       expect(await store.banMany([])).toEqual([]);
     });
 
+    it('pages through the active bans with a cursor, each at least once', async () => {
+      const ips = Array.from({ length: 2500 }, (_, i) => `2001:db8:1::${(i + 1).toString(16)}`);
+      await store.banMany(ips, { duration: 60_000, now: T0 });
+      await store.ban('203.0.113.95', { duration: 1_000, now: T0 }); // expired by the time we read
+      const seen = new Set<string>();
+      let cursor = '0';
+      let pages = 0;
+      do {
+        const page = await store.activeBansPage(cursor, { now: T0 + 2_000, count: 100 });
+        for (const b of page.bans) {
+          expect(b.until).toBe(T0 + 60_000);
+          seen.add(b.ip);
+        }
+        cursor = page.cursor;
+        pages++;
+      } while (cursor !== '0' && pages < 10_000);
+      expect(seen.size).toBe(2500);
+      expect(seen.has('203.0.113.95')).toBe(false);
+    });
+
+    it('reads what changed since a change-log position, in order', async () => {
+      const start = await store.changeLogPosition();
+      expect(await store.readChangeLog(start)).toEqual({ position: start, changes: [] });
+      await store.ban('203.0.113.96', { duration: 60_000, now: T0 });
+      await store.ban('2001:db8::/48', { duration: -1, now: T0 });
+      await store.unban('203.0.113.96');
+      const read = await store.readChangeLog(start);
+      expect(read!.changes).toEqual([
+        { type: 'ban', ip: '203.0.113.96', jail: 'manual', until: T0 + 60_000 },
+        { type: 'ban', ip: '2001:db8::/48', jail: 'manual', until: -1 },
+        { type: 'unban', ip: '203.0.113.96' },
+      ]);
+      expect(read!.position).toBe(await store.changeLogPosition());
+      // in steps: the position moves past what was read
+      const first = await store.readChangeLog(start, 2);
+      expect(first!.changes).toHaveLength(2);
+      expect((await store.readChangeLog(first!.position))!.changes).toEqual([{ type: 'unban', ip: '203.0.113.96' }]);
+      expect((await store.readChangeLog(read!.position))!.changes).toEqual([]);
+    });
+
+    it('says so when the change log no longer reaches back to a position', async () => {
+      const small = await make(parseConfig({ ...CONTRACT_CONFIG, streamMaxLen: 100 }));
+      try {
+        const start = await small.changeLogPosition();
+        await small.ban('203.0.113.97', { duration: 60_000 });
+        const mid = (await small.readChangeLog(start))!.position;
+        await small.banMany(Array.from({ length: 1000 }, (_, i) => `2001:db8:2::${(i + 1).toString(16)}`), { duration: 60_000 });
+        expect(await small.readChangeLog(start)).toBeNull();
+        expect(await small.readChangeLog(mid)).toBeNull();
+        expect(await small.readChangeLog('not a position')).toBeNull();
+      } finally {
+        await small.close();
+      }
+    });
+
     it('unban forgets the failure window', async () => {
       for (let i = 0; i < 4; i++) await store.recordFailure(login, '203.0.113.60');
       await store.ban('203.0.113.60');

@@ -1,18 +1,20 @@
-import { IpSet, normalizeCidr, type ActiveBan, type BanChange } from '@portcullis/core';
+import type { ActiveBan, BanChange } from '@portcullis/core';
+import { RangeTable } from './range-table.js';
 
 /**
  * The gateway's local copy of the active bans, so a clean request costs no
- * Redis round trip. Exact addresses in a Map; CIDR bans (rare) in a list.
+ * Redis round trip. Exact addresses in a Map; CIDR bans in a RangeTable
+ * (a lookup costs O(address bits), a load O(n)).
  * Also remembers failures still being recorded, so the next request of that
  * address can wait for the verdict ("banned at the next request").
  */
 export class BanCache {
   private exact = new Map<string, number>();
-  private ranges: Array<{ ip: string; set: IpSet; until: number }> = [];
+  private ranges = new RangeTable();
   private readonly pending = new Map<string, Promise<unknown>>();
 
   get size(): number {
-    return this.exact.size + this.ranges.length;
+    return this.exact.size + this.ranges.size;
   }
 
   /** until (ms, -1 forever) when `ip` is banned at `now`, else 0. */
@@ -22,22 +24,16 @@ export class BanCache {
       if (until === -1 || until > now) return until;
       this.exact.delete(ip);
     }
-    if (this.ranges.length > 0) {
-      for (const r of this.ranges) if ((r.until === -1 || r.until > now) && r.set.has(ip)) return r.until;
-    }
-    return 0;
+    return this.ranges.size === 0 ? 0 : this.ranges.bannedUntil(ip, now);
   }
 
   add(ip: string, until: number): void {
-    if (ip.includes('/')) {
-      this.ranges = this.ranges.filter((r) => r.ip !== ip);
-      const cidr = normalizeCidr(ip);
-      if (cidr) this.ranges.push({ ip: cidr.text, set: new IpSet([cidr]), until });
-    } else this.exact.set(ip, until);
+    if (ip.includes('/')) this.ranges.set(ip, until);
+    else this.exact.set(ip, until);
   }
 
   remove(ip: string): void {
-    if (ip.includes('/')) this.ranges = this.ranges.filter((r) => r.ip !== ip);
+    if (ip.includes('/')) this.ranges.delete(ip);
     else this.exact.delete(ip);
   }
 
@@ -46,11 +42,17 @@ export class BanCache {
     else this.remove(change.ip);
   }
 
-  /** Replaces everything with a fresh snapshot from the store. */
-  replace(bans: ActiveBan[]): void {
-    this.exact = new Map();
-    this.ranges = [];
-    for (const b of bans) this.add(b.ip, b.until);
+  /** Replaces every ban with a fresh snapshot from the store. */
+  replace(bans: readonly ActiveBan[]): void {
+    const next = new BanCache();
+    for (const b of bans) next.add(b.ip, b.until);
+    this.adopt(next);
+  }
+
+  /** Takes over the bans of `other` (a snapshot loaded page by page aside); pending recordings stay. */
+  adopt(other: BanCache): void {
+    this.exact = other.exact;
+    this.ranges = other.ranges;
   }
 
   pendingFor(ip: string): Promise<unknown> | undefined {

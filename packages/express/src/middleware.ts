@@ -10,13 +10,13 @@ import {
   formatDuration,
   parseConfig,
   resolveJails,
-  type BanChange,
   type BanStore,
   type Jail,
   type PortcullisConfig,
   type PortcullisConfigInput,
 } from '@portcullis/core';
 import { BanCache } from './ban-cache.js';
+import { CacheSync } from './cache-sync.js';
 import { sendBlocked } from './block.js';
 import { failedJails, takeFailureHeader } from './classify.js';
 import { ClientIpResolver } from './client-ip.js';
@@ -43,7 +43,7 @@ export interface PortcullisMiddleware {
   readonly store: BanStore;
   readonly config: PortcullisConfig;
   readonly cache: BanCache;
-  /** reloads the ban cache from the store now */
+  /** reloads every ban into the cache from the store now */
   resync(): Promise<void>;
 }
 
@@ -75,50 +75,14 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
   const cache = new BanCache();
   const outage = new OutageLog(log);
   const { blockStatus, blockBody } = config.gateway;
-  let unsubscribe: (() => Promise<void>) | null = null;
-  let resyncTimer: NodeJS.Timeout | null = null;
-  let closed = false;
-  // ready() has run: reconnects resync from then on
-  let started = false;
-  // changes that arrive while a snapshot is loading are replayed on top of it
-  let resyncing: BanChange[] | null = null;
-
   const theStore = store;
-  theStore.onStateChange((state, err) => {
-    if (state === 'down') outage.failed(err);
-    // after a reconnect: heal anything missed while away
-    else if (!closed && started) void resync();
+  const sync = new CacheSync({
+    store: theStore,
+    cache,
+    outage,
+    resyncInterval: config.gateway.resyncInterval,
+    readyTimeout: options.readyTimeout ?? 3000,
   });
-
-  // One load at a time; a request for another while one runs is coalesced.
-  let loading: Promise<void> | null = null;
-  let loadAgain = false;
-  function resync(): Promise<void> {
-    if (loading) {
-      loadAgain = true;
-      return loading;
-    }
-    loading = (async () => {
-      do {
-        loadAgain = false;
-        const late: BanChange[] = [];
-        resyncing = late;
-        try {
-          const snapshot = await theStore.activeBans();
-          cache.replace(snapshot);
-          for (const change of late) cache.apply(change);
-          outage.recovered();
-        } catch (err) {
-          outage.failed(err);
-        } finally {
-          resyncing = null;
-        }
-      } while (loadAgain && !closed);
-    })().finally(() => {
-      loading = null;
-    });
-    return loading;
-  }
 
   function record(jail: Jail, ip: string, req: Req): void {
     const recording = theStore.recordFailure(jail, ip).then(
@@ -182,39 +146,10 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
     decide(req, res, next, ip);
   } as PortcullisMiddleware;
 
-  async function ready(): Promise<void> {
-    started = true;
-    const timeout = options.readyTimeout ?? 3000;
-    try {
-      await theStore.connect(timeout);
-    } catch (err) {
-      outage.failed(err);
-      // keep going: the client reconnects by itself and resyncs when it does
-    }
-    await resync();
-    const off = await theStore.subscribe(
-      (change) => {
-        if (resyncing) resyncing.push(change);
-        cache.apply(change);
-      },
-      // (re)subscribed: notices may have been missed until now
-      { onSubscribed: () => void resync() },
-    );
-    if (closed) await off();
-    else unsubscribe = off;
-    if (!resyncTimer && !closed) {
-      resyncTimer = setInterval(() => void resync(), config.gateway.resyncInterval);
-      resyncTimer.unref();
-    }
-  }
-
   async function close(): Promise<void> {
-    closed = true;
-    if (resyncTimer) clearInterval(resyncTimer);
-    resyncTimer = null;
-    if (unsubscribe) await unsubscribe();
+    await sync.close();
     if (ownsStore) await theStore.close();
   }
 
-  return Object.assign(middleware, { ready, close, store: theStore, config, cache, resync });
+  return Object.assign(middleware, { ready: () => sync.start(), close, store: theStore, config, cache, resync: () => sync.reload() });
 }

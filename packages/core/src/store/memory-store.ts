@@ -6,7 +6,18 @@ import { IpSet, normalizeCidr, normalizeIp } from '../ip.js';
 import { assertKnownJail, banDuration, type Jail } from '../jail.js';
 import { Protection } from '../protection.js';
 import { resolveManualBan } from './manual-ban.js';
-import type { ActiveBan, BanOptions, BanStore, JailStatus, RecordResult, StoreState, UnbanOptions } from './types.js';
+import { toBanChange } from './ban-change.js';
+import type {
+  ActiveBan,
+  ActiveBanPage,
+  BanOptions,
+  BanStore,
+  ChangeLogRead,
+  JailStatus,
+  RecordResult,
+  StoreState,
+  UnbanOptions,
+} from './types.js';
 
 export interface MemoryBanStoreOptions {
   config: PortcullisConfig;
@@ -84,6 +95,8 @@ export class MemoryBanStore implements BanStore {
   private readonly eventLog: BanEvent[] = [];
   private readonly emitter = new EventEmitter();
   private lastSweep = -Infinity;
+  /** events ever emitted: the change log's position (eventLog holds the last ones) */
+  private emitted = 0;
 
   constructor(opts: MemoryBanStoreOptions) {
     this.config = opts.config;
@@ -216,6 +229,23 @@ export class MemoryBanStore implements BanStore {
     return (await this.listBans(now)).map((b) => ({ ip: b.ip, until: b.until }));
   }
 
+  /** one page holds everything: the bans are in this process already */
+  async activeBansPage(_cursor: string, opts: { now?: number } = {}): Promise<ActiveBanPage> {
+    return { cursor: '0', bans: await this.activeBans(opts.now) };
+  }
+
+  async changeLogPosition(): Promise<string> {
+    return String(this.emitted);
+  }
+
+  async readChangeLog(position: string, limit = 1000): Promise<ChangeLogRead | null> {
+    const from = /^\d+$/.test(position) ? Number(position) : NaN;
+    const first = this.emitted - this.eventLog.length;
+    if (!(from >= first && from <= this.emitted)) return null;
+    const events = this.eventLog.slice(from - first, from - first + limit);
+    return { position: String(from + events.length), changes: events.map(toBanChange) };
+  }
+
   async listBans(now = Date.now()): Promise<BanRecord[]> {
     const out: BanRecord[] = [];
     for (const ip of [...this.bans.keys()]) {
@@ -345,10 +375,9 @@ export class MemoryBanStore implements BanStore {
     if (this.eventLog.length > this.maxEvents + Math.max(1, Math.floor(this.maxEvents / 10))) {
       this.eventLog.splice(0, this.eventLog.length - this.maxEvents);
     }
+    this.emitted++;
     this.emitter.emit('event', event);
-    const change: BanChange =
-      event.type === 'ban' ? { type: 'ban', ip: event.ip, jail: event.jail, until: event.until } : { type: 'unban', ip: event.ip };
-    this.emitter.emit('change', change);
+    this.emitter.emit('change', toBanChange(event));
   }
 }
 

@@ -2,17 +2,28 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { PortcullisConfig } from '../config/schema.js';
 import { InvalidIpError } from '../errors.js';
-import type { BanChange, BanRecord } from '../events.js';
+import { parseBanEvent, type BanChange, type BanEvent, type BanRecord } from '../events.js';
 import { IpSet, normalizeCidr, normalizeIp } from '../ip.js';
 import { assertKnownJail, type Jail } from '../jail.js';
 import { Keys } from '../keys.js';
 import { Protection } from '../protection.js';
 import { createRedis, waitReady } from '../redis.js';
 import { withScripts, type ScriptCommands } from '../scripts.js';
+import { toBanChange } from './ban-change.js';
 import { ConnectionState } from './connection-state.js';
 import { KeptSubscription } from './kept-subscription.js';
 import { resolveManualBan } from './manual-ban.js';
-import type { ActiveBan, BanOptions, BanStore, JailStatus, RecordResult, StoreState, UnbanOptions } from './types.js';
+import type {
+  ActiveBan,
+  ActiveBanPage,
+  BanOptions,
+  BanStore,
+  ChangeLogRead,
+  JailStatus,
+  RecordResult,
+  StoreState,
+  UnbanOptions,
+} from './types.js';
 
 export interface RedisBanStoreOptions {
   config: PortcullisConfig;
@@ -192,6 +203,65 @@ export class RedisBanStore implements BanStore {
     return out;
   }
 
+  async activeBansPage(cursor: string, opts: { now?: number; count?: number } = {}): Promise<ActiveBanPage> {
+    const now = opts.now ?? Date.now();
+    // ZSCAN, not ZRANGE: a cursor holds its place without offsets, whatever the set's size
+    const [next, flat] = await this.redis.zscan(this.keys.bans, cursor, 'COUNT', opts.count ?? 2000);
+    const bans: ActiveBan[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const score = flat[i + 1]!;
+      const until = score === 'inf' ? -1 : Number(score);
+      if (until === -1 || until > now) bans.push({ ip: flat[i]!, until });
+    }
+    return { cursor: next, bans };
+  }
+
+  /**
+   * A position in {p}:events is "<entry id>/<entries-added at that entry>":
+   * XINFO STREAM's entries-added (Redis ≥ 7) then tells whether the stream
+   * still holds everything after it (nothing trimmed in between).
+   */
+  async changeLogPosition(): Promise<string> {
+    const info = await this.streamInfo(await this.redis.xinfo('STREAM', this.keys.events).catch(noStream));
+    return info ? `${info.lastId}/${info.added}` : '0-0/0';
+  }
+
+  async readChangeLog(position: string, limit = 1000): Promise<ChangeLogRead | null> {
+    const at = /^(\d+-\d+)\/(\d+)$/.exec(position);
+    if (!at) return null;
+    const [, fromId, fromAdded] = at as unknown as [string, string, string];
+    // one transaction: nothing is trimmed between the check and the read
+    const [[, rawInfo], [, entries]] = (await this.redis
+      .multi()
+      .xinfo('STREAM', this.keys.events)
+      .xrange(this.keys.events, `(${fromId}`, '+', 'COUNT', limit)
+      .exec()) as [[Error | null, unknown], [Error | null, Array<[string, string[]]> | null]];
+    const info = this.streamInfo(rawInfo);
+    const base = Number(fromAdded);
+    if (!info) return base === 0 ? { position, changes: [] } : null;
+    if (info.added === undefined || info.added < base || info.added - base > info.length) return null;
+    const changes: BanChange[] = [];
+    let lastId = fromId;
+    for (const [id, fields] of entries ?? []) {
+      lastId = id;
+      const change = changeOf(fields);
+      if (change) changes.push(change);
+    }
+    return { position: `${lastId}/${base + (entries?.length ?? 0)}`, changes };
+  }
+
+  private streamInfo(raw: unknown): { lastId: string; added: number | undefined; length: number } | null {
+    if (!Array.isArray(raw)) return null;
+    const f = new Map<string, unknown>();
+    for (let i = 0; i + 1 < raw.length; i += 2) f.set(String(raw[i]), raw[i + 1]);
+    const added = f.get('entries-added');
+    return {
+      lastId: String(f.get('last-generated-id') ?? '0-0'),
+      added: added === undefined ? undefined : Number(added),
+      length: Number(f.get('length') ?? 0),
+    };
+  }
+
   async listBans(now = Date.now()): Promise<BanRecord[]> {
     const active = await this.activeBans(now);
     if (active.length === 0) return [];
@@ -266,6 +336,23 @@ function toRecord(ip: string, h: Record<string, string>, now: number): BanRecord
     count: Number(h.count ?? 1),
     by: h.by ?? '',
   };
+}
+
+/** XINFO on a stream that does not exist yet: nothing was ever logged */
+function noStream(err: unknown): null {
+  if (/no such key/i.test(String((err as Error)?.message))) return null;
+  throw err;
+}
+
+/** A {p}:events entry as a cache change; a malformed one is skipped (the sidecar parks it). */
+function changeOf(fields: string[]): BanChange | null {
+  let event: BanEvent;
+  try {
+    event = parseBanEvent(fields);
+  } catch {
+    return null;
+  }
+  return toBanChange(event);
 }
 
 /** A {p}:changes message, validated: a bad address never reaches a cache. */
