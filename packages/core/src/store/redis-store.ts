@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { banJitter, banLadder, withJitter } from '../ban-length.js';
 import type { Redis } from 'ioredis';
 import type { PortcullisConfig } from '../config/schema.js';
 import { InvalidIpError } from '../errors.js';
@@ -39,6 +40,8 @@ export interface RedisBanStoreOptions {
   commandTimeout?: number;
   /** keep reconnecting (daemons) or fail at once (CLI) */
   retry?: boolean;
+  /** jitter source for increment.rndtime (tests pass a fixed one) */
+  random?: () => number;
   /** see createRedis: on for gateways (many concurrent failures), off by default */
   autoPipelining?: boolean;
 }
@@ -62,6 +65,8 @@ export class RedisBanStore implements BanStore {
   private readonly subscriptions = new Set<KeptSubscription>();
   private readonly connection: ConnectionState;
   private token = 0;
+  private readonly random: () => number;
+  private readonly ladders = new WeakMap<Jail, { lengths: number[]; text: string }>();
   private readonly tokenBase = randomBytes(4).toString('hex');
 
   constructor(opts: RedisBanStoreOptions) {
@@ -69,6 +74,7 @@ export class RedisBanStore implements BanStore {
     this.keys = new Keys(opts.config.prefix);
     this.protection = new Protection(opts.config);
     this.by = opts.by ?? 'portcullis';
+    this.random = opts.random ?? Math.random;
     const source = opts.redis ?? opts.config.redis;
     if (source === undefined) throw new TypeError('RedisBanStore needs a Redis URL (config.redis) or client');
     this.ownsClient = typeof source === 'string';
@@ -103,17 +109,25 @@ export class RedisBanStore implements BanStore {
     const ip = normalizeIp(rawIp);
     if (ip === null) throw new InvalidIpError(rawIp);
     if (this.protection.reasonFor(ip) !== null || jail.ignore?.has(ip)) return NO_BAN;
-    const inc = this.config.increment;
-    const jitter = inc.enabled && inc.rndtime > 0 ? Math.floor(Math.random() * inc.rndtime) : 0;
     const k = this.keys;
     const [count, state, until, bans] = await this.redis.pcRecordFailure(
       k.fail(jail.name, ip), k.ban(ip), k.bans, k.offenses(ip), k.stats(jail.name), k.events,
-      now, jail.findtime, jail.maxretry, jail.bantime, jail.name, ip,
+      now, jail.findtime, jail.maxretry, this.ladderOf(jail), jail.name, ip,
       `${this.tokenBase}${(this.token = (this.token + 1) % 0x7fffffff)}`,
-      inc.enabled ? 1 : 0, inc.factor, inc.multipliers?.join(' ') ?? '', inc.maxtime, jitter, inc.memory,
-      this.config.streamMaxLen, k.changes, this.by,
+      this.config.increment.memory, this.config.streamMaxLen, k.changes, this.by,
     );
     return { count, banned: state === 1, alreadyBanned: state === 2, until: Number(until), bans };
+  }
+
+  /** the jail's ban lengths by earlier bans for the script, jitter drawn now (see banLadder) */
+  private ladderOf(jail: Jail): string {
+    let ladder = this.ladders.get(jail);
+    if (!ladder) {
+      const lengths = banLadder(jail.bantime, this.config.increment);
+      this.ladders.set(jail, (ladder = { lengths, text: lengths.join(' ') }));
+    }
+    const jitter = banJitter(this.config.increment, this.random);
+    return jitter === 0 ? ladder.text : ladder.lengths.map((ms) => withJitter(ms, jitter)).join(' ');
   }
 
   async ban(rawIp: string, opts: BanOptions = {}): Promise<BanRecord> {
