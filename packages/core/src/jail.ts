@@ -61,10 +61,15 @@ function compileRule(rule: RuleFields): { hasRule: boolean; statuses: Set<number
   };
 }
 
+const PATH_FIELDS = ['path', 'pathPrefix', 'pathRegex'] as const;
+
 export function resolveJail(name: string, jail: JailConfig, config: PortcullisConfig): Jail {
   const preset: RuleFields = jail.preset ? PRESETS[jail.preset as keyof typeof PRESETS] : {};
   // The jail's own rule fields replace the preset's; unset ones fall through.
+  // The path fields go together: a jail's own path, pathPrefix or pathRegex
+  // replaces every path field of the preset (never ANDed with them).
   const rule: RuleFields = { ...preset };
+  if (PATH_FIELDS.some((key) => jail[key] !== undefined)) for (const key of PATH_FIELDS) delete rule[key];
   for (const key of ['methods', 'path', 'pathPrefix', 'pathRegex', 'statuses', 'responseHeader', 'exclude'] as const) {
     if (jail[key] !== undefined) (rule as Record<string, unknown>)[key] = jail[key];
   }
