@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { RedisBanStore, parseConfig, resolveJails } from '@portcullis/core';
+import { RedisBanStore, parseBanEvent, parseConfig, resolveJails } from '@portcullis/core';
 import { RedisServer, freePort } from '../../../test/helpers/redis-server.js';
 import { banStoreContract, CONTRACT_CONFIG } from './store-contract.js';
 
@@ -10,13 +10,21 @@ beforeAll(async () => {
 });
 afterAll(() => server?.stop());
 
-banStoreContract('RedisBanStore', async (config) => {
-  const flush = new Redis(server.port);
-  await flush.flushall();
-  flush.disconnect();
-  const store = new RedisBanStore({ config: { ...config, redis: server.url } });
-  await store.connect();
-  return store;
+banStoreContract('RedisBanStore', {
+  async make(config, opts = {}) {
+    const flush = new Redis(server.port);
+    await flush.flushall();
+    flush.disconnect();
+    const store = new RedisBanStore({ config: { ...config, redis: server.url }, ...opts });
+    await store.connect();
+    return store;
+  },
+  async events(store) {
+    const r = server.client();
+    const entries = await r.xrange((store as RedisBanStore).keys.events, '-', '+');
+    r.disconnect();
+    return entries.map(([, fields]) => parseBanEvent(fields));
+  },
 });
 
 describe('RedisBanStore: the key schema (a public contract)', () => {
@@ -44,6 +52,36 @@ describe('RedisBanStore: the key schema (a public contract)', () => {
     expect(events).toHaveLength(1);
     expect(events[0]![1]).toEqual(['type', 'ban', 'ip', '203.0.113.7', 'jail', 'django-login', 'until', String(now + 4 + 3_600_000), 'reason', 'maxretry', 'at', String(now + 4), 'count', '1']);
     expect((await r.pexpiretime('{pc}:ban:203.0.113.7'))).toBe(now + 4 + 3_600_000);
+    await store.close();
+    r.disconnect();
+  });
+});
+
+describe('RedisBanStore: one way of writing a ban', () => {
+  it('ban, banMany and recordFailure all trim ended entries and leave a forever ban without TTL', async () => {
+    const r = server.client();
+    await r.flushall();
+    const config = parseConfig({ ...CONTRACT_CONFIG, redis: server.url, jails: { j: { bantime: -1, maxretry: 1, findtime: 60 } } });
+    const store = new RedisBanStore({ config, by: 'test' });
+    await store.connect();
+    const j = resolveJails(config).get('j')!;
+    const now = Date.now();
+    const ways: Array<[string, (ip: string) => Promise<unknown>]> = [
+      ['ban', (ip) => store.ban(ip, { duration: -1, now })],
+      ['banMany', (ip) => store.banMany([ip], { duration: -1, now })],
+      ['recordFailure', (ip) => store.recordFailure(j, ip, now)],
+    ];
+    for (const [i, [way, banForever]] of ways.entries()) {
+      const ip = `203.0.113.${110 + i}`;
+      // an ended entry another writer left behind, and a timed ban of this address
+      await r.zadd('{portcullis}:bans', now - 10, `198.18.0.${i}`);
+      await r.hset(`{portcullis}:ban:${ip}`, 'until', String(now - 5), 'jail', 'j');
+      await r.pexpire(`{portcullis}:ban:${ip}`, 60_000);
+      await banForever(ip);
+      expect(await r.pttl(`{portcullis}:ban:${ip}`), way).toBe(-1);
+      expect(await r.zscore('{portcullis}:bans', ip), way).toBe('inf');
+      expect(await r.zscore('{portcullis}:bans', `198.18.0.${i}`), way).toBeNull();
+    }
     await store.close();
     r.disconnect();
   });
