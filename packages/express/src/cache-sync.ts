@@ -79,7 +79,7 @@ export class CacheSync {
     }
     this.unsubscribe = off;
     if (store.state === 'up') await this.reload();
-    this.timer = setInterval(() => void this.catchUp(), this.opts.resyncInterval);
+    this.timer = setInterval(() => void this.catchUp().then(() => this.sweep()), this.opts.resyncInterval);
     this.timer.unref();
   }
 
@@ -100,6 +100,12 @@ export class CacheSync {
     this.offState?.();
     if (this.unsubscribe) await this.unsubscribe();
     this.unsubscribe = null;
+  }
+
+  /** a full pass over the cache forgetting ended bans, a step at a time (the event loop stays free) */
+  private async sweep(): Promise<void> {
+    const now = Date.now();
+    while (!this.closed && !this.opts.cache.sweep(now)) await yieldToRequests();
   }
 
   private onNotice(change: BanChange): void {

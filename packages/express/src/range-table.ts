@@ -1,4 +1,5 @@
 import { normalizeCidr } from '@portcullis/core';
+import { v4Number, v6Words } from './address-words.js';
 
 /**
  * Range (CIDR) bans, for longest-prefix-style lookups: one hash map per
@@ -28,6 +29,12 @@ export class RangeTable {
   delete(cidr: string): void {
     const at = locate(cidr);
     if (at) (at.v4 ? this.v4 : this.v6).delete(at.prefix, at.key);
+  }
+
+  /** Forgets every range that ended before `now`. */
+  sweep(now: number): void {
+    this.v4.sweep(now);
+    this.v6.sweep(now);
   }
 
   /** The latest `until` of the live ranges covering `ip` (-1 forever), else 0. */
@@ -72,6 +79,12 @@ class PrefixMaps {
     }
   }
 
+  sweep(now: number): void {
+    for (const [prefix, m] of [...this.byPrefix]) {
+      for (const [key, until] of m) if (until !== -1 && until <= now) this.delete(prefix, key);
+    }
+  }
+
   lookup(keyFor: (prefix: number) => Key, now: number): number {
     let best = 0;
     for (const prefix of this.prefixes) {
@@ -95,47 +108,8 @@ function locate(cidr: string): { v4: boolean; prefix: number; key: Key } | null 
   return words ? { v4: false, prefix: c.prefix, key: v6Key(words, c.prefix) } : null;
 }
 
-/** dotted quad → unsigned 32-bit number; -1 when malformed */
-function v4Number(ip: string): number {
-  let n = 0;
-  let part = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < ip.length; i++) {
-    const c = ip.charCodeAt(i);
-    if (c === 46) {
-      if (digits === 0 || part > 255) return -1;
-      n = n * 256 + part;
-      part = 0;
-      digits = 0;
-      dots++;
-    } else if (c >= 48 && c <= 57 && digits < 3) {
-      part = part * 10 + (c - 48);
-      digits++;
-    } else return -1;
-  }
-  if (dots !== 3 || digits === 0 || part > 255) return -1;
-  return n * 256 + part;
-}
-
 function v4Key(n: number, prefix: number): number {
   return prefix === 0 ? 0 : Math.floor(n / 2 ** (32 - prefix));
-}
-
-/** canonical IPv6 text → four 32-bit words; null for forms we do not expect (dotted tails) */
-function v6Words(ip: string): [number, number, number, number] | null {
-  if (ip.includes('.')) return null;
-  const gap = ip.indexOf('::');
-  const head = gap === -1 ? ip.split(':') : ip.slice(0, gap) === '' ? [] : ip.slice(0, gap).split(':');
-  const tail = gap === -1 ? [] : ip.slice(gap + 2) === '' ? [] : ip.slice(gap + 2).split(':');
-  const fill = 8 - head.length - tail.length;
-  if (fill < 0 || (gap === -1 && fill !== 0)) return null;
-  const g: number[] = [];
-  for (const h of head) g.push(parseInt(h, 16));
-  for (let i = 0; i < fill; i++) g.push(0);
-  for (const t of tail) g.push(parseInt(t, 16));
-  if (g.some((x) => !(x >= 0 && x <= 0xffff))) return null;
-  return [g[0]! * 65536 + g[1]!, g[2]! * 65536 + g[3]!, g[4]! * 65536 + g[5]!, g[6]! * 65536 + g[7]!];
 }
 
 function v6Key(w: readonly [number, number, number, number], prefix: number): Key {
