@@ -78,7 +78,8 @@ export class CacheSync {
       return;
     }
     this.unsubscribe = off;
-    if (store.state === 'up') await this.reload();
+    // the first load (often already started by the 'up' transition: joined, not repeated)
+    if (store.state === 'up') await this.catchUp();
     this.timer = setInterval(() => void this.catchUp().then(() => this.sweep()), this.opts.resyncInterval);
     this.timer.unref();
   }
