@@ -31,16 +31,41 @@ export type V6Words = [number, number, number, number];
 
 /** canonical IPv6 text → four 32-bit words; null for forms we do not expect (dotted tails) */
 export function v6Words(ip: string): V6Words | null {
-  if (ip.includes('.')) return null;
-  const gap = ip.indexOf('::');
-  const head = gap === -1 ? ip.split(':') : gap === 0 ? [] : ip.slice(0, gap).split(':');
-  const tail = gap === -1 || gap + 2 === ip.length ? [] : ip.slice(gap + 2).split(':');
+  // one pass over the characters: groups before "::" from the front, after it from the back
+  const head: number[] = [];
+  const tail: number[] = [];
+  let into = head;
+  let group = 0;
+  let digits = 0;
+  const n = ip.length;
+  for (let i = 0; i < n; i++) {
+    const c = ip.charCodeAt(i);
+    let v: number;
+    if (c >= 48 && c <= 57) v = c - 48;
+    else if (c >= 97 && c <= 102) v = c - 87;
+    else if (c >= 65 && c <= 70) v = c - 55;
+    else if (c === 58) {
+      if (i + 1 < n && ip.charCodeAt(i + 1) === 58) {
+        // "::" once, ending the head
+        if (into === tail) return null;
+        if (digits > 0) into.push(group);
+        into = tail;
+        i++;
+      } else {
+        // a single ":" ends a group and starts another
+        if (digits === 0 || i + 1 === n) return null;
+        into.push(group);
+      }
+      group = 0;
+      digits = 0;
+      continue;
+    } else return null;
+    if (++digits > 4) return null;
+    group = group * 16 + v;
+  }
+  if (digits > 0) into.push(group);
   const fill = 8 - head.length - tail.length;
-  if (fill < 0 || (gap === -1 && fill !== 0)) return null;
-  const g: number[] = [];
-  for (const h of head) g.push(parseInt(h, 16));
-  for (let i = 0; i < fill; i++) g.push(0);
-  for (const t of tail) g.push(parseInt(t, 16));
-  for (const x of g) if (!(x >= 0 && x <= 0xffff)) return null;
+  if (fill < 0 || (into === head && fill !== 0)) return null;
+  const g = fill === 0 && into === head ? head : [...head, ...new Array<number>(fill).fill(0), ...tail];
   return [g[0]! * 65536 + g[1]!, g[2]! * 65536 + g[3]!, g[4]! * 65536 + g[5]!, g[6]! * 65536 + g[7]!];
 }

@@ -8,7 +8,9 @@ import { v4Number, v6Words } from './address-words.js';
  * bits)); adding or removing a range is O(1), so a load is O(n).
  *
  * Keys are numbers where the masked bits fit in 53 (every IPv4 length, IPv6
- * up to /53: blocklists' usual /32 … /48), strings beyond.
+ * up to /53: blocklists' usual /32 … /48), strings beyond. Each length of 16
+ * bits or more also keeps a 65,536-bit filter of its networks' first 16 bits,
+ * so a clean address skips most lengths without computing a key.
  */
 export class RangeTable {
   private readonly v4 = new PrefixMaps();
@@ -22,7 +24,7 @@ export class RangeTable {
   set(cidr: string, until: number): boolean {
     const at = locate(cidr);
     if (!at) return false;
-    (at.v4 ? this.v4 : this.v6).set(at.prefix, at.key, until);
+    (at.v4 ? this.v4 : this.v6).set(at.prefix, at.key, at.top16, until);
     return true;
   }
 
@@ -42,11 +44,11 @@ export class RangeTable {
     if (ip.includes(':')) {
       if (this.v6.size === 0) return 0;
       const words = v6Words(ip);
-      return words ? this.v6.lookup((prefix) => v6Key(words, prefix), now) : 0;
+      return words ? this.v6.lookup(words[0] >>> 16, (prefix) => v6Key(words, prefix), now) : 0;
     }
     if (this.v4.size === 0) return 0;
     const n = v4Number(ip);
-    return n < 0 ? 0 : this.v4.lookup((prefix) => v4Key(n, prefix), now);
+    return n < 0 ? 0 : this.v4.lookup(n >>> 16, (prefix) => v4Key(n, prefix), now);
   }
 }
 
@@ -55,18 +57,25 @@ type Key = number | string;
 /** prefix length → masked network → until */
 class PrefixMaps {
   private readonly byPrefix = new Map<number, Map<Key, number>>();
-  /** the prefix lengths in use, ascending */
+  /** the prefix lengths in use, ascending, with their maps and first-16-bit filters (null under /16) */
   private prefixes: number[] = [];
+  private maps: Array<Map<Key, number>> = [];
+  private filters: Array<Uint8Array | null> = [];
+  private readonly filterOf = new Map<number, Uint8Array>();
   size = 0;
 
-  set(prefix: number, key: Key, until: number): void {
+  set(prefix: number, key: Key, top16: number, until: number): void {
     let m = this.byPrefix.get(prefix);
     if (!m) {
       this.byPrefix.set(prefix, (m = new Map()));
-      this.prefixes = [...this.byPrefix.keys()].sort((a, b) => a - b);
+      if (prefix >= 16) this.filterOf.set(prefix, new Uint8Array(8192));
+      this.index();
     }
     if (!m.has(key)) this.size++;
     m.set(key, until);
+    // bits are never cleared: a stale one only costs a map probe
+    const filter = this.filterOf.get(prefix);
+    if (filter) filter[top16 >>> 3]! |= 1 << (top16 & 7);
   }
 
   delete(prefix: number, key: Key): void {
@@ -75,7 +84,8 @@ class PrefixMaps {
     this.size--;
     if (m.size === 0) {
       this.byPrefix.delete(prefix);
-      this.prefixes = this.prefixes.filter((p) => p !== prefix);
+      this.filterOf.delete(prefix);
+      this.index();
     }
   }
 
@@ -85,27 +95,40 @@ class PrefixMaps {
     }
   }
 
-  lookup(keyFor: (prefix: number) => Key, now: number): number {
+  lookup(top16: number, keyFor: (prefix: number) => Key, now: number): number {
     let best = 0;
-    for (const prefix of this.prefixes) {
-      const m = this.byPrefix.get(prefix)!;
-      const key = keyFor(prefix);
-      const until = m.get(key);
+    const { prefixes, maps, filters } = this;
+    const byte = top16 >>> 3;
+    const bit = 1 << (top16 & 7);
+    for (let i = 0; i < prefixes.length; i++) {
+      const filter = filters[i];
+      if (filter && (filter[byte]! & bit) === 0) continue;
+      const key = keyFor(prefixes[i]!);
+      const until = maps[i]!.get(key);
       if (until === undefined) continue;
       if (until === -1) return -1;
       if (until > now) best = Math.max(best, until);
-      else this.delete(prefix, key); // expired: forget it on the way
+      else this.delete(prefixes[i]!, key); // expired: forget it on the way
     }
     return best;
   }
+
+  private index(): void {
+    this.prefixes = [...this.byPrefix.keys()].sort((a, b) => a - b);
+    this.maps = this.prefixes.map((p) => this.byPrefix.get(p)!);
+    this.filters = this.prefixes.map((p) => this.filterOf.get(p) ?? null);
+  }
 }
 
-function locate(cidr: string): { v4: boolean; prefix: number; key: Key } | null {
+function locate(cidr: string): { v4: boolean; prefix: number; key: Key; top16: number } | null {
   const c = normalizeCidr(cidr);
   if (!c || !cidr.includes('/')) return null;
-  if (c.kind === 'ipv4') return { v4: true, prefix: c.prefix, key: v4Key(v4Number(c.network), c.prefix) };
+  if (c.kind === 'ipv4') {
+    const n = v4Number(c.network);
+    return { v4: true, prefix: c.prefix, key: v4Key(n, c.prefix), top16: n >>> 16 };
+  }
   const words = v6Words(c.network);
-  return words ? { v4: false, prefix: c.prefix, key: v6Key(words, c.prefix) } : null;
+  return words ? { v4: false, prefix: c.prefix, key: v6Key(words, c.prefix), top16: words[0] >>> 16 } : null;
 }
 
 function v4Key(n: number, prefix: number): number {
