@@ -207,7 +207,7 @@ export async function run(ctx) {
     const details = [
       `6a–6c: {p}:bans filled directly with ${fmtInt(MILLION)} IPv4 bans (ZADD, 10,000 per command, ${fmt(fillS, 1)} s) — the index is all a gateway loads. ` +
         'Gateways are bench/procs/gateway.mjs processes (--expose-gc): the time to ready() includes connecting, subscribing and the paged load (ZSCAN, 2,000 per page, each page under the 250 ms command timeout); ' +
-        'the event-loop figure is monitorEventLoopDelay (resolution 5 ms) from process start, so it also covers module loading. Heap: heapUsed + arrayBuffers (the cache's typed arrays) after forced GC of that gateway minus a gateway with an empty prefix. ' +
+        'the event-loop figure is monitorEventLoopDelay (resolution 5 ms) from the start of the gateway script (its modules already loaded) to the question, so it covers connecting and the whole load. Heap: heapUsed + arrayBuffers (the typed arrays of the cache) after forced GC of that gateway minus a gateway with an empty prefix. ' +
         'Requests: GET /ok/ with X-Forwarded-For from the trusted loopback proxy, 50 in flight; Redis commands counted with INFO commandstats around them.',
       `6d–6e: ${fmtInt(RANGES)} distinct random ranges (seeded): 50,000 IPv4 /16–/28 and 50,000 IPv6 /32–/64. Lookup: BanCache.bannedUntil over 200,000 clean addresses (IPv4 outside the ranges' space half the time, IPv6 2a00::/16), best of 5 passes, with the ranges loaded minus with an empty cache. ` +
         'The range table keeps one hash map per prefix length in use (numbers as keys up to 53 bits), so a lookup costs one map probe per length in use — at most 33 (IPv4) or 129 (IPv6), here 13 and 33.',
