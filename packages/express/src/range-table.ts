@@ -1,4 +1,3 @@
-import { normalizeCidr } from '@portcullis/core';
 import { v4Number, v6Words } from './address-words.js';
 
 /**
@@ -20,7 +19,7 @@ export class RangeTable {
     return this.v4.size + this.v6.size;
   }
 
-  /** `cidr` must be canonical ("10.0.0.0/8"); false when it is not a range. */
+  /** `cidr` as the store writes it ("10.0.0.0/8"); false when it is not a range. */
   set(cidr: string, until: number): boolean {
     const at = locate(cidr);
     if (!at) return false;
@@ -120,15 +119,25 @@ class PrefixMaps {
   }
 }
 
+/**
+ * Where a range goes: its family, length, masked key and first 16 bits.
+ * Ranges reach the cache validated and canonical (the store and the change
+ * notices normalise them), so this only splits and reads words: the key's
+ * computation drops any host bits anyway.
+ */
 function locate(cidr: string): { v4: boolean; prefix: number; key: Key; top16: number } | null {
-  const c = normalizeCidr(cidr);
-  if (!c || !cidr.includes('/')) return null;
-  if (c.kind === 'ipv4') {
-    const n = v4Number(c.network);
-    return { v4: true, prefix: c.prefix, key: v4Key(n, c.prefix), top16: n >>> 16 };
+  const slash = cidr.indexOf('/');
+  if (slash < 0) return null;
+  const prefix = Number(cidr.slice(slash + 1));
+  const address = cidr.slice(0, slash);
+  if (!address.includes(':')) {
+    const n = v4Number(address);
+    if (n < 0 || !(Number.isInteger(prefix) && prefix >= 0 && prefix <= 32)) return null;
+    return { v4: true, prefix, key: v4Key(n, prefix), top16: n >>> 16 };
   }
-  const words = v6Words(c.network);
-  return words ? { v4: false, prefix: c.prefix, key: v6Key(words, c.prefix), top16: words[0] >>> 16 } : null;
+  const words = v6Words(address);
+  if (!words || !(Number.isInteger(prefix) && prefix >= 0 && prefix <= 128)) return null;
+  return { v4: false, prefix, key: v6Key(words, prefix), top16: words[0] >>> 16 };
 }
 
 function v4Key(n: number, prefix: number): number {
