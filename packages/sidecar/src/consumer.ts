@@ -36,7 +36,7 @@ const DEAD_MAXLEN = 10_000;
  * acknowledging, and parking entries that must never be applied.
  */
 export class StreamConsumer {
-  /** last time Redis answered a read (a BLOCK timing out is an answer) */
+  /** last time Redis answered us (a read, a BLOCK timing out, an ack) */
   lastReplyAt = Date.now();
   /** read but not acked, plus not yet read (backlog) */
   pending = 0;
@@ -101,6 +101,7 @@ export class StreamConsumer {
       const reply = (await cmd.xreadgroup('GROUP', group, consumer, 'COUNT', this.o.batchSize(), 'STREAMS', keys.events, last)) as Array<[string, StreamEntry[]]> | null;
       const entries = reply?.[0]?.[1] ?? [];
       if (entries.length === 0) break;
+      this.lastReplyAt = Date.now();
       this.o.log.info({ count: entries.length }, 'reclaimed pending events');
       await handle(entries);
       last = entries[entries.length - 1]![0];
@@ -111,6 +112,7 @@ export class StreamConsumer {
     for (let i = 0; i < ids.length; i += 1000) {
       await this.o.cmd.xack(this.o.keys.events, this.o.group, ...ids.slice(i, i + 1000));
     }
+    this.lastReplyAt = Date.now();
   }
 
   /** sets entries aside in {p}:events:dead (with the reason and this host); the caller acks them */
@@ -132,6 +134,7 @@ export class StreamConsumer {
     if (!force && now - this.pendingCheckedAt < 1000) return this.pending;
     this.pendingCheckedAt = now;
     const groups = (await this.o.cmd.xinfo('GROUPS', this.o.keys.events)) as Array<Array<string | number | null>>;
+    this.lastReplyAt = Date.now();
     for (const g of groups) {
       const info: Record<string, string | number | null> = {};
       for (let i = 0; i + 1 < g.length; i += 2) info[String(g[i])] = g[i + 1] ?? null;

@@ -37,6 +37,8 @@ export class EventHandler {
   /** since when a change has been failing (retrying), or null */
   failingSince: number | null = null;
   failingWhy: string | null = null;
+  /** a batch is being handled (the consumer is not waiting on Redis meanwhile) */
+  busy = false;
   private readonly o: EventHandlerOptions;
 
   constructor(opts: EventHandlerOptions) {
@@ -44,6 +46,15 @@ export class EventHandler {
   }
 
   async handle(entries: StreamEntry[]): Promise<void> {
+    this.busy = true;
+    try {
+      await this.handleBatch(entries);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async handleBatch(entries: StreamEntry[]): Promise<void> {
     const { backend, consumer, log, metrics } = this.o;
     const gone = entries.filter(([, fields]) => fields === null || fields === undefined).map(([id]) => id);
     const live = entries.filter(([, fields]) => Array.isArray(fields));

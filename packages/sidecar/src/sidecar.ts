@@ -82,6 +82,7 @@ export class Sidecar {
   private isReady = false;
   private needReclaim = true;
   private needReconcile = false;
+  private reconcilingInLoop = false;
   private startError: string | null = null;
   private lastError: string | null = null;
   private readyResolve!: () => void;
@@ -238,6 +239,7 @@ export class Sidecar {
       failingWhy: this.handler?.failingWhy ?? null,
       redisStatus: this.cmd?.status ?? 'none',
       lastRedisReplyAt: this.consumer?.lastReplyAt ?? now,
+      consumerBusy: (this.handler?.busy ?? false) || this.reconcilingInLoop,
       unhealthyAfterMs: sc.unhealthyAfter,
       lockLost: this.isReady && this.lock?.held === false,
     });
@@ -288,7 +290,12 @@ export class Sidecar {
         }
         if (!this.isReady || this.needReconcile) {
           this.needReconcile = false;
-          await this.reconciler.reconcile();
+          this.reconcilingInLoop = true;
+          try {
+            await this.reconciler.reconcile();
+          } finally {
+            this.reconcilingInLoop = false;
+          }
           if (!this.isReady) this.becomeReady();
         }
         const entries = await this.consumer.readNew();

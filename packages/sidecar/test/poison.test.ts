@@ -103,7 +103,7 @@ describe.runIf(skip === null)('one event never stops the others (real Redis, fai
   });
 
   it('a transient failure is retried (never parked) while expiry goes on; health fails meanwhile and recovers', async () => {
-    const { s, backend } = await start({}, 'h-transient');
+    const { s, backend } = await start({ sidecar: { unhealthyAfter: '1s' } }, 'h-transient');
     await xaddAll([banFields('203.0.113.80', Date.now() + 1500)]);
     await waitFor('short ban applied', () => backend.rules.has('203.0.113.80'));
     let locked = true;
@@ -115,6 +115,8 @@ describe.runIf(skip === null)('one event never stops the others (real Redis, fai
     });
     // the exclusive queue is free between tries: the short ban still expires on time
     await waitFor('expired while the other retries', () => !backend.rules.has('203.0.113.80'));
+    // the consumer waits on the firewall, not on Redis: no false "Redis silent" (unhealthyAfter is 1 s)
+    expect((await getJson(s.healthPort, '/healthz')).body.problems.filter((p: string) => /Redis/.test(p))).toEqual([]);
     expect(backend.rules.has('203.0.113.81')).toBe(false);
     expect(await pending('h-transient')).toBe(1);
     expect(await dead()).toEqual([]);
