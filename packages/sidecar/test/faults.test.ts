@@ -1,9 +1,8 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import type { PortcullisConfig, PortcullisConfigInput } from '@portcullis/core';
-import { DryRunBackend, HostIdInUseError, startSidecar, type FirewallHealth, type OwnedRule, type Sidecar, type SidecarOptions } from '@portcullis/sidecar';
-import { RedisServer, redisServerAvailable } from '../../../test/helpers/redis-server.js';
-import { getJson, quiet, store, testConfig, waitFor } from './harness.js';
+import { DryRunBackend, HostIdInUseError, type FirewallHealth, type OwnedRule, type Sidecar, type SidecarOptions } from '@portcullis/sidecar';
+import { redisServerAvailable } from '../../../test/helpers/redis-server.js';
+import { getJson, redisSidecarSuite, store, testConfig, waitFor } from './harness.js';
 
 const skip = redisServerAvailable() ? null : 'needs redis-server (apt-get install redis-server)';
 if (skip) console.warn(`[skipped] sidecar fault tests: ${skip}`);
@@ -35,35 +34,13 @@ class LosableBackend extends DryRunBackend {
 }
 
 describe.runIf(skip === null)('sidecar under faults (real redis-server)', () => {
-  let server: RedisServer;
-  let r: Redis;
-  const running: Sidecar[] = [];
+  const suite = redisSidecarSuite();
 
-  beforeAll(async () => {
-    server = await RedisServer.start();
-    r = server.client();
-  });
-  beforeEach(async () => {
-    await r.flushall();
-  });
-  afterEach(async () => {
-    await Promise.all(running.splice(0).map((s) => s.stop()));
-  });
-  afterAll(async () => {
-    r?.disconnect();
-    await server?.stop();
-  });
-
-  async function start(input: PortcullisConfigInput, opts: SidecarOptions, waitReady = true): Promise<Sidecar> {
-    const s = await startSidecar(testConfig(server.url, input), { healthPort: 0, logger: quiet, blockMs: 200, ...opts });
-    running.push(s);
-    if (waitReady) await s.ready;
-    return s;
-  }
+  const start = (input: PortcullisConfigInput, opts: SidecarOptions, waitReady = true) => suite.start(testConfig(suite.server.url, input), opts, waitReady);
   const health = (s: Sidecar) => getJson(s.healthPort, '/healthz');
 
   it('a firewall that lost our rules while running is restored within a few checks, and /healthz fails until it is', async () => {
-    const config = testConfig(server.url, { sidecar: { checkInterval: '200ms' } });
+    const config = testConfig(suite.server.url, { sidecar: { checkInterval: '200ms' } });
     const backend = new LosableBackend(config);
     const s = await start({ sidecar: { checkInterval: '200ms' } }, { hostId: 'h-flush', backend });
     const bs = await store(config);
@@ -74,7 +51,7 @@ describe.runIf(skip === null)('sidecar under faults (real redis-server)', () => 
     backend.restoreFailures = 2;
     backend.flush();
     // a ban Redis knows but the sidecar never saw (its event trimmed): the reconcile after the restore adds it
-    await r.zadd('{pct}:bans', Date.now() + 600_000, '198.51.100.9');
+    await suite.r.zadd('{pct}:bans', Date.now() + 600_000, '198.51.100.9');
     await waitFor('health fails while the firewall is lost', async () => {
       const h = await health(s);
       return h.status === 503 && h.body.intact === false && h.body.problems.some((p: string) => /firewall lost our rules/.test(p));
@@ -89,15 +66,15 @@ describe.runIf(skip === null)('sidecar under faults (real redis-server)', () => 
   });
 
   it('Redis restarted empty: a ban written right after the restart is applied by the stream or the reconnect reconcile, not the periodic one (1 h)', async () => {
-    const config = testConfig(server.url);
+    const config = testConfig(suite.server.url);
     const backend = new DryRunBackend(config.firewall);
     await start({}, { hostId: 'h-order', backend });
     const bs = await store(config);
     await bs.ban('203.0.113.50', { duration: 600_000 });
     await waitFor('before restart', () => backend.rules.has('203.0.113.50'));
     for (let round = 0; round < 3; round++) {
-      await server.kill();
-      await server.restart(); // empty: no persistence
+      await suite.server.kill();
+      await suite.server.restart(); // empty: no persistence
       // the first write the store can make after the restart, whatever the sidecar is doing
       const ip = `198.51.100.${60 + round}`;
       await waitFor('store reconnects', () => bs.redis.status === 'ready', 10_000, 5);
@@ -110,7 +87,7 @@ describe.runIf(skip === null)('sidecar under faults (real redis-server)', () => 
   it('/healthz fails within a few seconds of Redis hanging (SIGSTOP) and is ok again after SIGCONT', async () => {
     const s = await start({ sidecar: { unhealthyAfter: '1500ms' } }, { hostId: 'h-hang' });
     await waitFor('healthy', async () => (await health(s)).status === 200);
-    server.signal('SIGSTOP');
+    suite.server.signal('SIGSTOP');
     try {
       await waitFor('unhealthy while Redis hangs', async () => {
         const h = await health(s);
@@ -119,7 +96,7 @@ describe.runIf(skip === null)('sidecar under faults (real redis-server)', () => 
       const metrics = (await getJson(s.healthPort, '/metrics')).body as string;
       expect(metrics).toContain('portcullis_sidecar_healthy 0');
     } finally {
-      server.signal('SIGCONT');
+      suite.server.signal('SIGCONT');
     }
     await waitFor('healthy after SIGCONT', async () => (await health(s)).status === 200);
     expect((await getJson(s.healthPort, '/metrics')).body).toContain('portcullis_sidecar_healthy 1');
@@ -131,21 +108,21 @@ describe.runIf(skip === null)('sidecar under faults (real redis-server)', () => 
     const second = await start(input, { hostId: 'h-twice' }, false);
     await expect(second.ready).rejects.toThrow(HostIdInUseError);
     await expect(second.ready).rejects.toThrow(/another sidecar is running with host id "h-twice" \(pid \d+ on .*\): every host needs its own sidecar.hostId/);
-    const bs = await store(testConfig(server.url));
+    const bs = await store(testConfig(suite.server.url));
     await bs.ban('203.0.113.77', { duration: 600_000 });
     await waitFor('the first still applies', () => (first.backend as DryRunBackend).rules.has('203.0.113.77'));
     expect((second.backend as DryRunBackend).rules.size).toBe(0);
     expect((await health(first)).status).toBe(200);
-    expect(await r.pttl('{pct}:sidecar:h-twice:lock')).toBeGreaterThan(0);
+    expect(await suite.r.pttl('{pct}:sidecar:h-twice:lock')).toBeGreaterThan(0);
     await first.stop();
-    expect(await r.exists('{pct}:sidecar:h-twice:lock')).toBe(0);
+    expect(await suite.r.exists('{pct}:sidecar:h-twice:lock')).toBe(0);
     await bs.close();
   });
 
   it('the lock of a crashed sidecar (no longer renewed) passes on after its TTL', async () => {
-    await r.set('{pct}:sidecar:h-crashed:lock', JSON.stringify({ token: 'dead', pid: 1, host: 'gone', since: 'then' }), 'PX', 1500);
+    await suite.r.set('{pct}:sidecar:h-crashed:lock', JSON.stringify({ token: 'dead', pid: 1, host: 'gone', since: 'then' }), 'PX', 1500);
     const s = await start({ sidecar: { lockTtl: '1500ms' } }, { hostId: 'h-crashed' });
-    expect(JSON.parse((await r.get('{pct}:sidecar:h-crashed:lock'))!).pid).toBe(process.pid);
+    expect(JSON.parse((await suite.r.get('{pct}:sidecar:h-crashed:lock'))!).pid).toBe(process.pid);
     expect((await health(s)).status).toBe(200);
   });
 });

@@ -1,9 +1,8 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import type { PortcullisConfig, PortcullisConfigInput } from '@portcullis/core';
-import { DryRunBackend, FirewallError, startSidecar, type FirewallBatch, type Sidecar, type SidecarOptions } from '@portcullis/sidecar';
-import { RedisServer, redisServerAvailable } from '../../../test/helpers/redis-server.js';
-import { getJson, quiet, testConfig, waitFor } from './harness.js';
+import { DryRunBackend, FirewallError, type FirewallBatch, type SidecarOptions } from '@portcullis/sidecar';
+import { redisServerAvailable } from '../../../test/helpers/redis-server.js';
+import { getJson, redisSidecarSuite, testConfig, waitFor } from './harness.js';
 
 const skip = redisServerAvailable() ? null : 'needs redis-server (apt-get install redis-server)';
 if (skip) console.warn(`[skipped] sidecar poison-event tests: ${skip}`);
@@ -29,43 +28,24 @@ class PickyBackend extends DryRunBackend {
 }
 
 describe.runIf(skip === null)('one event never stops the others (real Redis, failing fake firewall)', () => {
-  let server: RedisServer;
-  let r: Redis;
-  const running: Sidecar[] = [];
-
-  beforeAll(async () => {
-    server = await RedisServer.start();
-    r = server.client();
-  });
-  beforeEach(async () => {
-    await r.flushall();
-  });
-  afterEach(async () => {
-    await Promise.all(running.splice(0).map((s) => s.stop()));
-  });
-  afterAll(async () => {
-    r?.disconnect();
-    await server?.stop();
-  });
+  const suite = redisSidecarSuite();
 
   async function start(input: PortcullisConfigInput, hostId: string, opts: SidecarOptions = {}) {
-    const config = testConfig(server.url, input);
+    const config = testConfig(suite.server.url, input);
     const backend = new PickyBackend(config);
-    const s = await startSidecar(config, { hostId, backend, healthPort: 0, logger: quiet, blockMs: 200, ...opts });
-    running.push(s);
-    await s.ready;
+    const s = await suite.start(config, { hostId, backend, ...opts });
     return { s, backend };
   }
-  const pending = async (group: string) => ((await r.xpending('{pct}:events', group)) as [number])[0];
+  const pending = async (group: string) => ((await suite.r.xpending('{pct}:events', group)) as [number])[0];
   const at = () => String(Date.now());
   const banFields = (ip: string, until: number | string) => ['type', 'ban', 'ip', ip, 'jail', 'django-login', 'until', String(until), 'at', at()];
   /** events in one MULTI: the sidecar reads them as one batch */
   async function xaddAll(list: string[][]): Promise<string[]> {
-    const m = r.multi();
+    const m = suite.r.multi();
     for (const f of list) m.xadd('{pct}:events', '*', ...f);
     return ((await m.exec()) ?? []).map(([, id]) => id as string);
   }
-  const dead = async () => (await r.xrange('{pct}:events:dead', '-', '+')).map(([, f]) => Object.fromEntries(f.flatMap((v, i) => (i % 2 ? [] : [[v, f[i + 1]]]))));
+  const dead = async () => (await suite.r.xrange('{pct}:events:dead', '-', '+')).map(([, f]) => Object.fromEntries(f.flatMap((v, i) => (i % 2 ? [] : [[v, f[i + 1]]]))));
 
   it('a batch holding a poison event is split: the good ones apply, the poison is parked with its reason, all acked, the consumer goes on', async () => {
     const { s, backend } = await start({}, 'h-poison');
@@ -148,8 +128,8 @@ describe.runIf(skip === null)('one event never stops the others (real Redis, fai
     expect(parked[1]!.error).toBe('refused to ban 128.0.0.0/1: the range is wider than /8 (sidecar.maxRangePrefix.ipv4)');
     expect(parked[2]!.error).toBe('refused to ban 2000::/3: the range is wider than /32 (sidecar.maxRangePrefix.ipv6)');
     // {p}:bans holding the same (an old writer, a hand edit): reconcile refuses them too
-    await r.zadd('{pct}:bans', far, '128.0.0.0/1', '9999999999999999', '203.0.113.91', far, '203.0.113.92');
-    await running[0]!.reconcile();
+    await suite.r.zadd('{pct}:bans', far, '128.0.0.0/1', '9999999999999999', '203.0.113.91', far, '203.0.113.92');
+    await suite.running[0]!.reconcile();
     expect(backend.rules.has('203.0.113.92')).toBe(true);
     for (const ip of ['203.0.113.90', '128.0.0.0/1', '2000::/3', '2001:db8::/31', '10.0.0.0/7', '203.0.113.91']) {
       expect(backend.touched(ip), ip).toBe(false);
