@@ -271,8 +271,7 @@ export class Sidecar {
   // ---------------------------------------------------------------- the loop
 
   private async run(): Promise<void> {
-    await this.waitForRedis();
-    await this.lock.acquire(() => this.stopping);
+    await this.takeLock();
     await this.retrying('firewall init', async () => {
       await this.backend.init();
       const h = await this.watch.check(true);
@@ -334,6 +333,22 @@ export class Sidecar {
     this.watch.start(sc.checkInterval);
     this.readyResolve();
     this.log.info({ backend: this.backend.name, rules: this.applier.owned.size, group: this.hostId }, 'sidecar ready');
+  }
+
+  /** the host id lock; Redis trouble is waited out, another live holder ends the start (HostIdInUseError) */
+  private async takeLock(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      await this.waitForRedis();
+      try {
+        await this.lock.acquire(() => this.stopping);
+        return;
+      } catch (err) {
+        if (err instanceof HostIdInUseError) throw err;
+        const delay = backoffDelay(attempt, 100, 5000);
+        this.log.warn({ err: errorText(err), retryInMs: delay }, 'taking the host id lock failed; retrying');
+        await this.sleep(delay);
+      }
+    }
   }
 
   private async waitForRedis(): Promise<void> {

@@ -119,6 +119,22 @@ describe.runIf(skip === null)('sidecar under faults (real redis-server)', () => 
     await bs.close();
   });
 
+  it('Redis down at start: the sidecar waits for it, takes its lock and becomes ready once Redis is back', async () => {
+    await suite.server.kill();
+    const s = await start({}, { hostId: 'h-late' }, false);
+    try {
+      await waitFor('not ok while Redis is down', async () => {
+        const h = await health(s);
+        return h.status === 503 && h.body.problems.some((p: string) => /redis (connecting|reconnecting|connect)/.test(p));
+      });
+    } finally {
+      await suite.server.restart();
+    }
+    await s.ready;
+    expect(await suite.r.exists('{pct}:sidecar:h-late:lock')).toBe(1);
+    await waitFor('healthy', async () => (await health(s)).status === 200);
+  });
+
   it('the lock of a crashed sidecar (no longer renewed) passes on after its TTL', async () => {
     await suite.r.set('{pct}:sidecar:h-crashed:lock', JSON.stringify({ token: 'dead', pid: 1, host: 'gone', since: 'then' }), 'PX', 1500);
     const s = await start({ sidecar: { lockTtl: '1500ms' } }, { hostId: 'h-crashed' });
