@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PortcullisConfig, PortcullisConfigInput } from '@portcullis/core';
-import { DryRunBackend, FirewallError, type FirewallBatch, type SidecarOptions } from '@portcullis/sidecar';
+import { CommandFailedError, DryRunBackend, FirewallError, NftablesBackend, type FirewallBatch, type Runner, type SidecarOptions } from '@portcullis/sidecar';
 import { redisServerAvailable } from '../../../test/helpers/redis-server.js';
 import { getJson, redisSidecarSuite, testConfig, waitFor } from './harness.js';
 
@@ -66,6 +66,24 @@ describe.runIf(skip === null)('one event never stops the others (real Redis, fai
     const metrics = (await getJson(s.healthPort, '/metrics')).body as string;
     expect(metrics).toContain('portcullis_sidecar_poison_events_total 1');
     expect((await getJson(s.healthPort, '/healthz')).body.status).toBe('ok');
+  });
+
+  it('the real nftables backend over a failing fake runner: the element nft rejects is parked after maxAttempts, the rest of the batch lands', async () => {
+    const config = testConfig(suite.server.url, { firewall: { backend: 'nftables' }, sidecar: { maxAttempts: 2 } });
+    const committed: string[] = [];
+    const run: Runner = async (cmd, args, opts) => {
+      if (opts?.input?.includes('203.0.113.99')) throw new CommandFailedError(cmd, args, 1, 'Error: Could not process rule: Numerical result out of range');
+      if (opts?.input) committed.push(opts.input);
+      const stdout = args.includes('chain') ? '{"nftables":[{"chain":{"hook":"input"}}]}' : '{"nftables":[]}';
+      return { stdout, stderr: '', exitCode: 0 };
+    };
+    await suite.start(config, { hostId: 'h-nft-poison', backend: new NftablesBackend({ firewall: config.firewall, run }), run: async () => ({ stdout: '', stderr: '', exitCode: 0 }) });
+    const good = ['198.51.100.1', '198.51.100.2', '2001:db8::1', '198.51.100.3'];
+    await xaddAll([...good.slice(0, 2), '203.0.113.99', ...good.slice(2)].map((ip) => banFields(ip, Date.now() + 60_000)));
+    await waitFor('parked', async () => (await dead()).length === 1, 20_000);
+    expect((await dead())[0]!.error).toContain('Numerical result out of range');
+    for (const ip of good) expect(committed.some((script) => script.includes(`${ip} timeout`)), ip).toBe(true);
+    await waitFor('acked', async () => (await pending('h-nft-poison')) === 0);
   });
 
   it('a change failing for an unknown reason is parked after sidecar.maxAttempts tries; an unban behind it is applied', async () => {
