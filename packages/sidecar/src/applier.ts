@@ -4,12 +4,14 @@ import { ExpiryHeap } from './expiry.js';
 import type { ConnectionKiller } from './kill-connections.js';
 import type { SidecarMetrics } from './metrics.js';
 
-/** One ban or removal that failed on its own (after the batch holding it was split). */
+/** One ban or removal that failed, with the error of the smallest batch that held it. */
 export interface FailedChange {
   ban: Ban;
   /** true: a removal (unban, expiry); false: an add */
   remove: boolean;
   error: unknown;
+  /** it failed on its own (false: its batch was not split further: a transient error, or the split budget ran out) */
+  alone: boolean;
 }
 
 export interface ApplierOptions {
@@ -85,23 +87,28 @@ export class Applier {
 
   /**
    * Applies what can be applied: a batch that fails is split in halves until
-   * each failure stands alone, so one bad change never holds back the others.
-   * A transient failure (the firewall, not the batch) is not split. Each try
-   * takes the queue on its own (expiry and reconcile run in between), unless
-   * `locked` (the caller holds it).
+   * each failure stands alone, so one bad change never holds back the others
+   * (a few bad changes among n cost about 2·log2(n) tries each). A transient
+   * failure (the firewall, not the batch) is not split, and at most
+   * `budget` tries are spent (a firewall refusing everything must not cost
+   * 2n commands). Each try takes the queue on its own (expiry and reconcile
+   * run in between), unless `locked` (the caller holds it).
    */
-  async applySplitting(batch: FirewallBatch, locked = false): Promise<FailedChange[]> {
+  async applySplitting(batch: FirewallBatch, locked = false, budget = 64): Promise<FailedChange[]> {
     const changes = [...batch.remove.map((ban) => ({ ban, remove: true })), ...batch.add.map((ban) => ({ ban, remove: false }))];
     const attempt = (b: FirewallBatch) => (locked ? this.applyLocked(b) : this.apply(b));
-    const split = async (part: Array<{ ban: Ban; remove: boolean }>): Promise<FailedChange[]> => {
+    let tries = 0;
+    const split = async (part: Array<{ ban: Ban; remove: boolean }>, lastError?: unknown): Promise<FailedChange[]> => {
       if (part.length === 0) return [];
+      if (tries >= budget) return part.map((c) => ({ ...c, error: lastError, alone: false }));
+      tries++;
       try {
         await attempt({ add: part.filter((c) => !c.remove).map((c) => c.ban), remove: part.filter((c) => c.remove).map((c) => c.ban) });
         return [];
       } catch (error) {
-        if (part.length === 1 || this.isTransient(error)) return part.map((c) => ({ ...c, error }));
+        if (part.length === 1 || this.isTransient(error)) return part.map((c) => ({ ...c, error, alone: part.length === 1 }));
         const mid = part.length >> 1;
-        return [...(await split(part.slice(0, mid))), ...(await split(part.slice(mid)))];
+        return [...(await split(part.slice(0, mid), error)), ...(await split(part.slice(mid), error))];
       }
     };
     return split(changes);

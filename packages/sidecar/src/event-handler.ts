@@ -115,11 +115,17 @@ export class EventHandler {
       const retry: FailedChange[] = [];
       for (const f of failed) {
         metrics.errors.inc({ kind: 'firewall' });
+        const kind = failureKind(f.error);
+        // not isolated yet (the split budget ran out) or the firewall's fault: try again as is
+        if (!f.alone || kind === 'transient') {
+          retry.push(f);
+          continue;
+        }
         const n = (attempts.get(f.ban.ip) ?? 0) + 1;
         attempts.set(f.ban.ip, n);
-        const kind = failureKind(f.error);
-        // an unknown failure counts against the change only while the firewall itself works
-        if (kind === 'permanent' || (kind === 'unknown' && n >= maxAttempts && (await this.firewallWorks()))) poison.push(f);
+        // an unknown failure is parked only while the firewall itself checks fine; a ban parked by
+        // mistake is not lost: it stays in {p}:bans and the periodic reconcile adds it again
+        if (kind === 'permanent' || (n >= maxAttempts && (await this.firewallWorks()))) poison.push(f);
         else retry.push(f);
       }
       if (retry.length > 0) {
