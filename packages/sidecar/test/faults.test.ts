@@ -102,6 +102,23 @@ describe.runIf(skip === null)('sidecar under faults (real redis-server)', () => 
     expect((await getJson(s.healthPort, '/metrics')).body).toContain('portcullis_sidecar_healthy 1');
   });
 
+  it('an event loop stuck on Redis errors (the stream key holds a string) is not ok; fixed, ok again', async () => {
+    const s = await start({ sidecar: { unhealthyAfter: '1s' } }, { hostId: 'h-loop' });
+    await waitFor('healthy', async () => (await health(s)).status === 200);
+    await suite.r.del('{pct}:events');
+    await suite.r.set('{pct}:events', 'not a stream');
+    await waitFor('failing while every read fails', async () => {
+      const h = await health(s);
+      return h.status === 503 && h.body.problems.some((p: string) => /no reply from Redis to the stream reads .*WRONGTYPE/.test(p));
+    });
+    await suite.r.del('{pct}:events');
+    await waitFor('healthy again (group recreated)', async () => (await health(s)).status === 200);
+    const bs = await store(testConfig(suite.server.url));
+    await bs.ban('203.0.113.79', { duration: 600_000 });
+    await waitFor('applies again', () => (s.backend as DryRunBackend).rules.has('203.0.113.79'));
+    await bs.close();
+  });
+
   it('a second live sidecar with the same host id refuses to start; the first goes on; a graceful stop releases the lock', async () => {
     const input = { sidecar: { lockTtl: '600ms' } };
     const first = await start(input, { hostId: 'h-twice' });
