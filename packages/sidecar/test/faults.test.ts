@@ -1,26 +1,36 @@
 import { describe, expect, it } from 'vitest';
 import type { PortcullisConfig, PortcullisConfigInput } from '@portcullis/core';
-import { DryRunBackend, HostIdInUseError, type FirewallHealth, type OwnedRule, type Sidecar, type SidecarOptions } from '@portcullis/sidecar';
+import { DryRunBackend, HostIdInUseError, type FirewallBackend, type FirewallBatch, type FirewallHealth, type OwnedRule, type Sidecar, type SidecarOptions } from '@portcullis/sidecar';
 import { redisServerAvailable } from '../../../test/helpers/redis-server.js';
 import { getJson, redisSidecarSuite, store, testConfig, waitFor } from './harness.js';
 
 const skip = redisServerAvailable() ? null : 'needs redis-server (apt-get install redis-server)';
 if (skip) console.warn(`[skipped] sidecar fault tests: ${skip}`);
 
-/** dry-run whose "kernel" can lose every rule (a flush under the sidecar); restore() may fail a few times first */
-class LosableBackend extends DryRunBackend {
+/** a dry-run "kernel" that can lose every rule (a flush under the sidecar); restore() may fail a few times first */
+class LosableBackend implements FirewallBackend {
+  readonly name = 'dry-run' as const;
+  readonly expiresItself = false;
   lost = false;
   restoreFailures = 0;
   restores = 0;
+  private readonly inner: DryRunBackend;
   constructor(config: PortcullisConfig) {
-    super(config.firewall);
+    this.inner = new DryRunBackend(config.firewall);
+  }
+  get rules() {
+    return this.inner.rules;
   }
   flush(): void {
-    this.rules.clear();
+    this.inner.rules.clear();
     this.lost = true;
   }
-  override async check(): Promise<FirewallHealth> {
-    return { ...(await super.check()), intact: !this.lost };
+  init = () => this.inner.init();
+  listOwned = () => this.inner.listOwned();
+  describe = (batch: FirewallBatch) => this.inner.describe(batch);
+  apply = (batch: FirewallBatch) => this.inner.apply(batch);
+  async check(): Promise<FirewallHealth> {
+    return { ...(await this.inner.check()), intact: !this.lost };
   }
   async restore(owned: ReadonlyMap<string, OwnedRule>): Promise<void> {
     this.restores++;
@@ -28,7 +38,7 @@ class LosableBackend extends DryRunBackend {
       this.restoreFailures--;
       throw new Error('nft: table rebuild failed');
     }
-    for (const o of owned.values()) this.rules.set(o.ip, { ip: o.ip, jail: o.jail, until: o.until });
+    for (const o of owned.values()) this.inner.rules.set(o.ip, { ip: o.ip, jail: o.jail, until: o.until });
     this.lost = false;
   }
 }
