@@ -1,5 +1,4 @@
-import { normalizeCidr, type Cidr, type Keys } from '@portcullis/core';
-import type { Redis } from 'ioredis';
+import { normalizeCidr, type Cidr, type Keys, type RedisClient } from '@portcullis/core';
 import type { Logger } from 'pino';
 import type { Applier } from './applier.js';
 import type { Ban, FirewallBackend } from './backends/firewall.js';
@@ -7,7 +6,7 @@ import { diffReconcile } from './batch.js';
 import type { SidecarMetrics } from './metrics.js';
 
 export interface ReconcilerOptions {
-  cmd: Redis;
+  cmd: RedisClient;
   keys: Keys;
   backend: FirewallBackend;
   applier: Applier;

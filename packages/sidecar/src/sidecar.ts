@@ -1,6 +1,5 @@
 import { hostname } from 'node:os';
-import { Keys, PortcullisError, createRedis, type PortcullisConfig } from '@portcullis/core';
-import type { Redis } from 'ioredis';
+import { Keys, PortcullisError, createRedis, type PortcullisConfig, type RedisClient, type RedisSetting } from '@portcullis/core';
 import { pino, type Logger } from 'pino';
 import { Applier } from './applier.js';
 import { createBackend } from './backends/index.js';
@@ -22,8 +21,8 @@ export interface SidecarOptions {
   hostId?: string;
   /** consumer name inside the group (default: the host id; stable across restarts so pending entries come back) */
   consumer?: string;
-  /** Redis URL (default config.redis) */
-  redis?: string;
+  /** the redis setting, a URL or an object (default config.redis) */
+  redis?: RedisSetting;
   /** a ready backend (tests); default: the one config.firewall.backend names */
   backend?: FirewallBackend;
   /** runs firewall / ss / conntrack commands (default execa, argument arrays) */
@@ -70,8 +69,8 @@ export class Sidecar {
 
   private readonly config: PortcullisConfig;
   private readonly opts: SidecarOptions;
-  private cmd!: Redis;
-  private reader!: Redis;
+  private cmd!: RedisClient;
+  private reader!: RedisClient;
   private consumer!: StreamConsumer;
   private handler!: EventHandler;
   private reconciler!: Reconciler;
@@ -126,7 +125,7 @@ export class Sidecar {
     return Math.min(this.config.sidecar.batchSize, this.backend.maxBatch ?? Infinity);
   }
 
-  private get redisUrl(): string {
+  private get redisUrl(): RedisSetting {
     const url = this.opts.redis ?? this.config.redis;
     if (!url) throw new PortcullisError('ERR_PORTCULLIS_CONFIG', 'the sidecar needs Redis: set `redis:` in the config or REDIS_URL');
     return url;
