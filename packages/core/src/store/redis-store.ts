@@ -154,7 +154,17 @@ export class RedisBanStore implements BanStore {
   }
 
   async connect(timeoutMs = 5000): Promise<void> {
-    await waitReady(this.redis, timeoutMs);
+    let last: unknown;
+    const note = (err: unknown) => (last = err);
+    this.redis.on('error', note);
+    try {
+      await waitReady(this.redis, timeoutMs);
+    } catch (err) {
+      // a node that refuses what we ask of it (not a cluster node, …) says why
+      throw explainRedisError(last, this.where) ?? err;
+    } finally {
+      this.redis.off('error', note);
+    }
     const problem = await this.verifying;
     if (problem) throw problem;
   }

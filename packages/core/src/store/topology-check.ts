@@ -35,7 +35,9 @@ export async function topologyProblem(client: RedisClient, where: string): Promi
 /** A Redis error that means "wrong node" as that one clear line; null for any other error. */
 export function explainRedisError(err: unknown, where: string): RedisTopologyError | null {
   if (err instanceof RedisTopologyError) return err;
-  const text = String((err as Error)?.message ?? err);
+  // a Cluster that found no usable node carries the last node's own error
+  const nodeError = (err as { lastNodeError?: Error } | null)?.lastNodeError;
+  const text = `${String((err as Error)?.message ?? err)} ${nodeError?.message ?? ''}`;
   const cause = { cause: err };
   const moved = /\bMOVED \d+ (\S+)/.exec(text);
   if (moved) {
