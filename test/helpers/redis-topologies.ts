@@ -40,8 +40,10 @@ class Node {
   child: ChildProcess | null = null;
   constructor(
     readonly port: number,
-    private readonly args: () => string[],
+    /** the command line; `first` is false on a restart */
+    private readonly args: (first: boolean) => string[],
   ) {}
+  private started = false;
 
   get pid(): number | undefined {
     return this.child?.pid;
@@ -49,7 +51,8 @@ class Node {
 
   async start(): Promise<void> {
     if (this.child) return;
-    this.child = spawn('redis-server', this.args(), { stdio: 'ignore' });
+    this.child = spawn('redis-server', this.args(!this.started), { stdio: 'ignore' });
+    this.started = true;
     await waitFor(`redis-server on port ${this.port}`, () => ping(this.port), 10_000);
   }
 
@@ -231,7 +234,8 @@ export class RedisSentinelSet {
     const base = (port: number) => ['--port', String(port), ...COMMON, '--dir', set.dir, '--dbfilename', `dump-${port}.rdb`];
     set.data = [
       new Node(masterPort, () => base(masterPort)),
-      new Node(replicaPort, () => [...base(replicaPort), '--replicaof', '127.0.0.1', String(masterPort)]),
+      // replica at first; a restart comes back bare (an empty node) and the sentinels give it its role
+      new Node(replicaPort, (first) => [...base(replicaPort), ...(first ? ['--replicaof', '127.0.0.1', String(masterPort)] : [])]),
     ];
     try {
       await Promise.all(set.data.map((n) => n.start()));
