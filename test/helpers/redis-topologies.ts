@@ -24,6 +24,9 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
   }
 }
 
+/** a CLUSTER SLOTS row: first slot, last slot, master, replicas… */
+type SlotRange = [number, number, ...Array<[string, number, ...unknown[]]>];
+
 /** A port whose cluster bus (port + 10000) is a valid, free port too. */
 async function clusterPort(taken: Set<number>): Promise<number> {
   for (;;) {
@@ -156,11 +159,11 @@ export class RedisClusterSet {
         if (!n.child) continue;
         const info = await onNode(n.port, (c) => c.cluster('INFO'));
         if (!String(info).includes('cluster_state:ok')) return false;
-        const slots = (await onNode(n.port, (c) => c.cluster('SLOTS'))) as Array<[number, number, ...Array<[string, number]>]>;
+        const slots = (await onNode(n.port, (c) => c.cluster('SLOTS'))) as unknown as SlotRange[];
         const serving = new Set(slots.flatMap(([, , ...nodes]) => nodes.map((x) => x[1])));
         if (this.nodes.some((x) => x.child && !serving.has(x.port))) return false;
         // a killed master still listed: its failure is not detected yet
-        if (slots.some(([, , master]) => !this.node(master[1]).child)) return false;
+        if (slots.some(([, , master]) => !this.node(master![1]).child)) return false;
       }
       return (await this.masters()).length === 3;
     }, timeoutMs);
@@ -170,8 +173,8 @@ export class RedisClusterSet {
   async masters(): Promise<number[]> {
     const live = this.nodes.find((n) => n.child);
     if (!live) return [];
-    const slots = (await onNode(live.port, (c) => c.cluster('SLOTS'))) as Array<[number, number, [string, number]]>;
-    return [...new Set(slots.map((s) => s[2][1]))];
+    const slots = (await onNode(live.port, (c) => c.cluster('SLOTS'))) as unknown as SlotRange[];
+    return [...new Set(slots.map((s) => s[2]![1]))];
   }
 
   /** the master owning `key`'s slot, and its replicas (CLUSTER SHARDS would do too; SLOTS is simpler) */
@@ -179,10 +182,10 @@ export class RedisClusterSet {
     const live = this.nodes.find((n) => n.child)!;
     return onNode(live.port, async (c) => {
       const slot = Number(await c.cluster('KEYSLOT', key));
-      const slots = (await c.cluster('SLOTS')) as Array<[number, number, ...Array<[string, number]>]>;
+      const slots = (await c.cluster('SLOTS')) as unknown as SlotRange[];
       const range = slots.find((s) => s[0] <= slot && slot <= s[1])!;
       const [, , master, ...replicas] = range;
-      return { master: master[1], replicas: replicas.map((r) => r[1]) };
+      return { master: master![1], replicas: replicas.map((r) => r[1]) };
     });
   }
 

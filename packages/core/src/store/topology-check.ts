@@ -52,6 +52,5 @@ export function explainRedisError(err: unknown, where: string): RedisTopologyErr
   if (/cluster support disabled/i.test(text)) {
     return new RedisTopologyError(`${where} is not a Cluster node: use redis://host:port (or redis+sentinel://)`, cause);
   }
-  if (/\bCLUSTERDOWN\b/.test(text)) return new RedisTopologyError(`${where}: the cluster is down (a slot has no live master)`, cause);
   return null;
 }
