@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { RedisBanStore, parseBanEvent, parseConfig, resolveJails } from '@portcullis/core';
 import { RedisServer, freePort } from '../../../test/helpers/redis-server.js';
+import { waitFor } from '../../../test/helpers/wait-for.js';
 import { banStoreContract, CONTRACT_CONFIG } from './store-contract.js';
 
 let server: RedisServer;
@@ -88,14 +89,6 @@ describe('RedisBanStore: one way of writing a ban', () => {
 });
 
 describe('RedisBanStore: its own connection state and a subscription that holds', () => {
-  const waitFor = async (what: string, cond: () => boolean, ms = 20_000) => {
-    const deadline = Date.now() + ms;
-    while (!cond()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  };
-
   it('subscribes before Redis exists, reports down/up, and re-subscribes after a restart', async () => {
     const late = new RedisServer();
     late.port = await freePort();

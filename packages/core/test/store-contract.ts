@@ -8,6 +8,7 @@ import {
   type PortcullisConfig,
   type PortcullisConfigInput,
 } from '@portcullis/core';
+import { waitFor } from '../../../test/helpers/wait-for.js';
 
 export const CONTRACT_CONFIG: PortcullisConfigInput = {
   ignoreIp: ['127.0.0.0/8', '::1', '198.51.100.0/24'],
@@ -19,18 +20,6 @@ export const CONTRACT_CONFIG: PortcullisConfigInput = {
   },
 };
 
-async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-/**
- * The behaviour every BanStore must have. `make` returns a fresh, empty,
- * connected store for the given config.
- */
 export interface ContractStore {
   /** a fresh, empty, connected store; `random` is its jitter source */
   make(config: PortcullisConfig, opts?: { random?: () => number }): Promise<BanStore>;
@@ -246,10 +235,10 @@ export function banStoreContract(name: string, { make, events }: ContractStore) 
       let held = false;
       const off = await store.subscribe((c) => seen.push(c), { onSubscribed: () => (held = true) });
       // subscribe() resolves at once; notices flow once it holds
-      await waitFor(() => held);
+      await waitFor('the subscription to hold', () => held);
       await store.ban('203.0.113.80', { duration: 60_000 });
       await store.unban('203.0.113.80');
-      await waitFor(() => seen.length >= 2);
+      await waitFor('both notices', () => seen.length >= 2);
       await off();
       expect(seen).toEqual([
         expect.objectContaining({ type: 'ban', ip: '203.0.113.80' }),

@@ -78,8 +78,9 @@ export class CacheSync {
       return;
     }
     this.unsubscribe = off;
-    if (store.state === 'up') await this.reload();
-    this.timer = setInterval(() => void this.catchUp(), this.opts.resyncInterval);
+    // the first load (often already started by the 'up' transition: joined, not repeated)
+    if (store.state === 'up') await this.catchUp();
+    this.timer = setInterval(() => void this.catchUp().then(() => this.sweep()), this.opts.resyncInterval);
     this.timer.unref();
   }
 
@@ -100,6 +101,12 @@ export class CacheSync {
     this.offState?.();
     if (this.unsubscribe) await this.unsubscribe();
     this.unsubscribe = null;
+  }
+
+  /** a full pass over the cache forgetting ended bans, a step at a time (the event loop stays free) */
+  private async sweep(): Promise<void> {
+    const now = Date.now();
+    while (!this.closed && !this.opts.cache.sweep(now)) await yieldToRequests();
   }
 
   private onNotice(change: BanChange): void {

@@ -1,4 +1,4 @@
-import { normalizeCidr } from '@portcullis/core';
+import { v4Number, v6Words } from './address-words.js';
 
 /**
  * Range (CIDR) bans, for longest-prefix-style lookups: one hash map per
@@ -7,7 +7,9 @@ import { normalizeCidr } from '@portcullis/core';
  * bits)); adding or removing a range is O(1), so a load is O(n).
  *
  * Keys are numbers where the masked bits fit in 53 (every IPv4 length, IPv6
- * up to /53: blocklists' usual /32 … /48), strings beyond.
+ * up to /53: blocklists' usual /32 … /48), strings beyond. Each length of 16
+ * bits or more also keeps a 65,536-bit filter of its networks' first 16 bits,
+ * so a clean address skips most lengths without computing a key.
  */
 export class RangeTable {
   private readonly v4 = new PrefixMaps();
@@ -17,11 +19,11 @@ export class RangeTable {
     return this.v4.size + this.v6.size;
   }
 
-  /** `cidr` must be canonical ("10.0.0.0/8"); false when it is not a range. */
+  /** `cidr` as the store writes it ("10.0.0.0/8"); false when it is not a range. */
   set(cidr: string, until: number): boolean {
     const at = locate(cidr);
     if (!at) return false;
-    (at.v4 ? this.v4 : this.v6).set(at.prefix, at.key, until);
+    (at.v4 ? this.v4 : this.v6).set(at.prefix, at.key, at.top16, until);
     return true;
   }
 
@@ -30,16 +32,22 @@ export class RangeTable {
     if (at) (at.v4 ? this.v4 : this.v6).delete(at.prefix, at.key);
   }
 
+  /** Forgets every range that ended before `now`. */
+  sweep(now: number): void {
+    this.v4.sweep(now);
+    this.v6.sweep(now);
+  }
+
   /** The latest `until` of the live ranges covering `ip` (-1 forever), else 0. */
   bannedUntil(ip: string, now: number): number {
     if (ip.includes(':')) {
       if (this.v6.size === 0) return 0;
       const words = v6Words(ip);
-      return words ? this.v6.lookup((prefix) => v6Key(words, prefix), now) : 0;
+      return words ? this.v6.lookup(words[0] >>> 16, (prefix) => v6Key(words, prefix), now) : 0;
     }
     if (this.v4.size === 0) return 0;
     const n = v4Number(ip);
-    return n < 0 ? 0 : this.v4.lookup((prefix) => v4Key(n, prefix), now);
+    return n < 0 ? 0 : this.v4.lookup(n >>> 16, (prefix) => v4Key(n, prefix), now);
   }
 }
 
@@ -48,18 +56,25 @@ type Key = number | string;
 /** prefix length → masked network → until */
 class PrefixMaps {
   private readonly byPrefix = new Map<number, Map<Key, number>>();
-  /** the prefix lengths in use, ascending */
+  /** the prefix lengths in use, ascending, with their maps and first-16-bit filters (null under /16) */
   private prefixes: number[] = [];
+  private maps: Array<Map<Key, number>> = [];
+  private filters: Array<Uint8Array | null> = [];
+  private readonly filterOf = new Map<number, Uint8Array>();
   size = 0;
 
-  set(prefix: number, key: Key, until: number): void {
+  set(prefix: number, key: Key, top16: number, until: number): void {
     let m = this.byPrefix.get(prefix);
     if (!m) {
       this.byPrefix.set(prefix, (m = new Map()));
-      this.prefixes = [...this.byPrefix.keys()].sort((a, b) => a - b);
+      if (prefix >= 16) this.filterOf.set(prefix, new Uint8Array(8192));
+      this.index();
     }
     if (!m.has(key)) this.size++;
     m.set(key, until);
+    // bits are never cleared: a stale one only costs a map probe
+    const filter = this.filterOf.get(prefix);
+    if (filter) filter[top16 >>> 3]! |= 1 << (top16 & 7);
   }
 
   delete(prefix: number, key: Key): void {
@@ -68,74 +83,65 @@ class PrefixMaps {
     this.size--;
     if (m.size === 0) {
       this.byPrefix.delete(prefix);
-      this.prefixes = this.prefixes.filter((p) => p !== prefix);
+      this.filterOf.delete(prefix);
+      this.index();
     }
   }
 
-  lookup(keyFor: (prefix: number) => Key, now: number): number {
+  sweep(now: number): void {
+    for (const [prefix, m] of [...this.byPrefix]) {
+      for (const [key, until] of m) if (until !== -1 && until <= now) this.delete(prefix, key);
+    }
+  }
+
+  lookup(top16: number, keyFor: (prefix: number) => Key, now: number): number {
     let best = 0;
-    for (const prefix of this.prefixes) {
-      const m = this.byPrefix.get(prefix)!;
-      const key = keyFor(prefix);
-      const until = m.get(key);
+    const { prefixes, maps, filters } = this;
+    const byte = top16 >>> 3;
+    const bit = 1 << (top16 & 7);
+    for (let i = 0; i < prefixes.length; i++) {
+      const filter = filters[i];
+      if (filter && (filter[byte]! & bit) === 0) continue;
+      const key = keyFor(prefixes[i]!);
+      const until = maps[i]!.get(key);
       if (until === undefined) continue;
       if (until === -1) return -1;
       if (until > now) best = Math.max(best, until);
-      else this.delete(prefix, key); // expired: forget it on the way
+      else this.delete(prefixes[i]!, key); // expired: forget it on the way
     }
     return best;
   }
-}
 
-function locate(cidr: string): { v4: boolean; prefix: number; key: Key } | null {
-  const c = normalizeCidr(cidr);
-  if (!c || !cidr.includes('/')) return null;
-  if (c.kind === 'ipv4') return { v4: true, prefix: c.prefix, key: v4Key(v4Number(c.network), c.prefix) };
-  const words = v6Words(c.network);
-  return words ? { v4: false, prefix: c.prefix, key: v6Key(words, c.prefix) } : null;
-}
-
-/** dotted quad → unsigned 32-bit number; -1 when malformed */
-function v4Number(ip: string): number {
-  let n = 0;
-  let part = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < ip.length; i++) {
-    const c = ip.charCodeAt(i);
-    if (c === 46) {
-      if (digits === 0 || part > 255) return -1;
-      n = n * 256 + part;
-      part = 0;
-      digits = 0;
-      dots++;
-    } else if (c >= 48 && c <= 57 && digits < 3) {
-      part = part * 10 + (c - 48);
-      digits++;
-    } else return -1;
+  private index(): void {
+    this.prefixes = [...this.byPrefix.keys()].sort((a, b) => a - b);
+    this.maps = this.prefixes.map((p) => this.byPrefix.get(p)!);
+    this.filters = this.prefixes.map((p) => this.filterOf.get(p) ?? null);
   }
-  if (dots !== 3 || digits === 0 || part > 255) return -1;
-  return n * 256 + part;
+}
+
+/**
+ * Where a range goes: its family, length, masked key and first 16 bits.
+ * Ranges reach the cache validated and canonical (the store and the change
+ * notices normalise them), so this only splits and reads words: the key's
+ * computation drops any host bits anyway.
+ */
+function locate(cidr: string): { v4: boolean; prefix: number; key: Key; top16: number } | null {
+  const slash = cidr.indexOf('/');
+  if (slash < 0) return null;
+  const prefix = Number(cidr.slice(slash + 1));
+  const address = cidr.slice(0, slash);
+  if (!address.includes(':')) {
+    const n = v4Number(address);
+    if (n < 0 || !(Number.isInteger(prefix) && prefix >= 0 && prefix <= 32)) return null;
+    return { v4: true, prefix, key: v4Key(n, prefix), top16: n >>> 16 };
+  }
+  const words = v6Words(address);
+  if (!words || !(Number.isInteger(prefix) && prefix >= 0 && prefix <= 128)) return null;
+  return { v4: false, prefix, key: v6Key(words, prefix), top16: words[0] >>> 16 };
 }
 
 function v4Key(n: number, prefix: number): number {
   return prefix === 0 ? 0 : Math.floor(n / 2 ** (32 - prefix));
-}
-
-/** canonical IPv6 text → four 32-bit words; null for forms we do not expect (dotted tails) */
-function v6Words(ip: string): [number, number, number, number] | null {
-  if (ip.includes('.')) return null;
-  const gap = ip.indexOf('::');
-  const head = gap === -1 ? ip.split(':') : ip.slice(0, gap) === '' ? [] : ip.slice(0, gap).split(':');
-  const tail = gap === -1 ? [] : ip.slice(gap + 2) === '' ? [] : ip.slice(gap + 2).split(':');
-  const fill = 8 - head.length - tail.length;
-  if (fill < 0 || (gap === -1 && fill !== 0)) return null;
-  const g: number[] = [];
-  for (const h of head) g.push(parseInt(h, 16));
-  for (let i = 0; i < fill; i++) g.push(0);
-  for (const t of tail) g.push(parseInt(t, 16));
-  if (g.some((x) => !(x >= 0 && x <= 0xffff))) return null;
-  return [g[0]! * 65536 + g[1]!, g[2]! * 65536 + g[3]!, g[4]! * 65536 + g[5]!, g[6]! * 65536 + g[7]!];
 }
 
 function v6Key(w: readonly [number, number, number, number], prefix: number): Key {

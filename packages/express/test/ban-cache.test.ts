@@ -38,8 +38,15 @@ describe('BanCache: range bans', () => {
   });
 
   it('agrees with IpSet on random ranges of every prefix length', () => {
+    // xorshift32, seeded: the same ranges every run
     let seed = 7;
-    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    const rnd = (n: number) => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      seed >>>= 0;
+      return seed % n;
+    };
     const ranges: string[] = [];
     for (let i = 0; i < 300; i++) {
       const v4 = `${rnd(256)}.${rnd(256)}.${rnd(256)}.${rnd(256)}/${8 + rnd(25)}`;
@@ -67,5 +74,51 @@ describe('BanCache: range bans', () => {
     // both answers were put to the test
     expect(hits).toBeGreaterThan(600);
     expect(hits).toBeLessThan(probes.length);
+  });
+});
+
+describe('BanCache: addresses', () => {
+  it('holds many v4 and v6 addresses through growth, removal and re-adding', () => {
+    const c = new BanCache();
+    const v4 = (i: number) => `${10 + (i >>> 16)}.${(i >>> 8) & 255}.${i & 255}.9`;
+    const v6 = (i: number) => normalizeIp(`2001:db8:${(i >>> 16).toString(16)}::${(i & 0xffff).toString(16)}`)!;
+    for (let i = 0; i < 50_000; i++) {
+      c.add(v4(i), 1_000 + i);
+      c.add(v6(i), -1);
+    }
+    expect(c.size).toBe(100_000);
+    for (let i = 0; i < 50_000; i += 7) {
+      expect(c.bannedUntil(v4(i), 0)).toBe(1_000 + i);
+      expect(c.bannedUntil(v6(i), 0)).toBe(-1);
+    }
+    expect(c.bannedUntil('10.0.0.8', 0)).toBe(0);
+    expect(c.bannedUntil('2001:db8::ffff:1', 0)).toBe(0);
+    // removal leaves the others findable (tombstones do not end a probe)
+    for (let i = 0; i < 50_000; i += 2) {
+      c.remove(v4(i));
+      c.apply({ type: 'unban', ip: v6(i) });
+    }
+    expect(c.size).toBe(50_000);
+    for (let i = 0; i < 50_000; i++) {
+      expect(c.bannedUntil(v4(i), 0) !== 0).toBe(i % 2 === 1);
+      expect(c.bannedUntil(v6(i), 0) !== 0).toBe(i % 2 === 1);
+    }
+    c.add(v4(0), 5);
+    expect(c.bannedUntil(v4(0), 0)).toBe(5);
+    expect(c.size).toBe(50_001);
+  });
+
+  it('forgets ended bans by sweeping, without a lookup', () => {
+    const c = new BanCache();
+    for (let i = 0; i < 100_000; i++) c.add(`198.18.${(i >> 8) & 255}.${i & 255}`.replace(/^198\.18\./, `${198 + (i >> 16)}.18.`), i % 2 === 0 ? 10 : 1_000);
+    c.add('2001:db8::1', 10);
+    c.add('2001:db8::/64', 10);
+    c.add('192.0.2.0/24', -1);
+    expect(c.size).toBe(100_003);
+    let steps = 0;
+    while (!c.sweep(100) && steps < 1000) steps++;
+    expect(steps).toBeGreaterThan(1); // in steps, not in one go
+    expect(c.size).toBe(50_001);
+    expect(c.bannedUntil('192.0.2.1', 100)).toBe(-1);
   });
 });

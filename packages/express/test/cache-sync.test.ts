@@ -4,6 +4,7 @@ import { RedisBanStore, parseConfig, type PortcullisConfigInput } from '@portcul
 import { RedisServer, freePort } from '../../../test/helpers/redis-server.js';
 import { startStandInDjango, type StandInDjango } from '../../../examples/gateway/src/stand-in-django.js';
 import { send, startGateway, type TestGateway } from '../../../test/helpers/gateway.js';
+import { waitFor } from '../../../test/helpers/wait-for.js';
 
 let redis: RedisServer;
 let cli: Redis;
@@ -39,14 +40,6 @@ async function gateway(cfg: PortcullisConfigInput, opts: Parameters<typeof start
   const g = await startGateway(cfg, django.url, opts);
   open.push(g);
   return g;
-}
-
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 const statusOf = async (g: TestGateway, ip: string) => (await send(g.url, '/ok/', { method: 'GET', ip })).status;
