@@ -39,9 +39,14 @@ export class DataMarker {
     return this.current;
   }
 
-  /** Throws RedisWipedError while the Redis looks wiped (after the latest verification ends). */
+  /**
+   * Throws RedisWipedError while the Redis looks wiped (after the latest
+   * verification ends). While it does, each call looks again (one HGETALL),
+   * so an operator's acceptance is taken at the next reload or reconcile.
+   */
   async assertIntact(): Promise<void> {
     await this.current;
+    if (this.wipedError) await this.verify();
     if (this.wipedError) throw this.wipedError;
   }
 
