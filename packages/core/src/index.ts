@@ -19,3 +19,4 @@ export * from './store/redis-store.js';
 export * from './store/memory-store.js';
 export * from './store/data-marker.js';
 export * from './store/topology-check.js';
+export { watchSlotOwner } from './store/slot-owner.js';

@@ -8,6 +8,7 @@ import {
   explainRedisError,
   isCluster,
   topologyProblem,
+  watchSlotOwner,
   type PortcullisConfig,
   type RedisClient,
   type RedisSetting,
@@ -208,8 +209,17 @@ export class Sidecar {
       });
     }
     this.cmd.on('ready', () => void this.checkTopology());
-    // a Cluster stays 'ready' through a failover: a new node is the moment to look at the data again
-    if (isCluster(this.cmd)) this.cmd.on('+node', () => void this.marker.verify());
+    // a Cluster stays 'ready' through a failover: when another master owns the stream's slot,
+    // look at the data again and reconcile (events are at least once; the reconcile heals the rest)
+    if (isCluster(this.cmd)) {
+      watchSlotOwner(this.cmd, this.keys.events, (owner) => {
+        if (this.stopping) return;
+        this.log.info({ owner }, 'redis cluster failover: reclaiming and reconciling');
+        void this.marker.verify();
+        this.needReclaim = true;
+        this.needReconcile = true;
+      });
+    }
     this.cmd.on('ready', () => {
       if (connectedOnce && !this.stopping) {
         // the group may be gone (no persistence): recreate it FIRST, then reconcile, in the loop

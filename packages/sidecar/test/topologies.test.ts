@@ -40,7 +40,11 @@ describe('the sidecar on Sentinel and Cluster: every ban applied, through a fail
     try {
       await bs.ban('203.0.113.60', { duration: 3_600_000 });
       await waitFor('both hosts apply the ban', () => a.owned.has('203.0.113.60') && b.owned.has('203.0.113.60'));
+      const reconciledAt = (x: Sidecar) => Date.parse(String(x.healthReport().lastReconcileAt));
+      const before = [reconciledAt(a), reconciledAt(b)];
       const heal = await failover();
+      // a reconcile follows the failover on every host (the periodic one is 1 h away)
+      await waitFor('a reconcile after the failover on both hosts', () => reconciledAt(a) > before[0]! && reconciledAt(b) > before[1]!, 30_000);
       // a ban made after the failover reaches every sidecar (at least once: applying twice is harmless)
       await waitFor('a ban after the failover on both hosts', async () => {
         await bs.ban('203.0.113.61', { duration: 3_600_000 }).catch(() => {});

@@ -17,7 +17,7 @@ import { DataMarker } from './data-marker.js';
 import { KeptSubscription } from './kept-subscription.js';
 import { resolveManualBan } from './manual-ban.js';
 import { ShardedSubscription } from './sharded-subscription.js';
-import { nodeClient, slotOwner } from './slot-owner.js';
+import { nodeClient, slotOwner, watchSlotOwner } from './slot-owner.js';
 import { explainRedisError, topologyProblem } from './topology-check.js';
 import type {
   ActiveBan,
@@ -81,6 +81,7 @@ export class RedisBanStore implements BanStore {
   /** notices go out with SPUBLISH (a Cluster of Redis 7+) or PUBLISH */
   private sharded = false;
   private verifying: Promise<Error | null> = Promise.resolve(null);
+  private readonly unwatch: () => void;
   private readonly config: PortcullisConfig;
   private readonly protection: Protection;
   private readonly by: string;
@@ -118,8 +119,8 @@ export class RedisBanStore implements BanStore {
     // the marker's 'ready' handler must not race the state: verify() runs the marker first
     this.connection = new ConnectionState(this.redis, () => (this.verifying = this.verify()));
     if (this.redis.status === 'ready') this.verifying = this.verify();
-    // a Cluster stays 'ready' through a failover: a new node is the moment to look again
-    if (isCluster(this.redis)) this.redis.on('+node', () => void this.marker.verify());
+    // a Cluster stays 'ready' through a failover: a new owner of the slot is the moment to look again
+    this.unwatch = isCluster(this.redis) ? watchSlotOwner(this.redis, this.keys.bans, () => void this.marker.verify()) : () => {};
     for (const name of GUARDED) {
       const method = (this[name] as (...args: unknown[]) => Promise<unknown>).bind(this);
       (this as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => method(...args).catch((err: unknown) => {
@@ -405,6 +406,7 @@ export class RedisBanStore implements BanStore {
   }
 
   async close(): Promise<void> {
+    this.unwatch();
     for (const subscription of this.subscriptions) subscription.stop();
     this.subscriptions.clear();
     if (this.ownsClient) this.redis.disconnect();

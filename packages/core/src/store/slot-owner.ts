@@ -37,3 +37,28 @@ export function nodeClient(cluster: Cluster, nodeKey: string): Redis | undefined
   if (!node) cluster.refreshSlotsCache();
   return node;
 }
+
+/**
+ * Calls `onChange` when another master takes over `key`'s slot (a
+ * failover): a Cluster client stays 'ready' through one, so this is the
+ * moment to look at the data again (marker) and, for a sidecar, reconcile.
+ * Judged on the client's own slot map, refreshed on MOVED and every few
+ * seconds. Returns a function that stops watching.
+ */
+export function watchSlotOwner(cluster: Cluster, key: string, onChange: (owner: string) => void): () => void {
+  let owner: string | undefined;
+  const look = async () => {
+    const now = cluster.slots[await keySlot(cluster, key)]?.[0];
+    if (now === undefined) return;
+    const changed = owner !== undefined && now !== owner;
+    owner = now;
+    if (changed) onChange(now);
+  };
+  const onRefresh = () => void look().catch(() => {});
+  cluster.on('refresh', onRefresh);
+  cluster.on('ready', onRefresh);
+  return () => {
+    cluster.off('refresh', onRefresh);
+    cluster.off('ready', onRefresh);
+  };
+}
