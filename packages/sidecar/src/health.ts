@@ -23,6 +23,8 @@ export interface HealthFacts {
   failingWhy: string | null;
   redisStatus: string;
   lastRedisReplyAt: number;
+  /** the event loop's last error, if any */
+  lastError: string | null;
   /** the consumer is busy with a batch (e.g. retrying a failing firewall), not waiting on Redis */
   consumerBusy: boolean;
   unhealthyAfterMs: number;
@@ -47,7 +49,10 @@ export function healthReport(f: HealthFacts): HealthReport {
     failing.push(`firewall apply failing (retrying) for ${Math.round((f.now - f.failingSince) / 1000)} s: ${f.failingWhy}`);
   }
   const silentMs = f.now - f.lastRedisReplyAt;
-  if (f.ready && !f.consumerBusy && silentMs > f.unhealthyAfterMs) failing.push(`no reply from Redis for ${Math.round(silentMs / 1000)} s (redis ${f.redisStatus})`);
+  if (f.ready && !f.consumerBusy && silentMs > f.unhealthyAfterMs) {
+    const why = f.lastError ? `; last error: ${f.lastError}` : '';
+    failing.push(`no reply from Redis to the stream reads for ${Math.round(silentMs / 1000)} s (redis ${f.redisStatus}${why})`);
+  }
   else if (f.redisStatus !== 'ready') degraded.push(`redis ${f.redisStatus}`);
   if (f.lockLost) failing.push('another sidecar holds this host id (two consumers of one group)');
   const problems = [...new Set([...failing, ...degraded])];

@@ -1,7 +1,7 @@
 import { Protection, formatDuration, type Cidr, type PortcullisConfig } from '@portcullis/core';
 
 /** The longest ban the config can ask for (10 years; core's duration bound). Beyond it an until is a mistake or an attack. */
-export const MAX_DURATION_MS = 315_360_000_000;
+const MAX_DURATION_MS = 315_360_000_000;
 
 /**
  * Why a ban must never reach the firewall, or null: loopback, trusted proxies

@@ -276,6 +276,7 @@ export class Sidecar {
       redisStatus: this.cmd?.status ?? 'none',
       lastRedisReplyAt: this.consumer?.lastReplyAt ?? now,
       consumerBusy: (this.handler?.busy ?? false) || this.reconcilingInLoop,
+      lastError: this.lastError,
       unhealthyAfterMs: sc.unhealthyAfter,
       lockLost: this.isReady && this.lock?.held === false,
     });

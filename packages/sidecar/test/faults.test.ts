@@ -1,26 +1,36 @@
 import { describe, expect, it } from 'vitest';
 import type { PortcullisConfig, PortcullisConfigInput } from '@portcullis/core';
-import { DryRunBackend, HostIdInUseError, type FirewallHealth, type OwnedRule, type Sidecar, type SidecarOptions } from '@portcullis/sidecar';
+import { DryRunBackend, HostIdInUseError, type FirewallBackend, type FirewallBatch, type FirewallHealth, type OwnedRule, type Sidecar, type SidecarOptions } from '@portcullis/sidecar';
 import { redisServerAvailable } from '../../../test/helpers/redis-server.js';
 import { getJson, redisSidecarSuite, store, testConfig, waitFor } from './harness.js';
 
 const skip = redisServerAvailable() ? null : 'needs redis-server (apt-get install redis-server)';
 if (skip) console.warn(`[skipped] sidecar fault tests: ${skip}`);
 
-/** dry-run whose "kernel" can lose every rule (a flush under the sidecar); restore() may fail a few times first */
-class LosableBackend extends DryRunBackend {
+/** a dry-run "kernel" that can lose every rule (a flush under the sidecar); restore() may fail a few times first */
+class LosableBackend implements FirewallBackend {
+  readonly name = 'dry-run' as const;
+  readonly expiresItself = false;
   lost = false;
   restoreFailures = 0;
   restores = 0;
+  private readonly inner: DryRunBackend;
   constructor(config: PortcullisConfig) {
-    super(config.firewall);
+    this.inner = new DryRunBackend(config.firewall);
+  }
+  get rules() {
+    return this.inner.rules;
   }
   flush(): void {
-    this.rules.clear();
+    this.inner.rules.clear();
     this.lost = true;
   }
-  override async check(): Promise<FirewallHealth> {
-    return { ...(await super.check()), intact: !this.lost };
+  init = () => this.inner.init();
+  listOwned = () => this.inner.listOwned();
+  describe = (batch: FirewallBatch) => this.inner.describe(batch);
+  apply = (batch: FirewallBatch) => this.inner.apply(batch);
+  async check(): Promise<FirewallHealth> {
+    return { ...(await this.inner.check()), intact: !this.lost };
   }
   async restore(owned: ReadonlyMap<string, OwnedRule>): Promise<void> {
     this.restores++;
@@ -28,7 +38,7 @@ class LosableBackend extends DryRunBackend {
       this.restoreFailures--;
       throw new Error('nft: table rebuild failed');
     }
-    for (const o of owned.values()) this.rules.set(o.ip, { ip: o.ip, jail: o.jail, until: o.until });
+    for (const o of owned.values()) this.inner.rules.set(o.ip, { ip: o.ip, jail: o.jail, until: o.until });
     this.lost = false;
   }
 }
@@ -100,6 +110,23 @@ describe.runIf(skip === null)('sidecar under faults (real redis-server)', () => 
     }
     await waitFor('healthy after SIGCONT', async () => (await health(s)).status === 200);
     expect((await getJson(s.healthPort, '/metrics')).body).toContain('portcullis_sidecar_healthy 1');
+  });
+
+  it('an event loop stuck on Redis errors (the stream key holds a string) is not ok; fixed, ok again', async () => {
+    const s = await start({ sidecar: { unhealthyAfter: '1s' } }, { hostId: 'h-loop' });
+    await waitFor('healthy', async () => (await health(s)).status === 200);
+    await suite.r.del('{pct}:events');
+    await suite.r.set('{pct}:events', 'not a stream');
+    await waitFor('failing while every read fails', async () => {
+      const h = await health(s);
+      return h.status === 503 && h.body.problems.some((p: string) => /no reply from Redis to the stream reads .*WRONGTYPE/.test(p));
+    });
+    await suite.r.del('{pct}:events');
+    await waitFor('healthy again (group recreated)', async () => (await health(s)).status === 200);
+    const bs = await store(testConfig(suite.server.url));
+    await bs.ban('203.0.113.79', { duration: 600_000 });
+    await waitFor('applies again', () => (s.backend as DryRunBackend).rules.has('203.0.113.79'));
+    await bs.close();
   });
 
   it('a second live sidecar with the same host id refuses to start; the first goes on; a graceful stop releases the lock', async () => {
