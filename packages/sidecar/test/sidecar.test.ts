@@ -215,7 +215,7 @@ describe.runIf(skip === null)('Sidecar against a real Redis (dry-run backend)', 
     const config = testConfig(suite.server.url);
     const s = await start(config, { hostId: 'h-exp' });
     const bs = await store(config);
-    await bs.ban('203.0.113.40', { duration: 400 });
+    await bs.ban('203.0.113.40', { duration: 1000 });
     await waitFor('ban', () => rules(s).has('203.0.113.40'));
     await waitFor('expired', () => !rules(s).has('203.0.113.40'), 5000);
     await suite.r.xadd('{pct}:events', '*', 'type', 'ban', 'ip', '203.0.113.41', 'jail', 'x', 'until', String(Date.now() - 1000), 'at', String(Date.now() - 2000));
