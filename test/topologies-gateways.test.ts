@@ -3,21 +3,18 @@ import type { PortcullisConfigInput } from '@portcullis/core';
 import { startStandInDjango, type StandInDjango } from '../examples/gateway/src/stand-in-django.js';
 import { send, startGateway, type TestGateway } from './helpers/gateway.js';
 import { RedisServer } from './helpers/redis-server.js';
-import { RedisClusterSet, RedisSentinelSet, nodeClient, waitFor } from './helpers/redis-topologies.js';
+import { nodeClient, useTopologies, waitFor } from './helpers/redis-topologies.js';
 
-let cluster: RedisClusterSet;
-let sentinel: RedisSentinelSet;
+const sets = useTopologies();
 let single: RedisServer;
 let django: StandInDjango;
 const open: TestGateway[] = [];
 
 beforeAll(async () => {
-  [cluster, sentinel, single, django] = await Promise.all([RedisClusterSet.start(), RedisSentinelSet.start(), RedisServer.start(), startStandInDjango()]);
-}, 120_000);
+  [single, django] = await Promise.all([RedisServer.start(), startStandInDjango()]);
+});
 afterAll(async () => {
   await django?.close();
-  await cluster?.stop();
-  await sentinel?.stop();
   await single?.stop();
 });
 afterEach(async () => {
@@ -81,8 +78,8 @@ async function answeredThroughout(g: TestGateway[], disrupt: () => Promise<void>
 
 describe.each([
   ['one server', () => single.url],
-  ['Sentinel', () => sentinel.url],
-  ['Cluster', () => cluster.url],
+  ['Sentinel', () => sets.sentinel.url],
+  ['Cluster', () => sets.cluster.url],
 ])('gateways on %s', (_name, url) => {
   it('a ban made at gateway A blocks at gateway B; an unban lifts it at both', async () => {
     const [a, b] = await gateways(url());
@@ -95,15 +92,15 @@ describe.each([
 
 describe('failover: requests answered, recording resumes, bans hold', () => {
   it('CLUSTER FAILOVER, then the {p} master killed by PID', async () => {
-    const [a, b] = await gateways(cluster.url);
+    const [a, b] = await gateways(sets.cluster.url);
     await banThrough(a, b, '203.0.113.101');
-    const { replicas } = await cluster.ownerOf('{portcullis}:bans');
-    const served = await answeredThroughout([a, b], () => cluster.failover(replicas[0]!));
+    const { replicas } = await sets.cluster.ownerOf('{portcullis}:bans');
+    const served = await answeredThroughout([a, b], () => sets.cluster.failover(replicas[0]!));
     expect(served).toBeGreaterThan(0);
     await banThrough(a, b, '203.0.113.102');
     await answeredThroughout([a, b], async () => {
-      await cluster.kill(replicas[0]!);
-      await cluster.waitHealthy();
+      await sets.cluster.kill(replicas[0]!);
+      await sets.cluster.waitHealthy();
     });
     await banThrough(a, b, '203.0.113.103');
     // no ban lifted by any of it, at either gateway
@@ -111,35 +108,35 @@ describe('failover: requests answered, recording resumes, bans hold', () => {
       await g.guard.resync();
       for (const ip of ['203.0.113.101', '203.0.113.102', '203.0.113.103']) expect(await blocked(g, ip)).toBe(true);
     }
-    await cluster.restart(replicas[0]!);
-    await cluster.waitHealthy();
+    await sets.cluster.restart(replicas[0]!);
+    await sets.cluster.waitHealthy();
   }, 180_000);
 
   it("Sentinel's master killed: the replica takes over, the gateways follow", async () => {
-    const [a, b] = await gateways(sentinel.url);
+    const [a, b] = await gateways(sets.sentinel.url);
     await banThrough(a, b, '203.0.113.111');
     let old = 0;
     await answeredThroughout([a, b], async () => {
-      ({ old } = await sentinel.killMaster());
+      ({ old } = await sets.sentinel.killMaster());
     });
     await banThrough(a, b, '203.0.113.112');
     for (const g of [a, b]) {
       await g.guard.resync();
       expect(await blocked(g, '203.0.113.111')).toBe(true);
     }
-    await sentinel.restart(old);
-    await sentinel.waitStable();
+    await sets.sentinel.restart(old);
+    await sets.sentinel.waitStable();
   }, 180_000);
 
   it('an empty former master coming back wipes Redis: no gateway drops a ban until an operator accepts', async () => {
-    const [a, b] = await gateways(sentinel.url);
+    const [a, b] = await gateways(sets.sentinel.url);
     await banThrough(a, b, '203.0.113.121');
     // the master dies and comes back at once, empty (no persistence), before any failover: its replica resyncs to nothing
-    const master = await sentinel.masterPort();
-    await sentinel.kill(master);
-    await sentinel.restart(master);
+    const master = await sets.sentinel.masterPort();
+    await sets.sentinel.kill(master);
+    await sets.sentinel.restart(master);
     await waitFor('Redis to be empty', async () => {
-      const c = nodeClient(await sentinel.masterPort());
+      const c = nodeClient(await sets.sentinel.masterPort());
       try {
         return (await c.exists('{portcullis}:bans')) === 0 && (await c.ping()) === 'PONG';
       } finally {
@@ -157,7 +154,7 @@ describe('failover: requests answered, recording resumes, bans hold', () => {
     // recording goes on meanwhile: a new offender is banned everywhere
     await banThrough(a, b, '203.0.113.122');
     // the operator accepts the Redis as it is: the next reload takes it
-    const c = nodeClient(await sentinel.masterPort());
+    const c = nodeClient(await sets.sentinel.masterPort());
     await c.hset('{portcullis}:meta', 'accepted', String(Date.now()));
     c.disconnect();
     await waitFor('the gateways to take the accepted Redis', async () => {
@@ -165,6 +162,6 @@ describe('failover: requests answered, recording resumes, bans hold', () => {
       return !(await blocked(a, '203.0.113.121')) && !(await blocked(b, '203.0.113.121'));
     });
     expect(await blocked(a, '203.0.113.122')).toBe(true);
-    await sentinel.waitStable();
+    await sets.sentinel.waitStable();
   }, 180_000);
 });

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { afterAll, beforeAll } from 'vitest';
 import { Redis } from 'ioredis';
 import { freePort, redisServerAvailable } from './redis-server.js';
 
@@ -329,4 +330,20 @@ export class RedisSentinelSet {
     for (const n of [...this.sentinels, ...this.data]) await n.kill();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A Cluster and a Sentinel set for one test file: started side by side
+ * before its tests, always stopped after them. Read the fields inside tests.
+ */
+export function useTopologies(): { cluster: RedisClusterSet; sentinel: RedisSentinelSet } {
+  const sets = {} as { cluster: RedisClusterSet; sentinel: RedisSentinelSet };
+  beforeAll(async () => {
+    [sets.cluster, sets.sentinel] = await Promise.all([RedisClusterSet.start(), RedisSentinelSet.start()]);
+  }, 120_000);
+  afterAll(async () => {
+    await sets.cluster?.stop();
+    await sets.sentinel?.stop();
+  });
+  return sets;
 }

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import {
   RedisBanStore,
@@ -11,18 +11,10 @@ import {
   type BanStore,
 } from '@portcullis/core';
 import { RedisServer } from '../../../test/helpers/redis-server.js';
-import { RedisClusterSet, RedisSentinelSet, nodeClient, waitFor } from '../../../test/helpers/redis-topologies.js';
+import { nodeClient, useTopologies, waitFor } from '../../../test/helpers/redis-topologies.js';
 import { banStoreContract, CONTRACT_CONFIG } from './store-contract.js';
 
-let cluster: RedisClusterSet;
-let sentinel: RedisSentinelSet;
-beforeAll(async () => {
-  [cluster, sentinel] = await Promise.all([RedisClusterSet.start(), RedisSentinelSet.start()]);
-}, 120_000);
-afterAll(async () => {
-  await cluster?.stop();
-  await sentinel?.stop();
-});
+const sets = useTopologies();
 
 async function flush(ports: number[]): Promise<void> {
   for (const port of ports) {
@@ -41,25 +33,25 @@ async function streamEvents(port: number, store: BanStore) {
 
 banStoreContract('RedisBanStore on a Redis Cluster', {
   async make(config, opts = {}) {
-    await flush(await cluster.masters());
-    const store = new RedisBanStore({ config: { ...config, redis: cluster.url }, ...opts });
+    await flush(await sets.cluster.masters());
+    const store = new RedisBanStore({ config: { ...config, redis: sets.cluster.url }, ...opts });
     await store.connect();
     return store;
   },
   async events(store) {
-    return streamEvents((await cluster.ownerOf('{portcullis}:events')).master, store);
+    return streamEvents((await sets.cluster.ownerOf('{portcullis}:events')).master, store);
   },
 });
 
 banStoreContract('RedisBanStore through Redis Sentinel', {
   async make(config, opts = {}) {
-    await flush([await sentinel.masterPort()]);
-    const store = new RedisBanStore({ config: { ...config, redis: sentinel.url }, ...opts });
+    await flush([await sets.sentinel.masterPort()]);
+    const store = new RedisBanStore({ config: { ...config, redis: sets.sentinel.url }, ...opts });
     await store.connect();
     return store;
   },
   async events(store) {
-    return streamEvents(await sentinel.masterPort(), store);
+    return streamEvents(await sets.sentinel.masterPort(), store);
   },
 });
 
@@ -79,18 +71,18 @@ describe('a wrong node says so in one line', () => {
   }
 
   it('a cluster node reached as one server, a replica, a Sentinel port, one server reached as a cluster', async () => {
-    const node = await cluster.nonOwnerOf('{portcullis}:bans');
+    const node = await sets.cluster.nonOwnerOf('{portcullis}:bans');
     const asOne = await connectError(`redis://127.0.0.1:${node}`);
     expect(asOne).toBeInstanceOf(RedisTopologyError);
     expect(asOne.message).toMatch(/is a Redis Cluster node: use redis\+cluster:\/\//);
 
-    const replica = sentinel.data.find((n) => n.child)!.port === (await sentinel.masterPort()) ? sentinel.data[1]! : sentinel.data[0]!;
+    const replica = sets.sentinel.data.find((n) => n.child)!.port === (await sets.sentinel.masterPort()) ? sets.sentinel.data[1]! : sets.sentinel.data[0]!;
     expect((await connectError(`redis://127.0.0.1:${replica.port}`)).message).toMatch(/is a read-only replica of 127\.0\.0\.1:\d+/);
-    expect((await connectError(`redis://127.0.0.1:${sentinel.sentinels[0]!.port}`)).message).toMatch(/is a Redis Sentinel, not a data server: use redis\+sentinel:\/\//);
+    expect((await connectError(`redis://127.0.0.1:${sets.sentinel.sentinels[0]!.port}`)).message).toMatch(/is a Redis Sentinel, not a data server: use redis\+sentinel:\/\//);
   });
 
   it('MOVED from a passed-in client on a non-owner node is that one line, not a retry loop', async () => {
-    const node = await cluster.nonOwnerOf('{portcullis}:bans');
+    const node = await sets.cluster.nonOwnerOf('{portcullis}:bans');
     const client = new Redis(node, '127.0.0.1', { maxRetriesPerRequest: 0 });
     client.on('error', () => {});
     const store = new RedisBanStore({ config, redis: client });
@@ -152,7 +144,7 @@ describe('the {p}:meta marker: a wiped Redis is never a reason to drop bans', ()
 
 describe('sharded notices on a Cluster follow a failover', () => {
   it('the subscription moves to the new owner, resyncs, and bans after the failover reach it', async () => {
-    const config = parseConfig({ ...CONTRACT_CONFIG, redis: cluster.url });
+    const config = parseConfig({ ...CONTRACT_CONFIG, redis: sets.cluster.url });
     const writer = new RedisBanStore({ config });
     const reader = new RedisBanStore({ config });
     await Promise.all([writer.connect(), reader.connect()]);
@@ -164,23 +156,23 @@ describe('sharded notices on a Cluster follow a failover', () => {
       await writer.ban('203.0.113.30');
       await waitFor('the notice before the failover', () => seen.some((c) => c.ip === '203.0.113.30'));
       // the notice went out with SPUBLISH: a plain SUBSCRIBE on the owner hears nothing
-      const { master, replicas } = await cluster.ownerOf('{portcullis}:changes');
-      await cluster.failover(replicas[0]!);
+      const { master, replicas } = await sets.cluster.ownerOf('{portcullis}:changes');
+      await sets.cluster.failover(replicas[0]!);
       await waitFor('the subscription to hold again on the new owner', () => holds >= 2);
       await waitFor('a ban written after the failover to arrive', async () => {
         await writer.ban('203.0.113.31');
         return seen.some((c) => c.ip === '203.0.113.31');
       });
       // the old master is killed outright: the subscription moves again
-      await cluster.kill(replicas[0]!);
+      await sets.cluster.kill(replicas[0]!);
       await waitFor('the subscription to hold on the old master again', () => holds >= 3, 30_000);
       await waitFor('a ban written after the kill to arrive', async () => {
         await writer.ban('203.0.113.32').catch(() => {});
         return seen.some((c) => c.ip === '203.0.113.32');
       }, 30_000);
-      expect((await cluster.ownerOf('{portcullis}:changes')).master).toBe(master);
-      await cluster.restart(replicas[0]!);
-      await cluster.waitHealthy();
+      expect((await sets.cluster.ownerOf('{portcullis}:changes')).master).toBe(master);
+      await sets.cluster.restart(replicas[0]!);
+      await sets.cluster.waitHealthy();
       // nothing was lost: the bans are all there
       expect((await reader.activeBans()).map((b) => b.ip).sort()).toEqual(['203.0.113.30', '203.0.113.31', '203.0.113.32']);
     } finally {

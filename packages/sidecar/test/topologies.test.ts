@@ -1,17 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startSidecar, type Sidecar } from '@portcullis/sidecar';
-import { RedisClusterSet, RedisSentinelSet } from '../../../test/helpers/redis-topologies.js';
+import { useTopologies } from '../../../test/helpers/redis-topologies.js';
 import { getJson, quiet, store, testConfig, waitFor } from './harness.js';
 
-let cluster: RedisClusterSet;
-let sentinel: RedisSentinelSet;
-beforeAll(async () => {
-  [cluster, sentinel] = await Promise.all([RedisClusterSet.start(), RedisSentinelSet.start()]);
-}, 120_000);
-afterAll(async () => {
-  await cluster?.stop();
-  await sentinel?.stop();
-});
+const sets = useTopologies();
 
 async function sidecar(url: string, hostId: string): Promise<Sidecar> {
   const s = await startSidecar(testConfig(url), { hostId, healthPort: 0, logger: quiet, blockMs: 500 });
@@ -21,17 +13,17 @@ async function sidecar(url: string, hostId: string): Promise<Sidecar> {
 
 describe('the sidecar on Sentinel and Cluster: every ban applied, through a failover', () => {
   it.each([
-    ['Cluster', () => cluster.url, async () => {
-      const { replicas } = await cluster.ownerOf('{pct}:events');
-      await cluster.failover(replicas[0]!);
+    ['Cluster', () => sets.cluster.url, async () => {
+      const { replicas } = await sets.cluster.ownerOf('{pct}:events');
+      await sets.cluster.failover(replicas[0]!);
       // then the new master killed outright
-      await cluster.kill(replicas[0]!);
-      await cluster.waitHealthy();
-      return () => cluster.restart(replicas[0]!).then(() => cluster.waitHealthy());
+      await sets.cluster.kill(replicas[0]!);
+      await sets.cluster.waitHealthy();
+      return () => sets.cluster.restart(replicas[0]!).then(() => sets.cluster.waitHealthy());
     }],
-    ['Sentinel', () => sentinel.url, async () => {
-      const { old } = await sentinel.killMaster();
-      return () => sentinel.restart(old).then(() => sentinel.waitStable());
+    ['Sentinel', () => sets.sentinel.url, async () => {
+      const { old } = await sets.sentinel.killMaster();
+      return () => sets.sentinel.restart(old).then(() => sets.sentinel.waitStable());
     }],
   ] as const)('%s', async (_name, url, failover) => {
     const config = testConfig(url());
@@ -67,10 +59,10 @@ describe('the sidecar on Sentinel and Cluster: every ban applied, through a fail
 
 describe('the sidecar pointed at the wrong node', () => {
   it('a non-owner cluster node as one server or a replica: /healthz fails and says which, in one line', async () => {
-    const master = await sentinel.masterPort();
-    const replicaPort = sentinel.data.map((n) => n.port).find((p) => p !== master)!;
+    const master = await sets.sentinel.masterPort();
+    const replicaPort = sets.sentinel.data.map((n) => n.port).find((p) => p !== master)!;
     for (const [url, why] of [
-      [`redis://127.0.0.1:${await cluster.nonOwnerOf('{pct}:events')}`, /is a Redis Cluster node: use redis\+cluster:\/\//],
+      [`redis://127.0.0.1:${await sets.cluster.nonOwnerOf('{pct}:events')}`, /is a Redis Cluster node: use redis\+cluster:\/\//],
       [`redis://127.0.0.1:${replicaPort}`, /is a read-only replica of 127\.0\.0\.1:\d+/],
     ] as const) {
       const s = await startSidecar(testConfig(url), { hostId: 'wrong-node', healthPort: 0, logger: quiet, blockMs: 500 });
