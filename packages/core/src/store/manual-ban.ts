@@ -1,5 +1,4 @@
 import type { PortcullisConfig } from '../config/schema.js';
-import { MIN_BAN_MS } from '../ban-length.js';
 import { FOREVER, MAX_DURATION_MS } from '../duration.js';
 import { InvalidDurationError, InvalidIpError, ProtectedIpError } from '../errors.js';
 import { assertKnownJail, MANUAL_JAIL } from '../jail.js';
@@ -28,9 +27,9 @@ export function resolveManualBan(rawIp: string, opts: BanOptions, config: Portcu
   const jail = opts.jail ?? MANUAL_JAIL;
   assertKnownJail(config, jail);
   const duration = opts.duration ?? config.jails[jail]?.bantime ?? config.defaults.bantime;
-  // checked where it enters, before anything is written: never 0 (forever), never past what Redis takes
-  if (duration !== FOREVER && !(Number.isInteger(duration) && duration >= MIN_BAN_MS && duration <= MAX_DURATION_MS)) {
-    throw new InvalidDurationError(duration, `not a ban length: whole ms from ${MIN_BAN_MS} (1 s) to ${MAX_DURATION_MS} (10 years), or -1 (forever)`);
+  // checked where it enters, before anything is written: never 0 (it would read as forever), never past what Redis takes
+  if (duration !== FOREVER && !(Number.isInteger(duration) && duration >= 1 && duration <= MAX_DURATION_MS)) {
+    throw new InvalidDurationError(duration, `not a ban length: whole ms from 1 to ${MAX_DURATION_MS} (10 years), or -1 (forever)`);
   }
   return { cidr, jail, duration, reason: opts.reason ?? 'manual' };
 }
