@@ -155,7 +155,8 @@ export class RedisClusterSet {
    * and every live node serves in the slot map (a replica is attached)
    */
   async waitHealthy(timeoutMs = 30_000): Promise<void> {
-    await waitFor('cluster_state:ok on every live node, every live node in the slot map', async () => {
+    await waitFor('cluster_state:ok on every live node, every live node in the slot map, one map everywhere', async () => {
+      const maps = new Set<string>();
       for (const n of this.nodes) {
         if (!n.child) continue;
         const info = await onNode(n.port, (c) => c.cluster('INFO'));
@@ -165,7 +166,10 @@ export class RedisClusterSet {
         if (this.nodes.some((x) => x.child && !serving.has(x.port))) return false;
         // a killed master still listed: its failure is not detected yet
         if (slots.some(([, , master]) => !this.node(master![1]).child)) return false;
+        maps.add(JSON.stringify(slots.map(([from, to, master]) => [from, to, master![1]]).sort((x, y) => x[0]! - y[0]!)));
       }
+      // every node agrees who owns what (gossip converged)
+      if (maps.size !== 1) return false;
       return (await this.masters()).length === 3;
     }, timeoutMs);
   }

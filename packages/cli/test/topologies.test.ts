@@ -16,7 +16,9 @@ describe('the CLI on Sentinel and Cluster', () => {
     ['Sentinel', () => sets.sentinel.url],
   ])('%s: ban, list, status, unban', async (_name, url) => {
     const portcullis = withRedis(url());
-    expect((await portcullis('ban', '203.0.113.70')).code).toBe(0);
+    const banned = await portcullis('ban', '203.0.113.70');
+    expect(banned.stderr).toBe('');
+    expect(banned.code).toBe(0);
     expect((await portcullis('list')).stdout).toContain('203.0.113.70');
     const status = await portcullis('status', '--json');
     expect(status.code).toBe(0);

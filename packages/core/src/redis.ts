@@ -51,6 +51,9 @@ export function createRedis(setting: RedisSetting, opts: RedisConnectOptions = {
       enableOfflineQueue: false,
       lazyConnect: true,
       clusterRetryStrategy: retry,
+      // its ready check is a CLUSTER INFO sent before 'ready': with no offline queue it is refused
+      // and the client reconnects (or, retry off, gives up); the store asks CLUSTER INFO itself
+      enableReadyCheck: false,
       // a failover takes the cluster a second or two: retry moved/down slots meanwhile, briefly
       retryDelayOnFailover: 100,
       retryDelayOnClusterDown: 100,
