@@ -1,4 +1,4 @@
-// Figure 6 — ban state at scale (issue 9, points 1 and 2): a fresh gateway
+// Figure 7 — ban state at scale (issue 9, points 1 and 2): a fresh gateway
 // loading 1,000,000 existing bans (paged, event loop free between pages),
 // heap per cached ban, Redis calls of clean requests meanwhile; 100,000
 // range bans (v4 + v6): cache load time and the cost they add to a clean
@@ -12,7 +12,7 @@ import { countCommands, freePort, parseCommandStats, startRedis } from '../lib/r
 import { fmt, fmtInt, quantile, summary } from '../lib/stats.mjs';
 
 export const id = 'bans';
-export const title = 'Figure 6 — ban state at scale';
+export const title = 'Figure 7 — ban state at scale';
 
 const MILLION = 1_000_000;
 const RANGES = 100_000;
@@ -109,7 +109,7 @@ export async function run(ctx) {
     const upstream = await startUpstream();
     stop.push(upstream);
 
-    // 6a–6c: 1,000,000 bans in {p}:bans (the index a gateway loads), then a fresh gateway
+    // 7a–7c: 1,000,000 bans in {p}:bans (the index a gateway loads), then a fresh gateway
     const cfg = benchConfig(redis.url, { prefix: 'pcmillion' });
     const until = Date.now() + 6 * 3_600_000;
     const tFill = performance.now();
@@ -139,7 +139,7 @@ export async function run(ctx) {
     });
     ctx.log(`banned sample: ${JSON.stringify([...banned])}; clean: ${JSON.stringify([...clean])}; Redis commands meanwhile ${cmds.total}`);
 
-    // 6d–6e: 100,000 range bans
+    // 7d–7e: 100,000 range bans
     const ranges = rangeList(lcg(42));
     const rangeBans = ranges.map((ip) => ({ ip, until }));
     const loads = [];
@@ -177,7 +177,7 @@ export async function run(ctx) {
     const rcodes = await statuses(gwRanges.url, inRange);
     ctx.log(`banMany of ${fmtInt(RANGES)} ranges ${fmt(banS, 1)} s; gateway ready in ${fmt(rloop.readyMs / 1000, 2)} s with ${fmtInt(rheap.cacheSize)}; max loop hold ${fmt(rloop.maxDelayMs, 1)} ms; addresses inside ranges: ${JSON.stringify([...rcodes])}`);
 
-    // 6f: a gateway started 5 s before Redis; bans made at another gateway afterwards
+    // 7f: a gateway started 5 s before Redis; bans made at another gateway afterwards
     const latePort = await freePort();
     const lateCfg = benchConfig(`redis://127.0.0.1:${latePort}`, { prefix: 'pclate' });
     const early = await startGateway({ mode: 'portcullis', upstream: upstream.url, config: lateCfg, timeout: 60_000 });
@@ -215,46 +215,46 @@ export async function run(ctx) {
     const pass = (ok) => (ok ? 'meets' : 'misses');
     const rows = [
       {
-        key: '6a', figure: '6', what: 'A fresh gateway enforces 1,000,000 existing bans',
+        key: '7a', figure: '7', what: 'A fresh gateway enforces 1,000,000 existing bans',
         value: `ready in ${fmt(loop.readyMs / 1000, 2)} s with ${fmtInt(heap.cacheSize)} bans cached; sample of 1,000 banned: ${banned.get(403) ?? 0} × 403; 1,000 clean: ${clean.get(200) ?? 0} × 200; event loop held at most ${fmt(loop.maxDelayMs, 1)} ms (p99 ${fmt(loop.p99DelayMs, 1)} ms) from start; the same gateway with no bans: ${fmt(loopEmpty.maxDelayMs, 1)} ms`,
         aim: 'all enforced; loop held ≤ ~20 ms (over the idle gateway)',
         // the box is shared: what the load adds over a gateway without bans started alongside is its own
         verdict: pass(heap.cacheSize === MILLION && banned.get(403) === 1000 && loop.maxDelayMs - loopEmpty.maxDelayMs <= 20),
       },
       {
-        key: '6b', figure: '6', what: 'Gateway heap per cached ban (1,000,000 cached)',
+        key: '7b', figure: '7', what: 'Gateway heap per cached ban (1,000,000 cached)',
         value: `${fmt(perBan, 0)} B (heapUsed + arrayBuffers after GC, gateway with the bans − gateway with none; heapUsed alone ${fmt((heap.heapUsed - heapEmpty.heapUsed) / heap.cacheSize, 0)} B)`,
         aim: '≤ 100 B', verdict: pass(perBan <= 100),
       },
       {
-        key: '6c', figure: '6', what: 'Redis commands during 2,000 requests at a gateway holding 1,000,000 bans',
+        key: '7c', figure: '7', what: 'Redis commands during 2,000 requests at a gateway holding 1,000,000 bans',
         value: `${cmds.total} (includes any periodic change-log read that fell in the window: one MULTI of XINFO + XRANGE)`,
         aim: '0 per clean request', verdict: pass(cmds.total <= 4),
       },
       {
-        key: '6d', figure: '6', what: '100,000 range bans (v4 /16–/28 + v6 /32–/64): cache load',
+        key: '7d', figure: '7', what: '100,000 range bans (v4 /16–/28 + v6 /32–/64): cache load',
         value: `${fmt(load.median, 0)} ms (min ${fmt(load.min, 0)} – max ${fmt(load.max, 0)}, 5 runs, BanCache.replace); from Redis: banMany ${fmt(banS, 1)} s, a fresh gateway ready in ${fmt(rloop.readyMs / 1000, 2)} s holding ${fmtInt(rheap.cacheSize)}, loop held ≤ ${fmt(rloop.maxDelayMs, 1)} ms; 500 addresses inside them: ${rcodes.get(403) ?? 0} × 403`,
         aim: '< 1 s', verdict: pass(load.median < 1000 && rcodes.get(403) === 500),
       },
       {
-        key: '6e', figure: '6', what: 'Added per clean request by 100,000 range bans',
+        key: '7e', figure: '7', what: 'Added per clean request by 100,000 range bans',
         value: `${fmt(Math.max(addedV4, addedV6) / 1000, 2)} µs worst family (IPv4 +${fmt(addedV4 / 1000, 2)} µs, IPv6 +${fmt(addedV6 / 1000, 2)} µs; lookup ${fmt(empty.ns, 0)} → ${fmt(full.ns, 0)} ns over 200,000 clean addresses)`,
         aim: '< 5 µs', verdict: pass(Math.max(addedV4, addedV6) < 5000),
       },
       {
-        key: '6f', figure: '6', what: 'Gateway started 5 s before Redis: ban at another gateway → 403 here',
+        key: '7f', figure: '7', what: 'Gateway started 5 s before Redis: ban at another gateway → 403 here',
         value: `p50 ${fmt(lateLag.p50, 1)} ms, p99 ${fmt(lateLag.p99, 1)} ms, max ${fmt(lateLag.max, 1)} ms (${lateLag.n} of ${trials - 1} trials within 2 s); the first ban after Redis came: ${fmt(firstS, 2)} s`,
         aim: 'p99 < 50 ms', verdict: pass(lateLag.n === trials - 1 && lateLag.p99 < 50),
       },
     ];
     const details = [
-      `6a–6c: {p}:bans filled directly with ${fmtInt(MILLION)} IPv4 bans (ZADD, 10,000 per command, ${fmt(fillS, 1)} s) — the index is all a gateway loads. ` +
+      `7a–7c: {p}:bans filled directly with ${fmtInt(MILLION)} IPv4 bans (ZADD, 10,000 per command, ${fmt(fillS, 1)} s) — the index is all a gateway loads. ` +
         'Gateways are bench/procs/gateway.mjs processes (--expose-gc): the time to ready() includes connecting, subscribing and the paged load (ZSCAN, 2,000 per page, each page under the 250 ms command timeout); ' +
         'the event-loop figure is monitorEventLoopDelay (resolution 5 ms) from the start of the gateway script (its modules already loaded) to the question, so it covers connecting and the whole load. Heap: heapUsed + arrayBuffers (the typed arrays of the cache) after forced GC of that gateway minus a gateway with an empty prefix. ' +
         'Requests: GET /ok/ with X-Forwarded-For from the trusted loopback proxy, 50 in flight; Redis commands counted with INFO commandstats around them.',
-      `6d–6e: ${fmtInt(RANGES)} distinct random ranges (seeded): 50,000 IPv4 /16–/28 and 50,000 IPv6 /32–/64. Lookup: BanCache.bannedUntil over 200,000 clean addresses (IPv4 outside the ranges' space half the time, IPv6 2a00::/16), best of 5 passes, with the ranges loaded minus with an empty cache. ` +
+      `7d–7e: ${fmtInt(RANGES)} distinct random ranges (seeded): 50,000 IPv4 /16–/28 and 50,000 IPv6 /32–/64. Lookup: BanCache.bannedUntil over 200,000 clean addresses (IPv4 outside the ranges' space half the time, IPv6 2a00::/16), best of 5 passes, with the ranges loaded minus with an empty cache. ` +
         'The range table keeps one hash map per prefix length in use (numbers as keys up to 53 bits), so a lookup costs one map probe per length in use — at most 33 (IPv4) or 129 (IPv6), here 13 and 33.',
-      '6f: gateway E starts with its Redis URL pointing at a free port where nothing listens yet; 5 s later a redis-server starts on that port, then gateway B. ' +
+      '7f: gateway E starts with its Redis URL pointing at a free port where nothing listens yet; 5 s later a redis-server starts on that port, then gateway B. ' +
         'Per trial a fresh address fails 4 times at B; the clock starts as the 5th failing request leaves; E is polled (one request at a time, ~1 ms apart) until it answers 403. ' +
         'The first trial measures how soon after Redis came E was subscribed and loaded at all (it includes B starting); the others the lag, as figure 3a.',
       `Run: fill ${fmt(fillS, 1)} s; range loads ${loads.map((x) => fmt(x, 0)).join(', ')} ms.`,

@@ -15,6 +15,7 @@ export * from './redis-target.js';
 export * from './scripts.js';
 export * from './store/types.js';
 export * from './store/manual-ban.js';
+export * from './store/counted-key.js';
 export * from './store/redis-store.js';
 export * from './store/memory-store.js';
 export * from './store/data-marker.js';

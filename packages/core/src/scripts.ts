@@ -46,6 +46,7 @@ export interface ScriptCommands {
   pcBan(...args: Arg[]): Promise<[string, number]>;
   pcUnban(numkeys: number, ...args: Arg[]): Promise<number>;
   pcBanMany(numkeys: number, ...args: Arg[]): Promise<[string, ...number[]]>;
+  pcReserve(...args: Arg[]): Promise<[number, number, string]>;
 }
 
 const defined = new WeakSet<RedisClient>();

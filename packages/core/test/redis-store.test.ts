@@ -105,22 +105,22 @@ describe('RedisBanStore: its own connection state and a subscription that holds'
     expect(held).toBe(0);
     await late.restart();
     try {
-      await waitFor('the subscription to hold', () => held === 1);
-      await waitFor('the store up', () => store.state === 'up');
+      await waitFor('the subscription to hold', () => held === 1, 30_000);
+      await waitFor('the store up', () => store.state === 'up', 30_000);
       const other = new RedisBanStore({ config, by: 'other' });
       await other.connect();
       await other.ban('203.0.113.1', { duration: 60_000 });
-      await waitFor('the notice', () => seen.includes('ban 203.0.113.1'));
+      await waitFor('the notice', () => seen.includes('ban 203.0.113.1'), 30_000);
       // a crash and a restart: down with its error, then up, held again, notices flow
       await late.kill();
-      await waitFor('the store down', () => store.state === 'down');
+      await waitFor('the store down', () => store.state === 'down', 30_000);
       await late.restart();
-      await waitFor('held again', () => held === 2);
-      await waitFor('the store up again', () => store.state === 'up');
-      await waitFor('the other store up again', () => other.state === 'up');
+      await waitFor('held again', () => held === 2, 30_000);
+      await waitFor('the store up again', () => store.state === 'up', 30_000);
+      await waitFor('the other store up again', () => other.state === 'up', 30_000);
       // (the restarted Redis is empty: no persistence in tests)
       await other.ban('203.0.113.2', { duration: 60_000 });
-      await waitFor('the notice after the restart', () => seen.includes('ban 203.0.113.2'));
+      await waitFor('the notice after the restart', () => seen.includes('ban 203.0.113.2'), 30_000);
       expect(states).toEqual(['up', 'down:true', 'up']);
       offState();
       await off();

@@ -56,18 +56,18 @@ describe('a gateway started before Redis', () => {
       // docker-compose order: the gateway first, Redis a few seconds later
       await new Promise((r) => setTimeout(r, 5000));
       await late.restart();
-      await waitFor('the early gateway up', () => early.guard.store.state === 'up');
+      await waitFor('the early gateway up', () => early.guard.store.state === 'up', 30_000);
       const other = await gateway(config(late.url));
       for (let i = 0; i < 5; i++) await send(other.url, '/auth/login/', { ip: '203.0.113.50' });
       expect(await statusOf(other, '203.0.113.50')).toBe(403);
       // learnt through the subscription
-      await waitFor('the ban to reach the early gateway', () => early.guard.cache.bannedUntil('203.0.113.50', Date.now()) !== 0);
+      await waitFor('the ban to reach the early gateway', () => early.guard.cache.bannedUntil('203.0.113.50', Date.now()) !== 0, 30_000);
       expect(await statusOf(early, '203.0.113.50')).toBe(403);
       const store = new RedisBanStore({ config: parseConfig(config(late.url)) });
       await store.connect();
       await store.unban('203.0.113.50');
       await store.close();
-      await waitFor('the unban to reach it', () => early.guard.cache.bannedUntil('203.0.113.50', Date.now()) === 0);
+      await waitFor('the unban to reach it', () => early.guard.cache.bannedUntil('203.0.113.50', Date.now()) === 0, 30_000);
       expect(await statusOf(early, '203.0.113.50')).toBe(200);
     } finally {
       for (const g of open.splice(0)) await g.close();
@@ -86,23 +86,23 @@ describe('keeping the cache in step', () => {
     // in the log only (not in {p}:bans): a full reload would not see it, a log read does
     await logOnly('ban', '203.0.113.60');
     await logOnly('ban', '2001:db8:60::/48');
-    await waitFor('the logged bans', () => g.guard.cache.bannedUntil('2001:db8:60::1', Date.now()) !== 0);
+    await waitFor('the logged bans', () => g.guard.cache.bannedUntil('2001:db8:60::1', Date.now()) !== 0, 30_000);
     expect(await statusOf(g, '203.0.113.60')).toBe(403);
     expect(await statusOf(g, '2001:db8:60::99')).toBe(403);
     await logOnly('unban', '2001:db8:60::/48');
-    await waitFor('the logged unban', () => g.guard.cache.bannedUntil('2001:db8:60::1', Date.now()) === 0);
+    await waitFor('the logged unban', () => g.guard.cache.bannedUntil('2001:db8:60::1', Date.now()) === 0, 30_000);
     expect(await statusOf(g, '203.0.113.60')).toBe(403);
   });
 
   it('reloads in full when the log was trimmed past its position', async () => {
     const g = await gateway(config(redis.url, { gateway: { resyncInterval: 1 } }));
     await logOnly('ban', '203.0.113.61');
-    await waitFor('the logged ban', () => g.guard.cache.bannedUntil('203.0.113.61', Date.now()) !== 0);
+    await waitFor('the logged ban', () => g.guard.cache.bannedUntil('203.0.113.61', Date.now()) !== 0, 30_000);
     // behind its back: a ban in {p}:bans and a log trimmed to 10 entries past the position
     await cli.zadd('{portcullis}:bans', Date.now() + 60_000, '203.0.113.62');
     for (let i = 0; i < 50; i++) await logOnly('ban', `198.18.0.${i + 1}`, Date.now() + 60_000, 10);
     // the full reload sees {p}:bans, where the log-only bans never were
-    await waitFor('the full reload', () => g.guard.cache.bannedUntil('203.0.113.62', Date.now()) !== 0);
+    await waitFor('the full reload', () => g.guard.cache.bannedUntil('203.0.113.62', Date.now()) !== 0, 30_000);
     expect(g.guard.cache.bannedUntil('203.0.113.61', Date.now())).toBe(0);
     expect(await statusOf(g, '203.0.113.62')).toBe(403);
   });

@@ -4,7 +4,7 @@ import { Cluster, Redis } from 'ioredis';
 import type { PortcullisConfig } from '../config/schema.js';
 import { InvalidIpError, type RedisWipedError } from '../errors.js';
 import { parseBanEvent, type BanChange, type BanEvent, type BanRecord } from '../events.js';
-import { IpSet, normalizeCidr, normalizeIp } from '../ip.js';
+import { IpSet, normalizeCidr } from '../ip.js';
 import { assertKnownJail, type Jail } from '../jail.js';
 import { Keys } from '../keys.js';
 import { Protection } from '../protection.js';
@@ -16,6 +16,7 @@ import { ConnectionState } from './connection-state.js';
 import { DataMarker } from './data-marker.js';
 import { KeptSubscription } from './kept-subscription.js';
 import { resolveManualBan } from './manual-ban.js';
+import { countedKey } from './counted-key.js';
 import { ShardedSubscription } from './sharded-subscription.js';
 import { nodeClient, slotOwner, watchSlotOwner } from './slot-owner.js';
 import { explainRedisError, topologyProblem } from './topology-check.js';
@@ -27,6 +28,7 @@ import type {
   ChangeLogRead,
   JailStatus,
   RecordResult,
+  Reservation,
   StoreState,
   UnbanOptions,
 } from './types.js';
@@ -59,7 +61,7 @@ export interface RedisBanStoreOptions {
 /** the store's methods that talk to Redis: a wrong-node error becomes one clear line (explainRedisError) */
 const GUARDED = [
   'recordFailure', 'ban', 'banMany', 'unban', 'unbanAll', 'isBanned', 'activeBans', 'activeBansPage',
-  'changeLogPosition', 'readChangeLog', 'listBans', 'status',
+  'changeLogPosition', 'readChangeLog', 'listBans', 'status', 'reserve', 'release',
 ] as const;
 
 /** a general client's command timeout: slow is tolerated, hung is not */
@@ -171,14 +173,13 @@ export class RedisBanStore implements BanStore {
   }
 
   async recordFailure(jail: Jail, rawIp: string, now = Date.now()): Promise<RecordResult> {
-    const ip = normalizeIp(rawIp);
-    if (ip === null) throw new InvalidIpError(rawIp);
-    if (this.protection.reasonFor(ip) !== null || jail.ignore?.has(ip)) return NO_BAN;
+    const ip = countedKey(rawIp, jail, this.protection);
+    if (ip === null) return NO_BAN;
     const k = this.keys;
     const [count, state, until, bans] = await this.redis.pcRecordFailure(
       k.fail(jail.name, ip), k.ban(ip), k.bans, k.offenses(ip), k.stats(jail.name), k.events,
       now, jail.findtime, jail.maxretry, this.ladderOf(jail), jail.name, ip,
-      `${this.tokenBase}${(this.token = (this.token + 1) % 0x7fffffff)}`,
+      this.nextToken(),
       this.config.increment.memory, this.config.streamMaxLen, this.notices, this.by,
     );
     return { count, banned: state === 1, alreadyBanned: state === 2, until: Number(until), bans };
@@ -193,6 +194,29 @@ export class RedisBanStore implements BanStore {
     }
     const jitter = banJitter(this.config.increment, this.random);
     return jitter === 0 ? ladder.text : ladder.lengths.map((ms) => withJitter(ms, jitter)).join(' ');
+  }
+
+  async reserve(jail: Jail, rawIp: string, lifetimeMs: number, now = Date.now()): Promise<Reservation> {
+    const ip = countedKey(rawIp, jail, this.protection);
+    if (ip === null) return { state: 'reserved', token: '', used: 0 };
+    const token = this.nextToken();
+    const k = this.keys;
+    const [state, used, until] = await this.redis.pcReserve(
+      k.fail(jail.name, ip), k.held(jail.name, ip), k.ban(ip),
+      now, jail.findtime, jail.maxretry, lifetimeMs, token,
+    );
+    if (state === 2) return { state: 'banned', until: Number(until) };
+    return state === 1 ? { state: 'reserved', token, used } : { state: 'over', used };
+  }
+
+  async release(jail: Jail, rawIp: string, token: string): Promise<void> {
+    if (token === '') return;
+    const ip = countedKey(rawIp, jail, this.protection);
+    if (ip !== null) await this.redis.zrem(this.keys.held(jail.name, ip), token);
+  }
+
+  private nextToken(): string {
+    return `${this.tokenBase}${(this.token = (this.token + 1) % 0x7fffffff)}`;
   }
 
   async ban(rawIp: string, opts: BanOptions = {}): Promise<BanRecord> {
