@@ -153,10 +153,16 @@ describe('sharded notices on a Cluster follow a failover', () => {
     const off = await reader.subscribe((c) => seen.push(c), { onSubscribed: () => holds++ });
     try {
       await waitFor('the sharded subscription to hold', () => holds >= 1);
+      // the notices go out with SPUBLISH, inside the {p} slot's shard: SSUBSCRIBE on its master hears them
+      const { master, replicas } = await sets.cluster.ownerOf('{portcullis}:changes');
+      const plain = nodeClient(master);
+      const sharded: string[] = [];
+      plain.on('smessage', (_c: string, m: string) => sharded.push(m));
+      await plain.ssubscribe('{portcullis}:changes');
       await writer.ban('203.0.113.30');
       await waitFor('the notice before the failover', () => seen.some((c) => c.ip === '203.0.113.30'));
-      // the notice went out with SPUBLISH: a plain SUBSCRIBE on the owner hears nothing
-      const { master, replicas } = await sets.cluster.ownerOf('{portcullis}:changes');
+      await waitFor('the sharded notice on the slot master', () => sharded.some((m) => m.includes('203.0.113.30')));
+      plain.disconnect();
       await sets.cluster.failover(replicas[0]!);
       await waitFor('the subscription to hold again on the new owner', () => holds >= 2);
       await waitFor('a ban written after the failover to arrive', async () => {

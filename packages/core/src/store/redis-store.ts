@@ -17,7 +17,7 @@ import { DataMarker } from './data-marker.js';
 import { KeptSubscription } from './kept-subscription.js';
 import { resolveManualBan } from './manual-ban.js';
 import { countedKey } from './counted-key.js';
-import { ShardedSubscription } from './sharded-subscription.js';
+import { ShardedSubscription, supportsShardedPubSub } from './sharded-subscription.js';
 import { nodeClient, slotOwner, watchSlotOwner } from './slot-owner.js';
 import { explainRedisError, topologyProblem } from './topology-check.js';
 import type {
@@ -135,10 +135,7 @@ export class RedisBanStore implements BanStore {
   private async verify(): Promise<Error | null> {
     const problem = await topologyProblem(this.redis, this.where);
     if (problem) return problem;
-    if (isCluster(this.redis)) {
-      const info = await this.redis.info('server').catch(() => '');
-      this.sharded = Number(/redis_version:(\d+)/.exec(info)?.[1] ?? 0) >= 7;
-    }
+    if (isCluster(this.redis)) this.sharded = await this.slotNode().then(supportsShardedPubSub).catch(() => false);
     await this.marker.verify();
     return null;
   }
@@ -420,7 +417,7 @@ export class RedisBanStore implements BanStore {
     };
     const onSubscribed = () => opts.onSubscribed?.();
     const subscription = isCluster(this.redis)
-      ? new ShardedSubscription(this.redis, this.keys.changes, onMessage, onSubscribed, () => this.sharded)
+      ? new ShardedSubscription(this.redis, this.keys.changes, onMessage, onSubscribed)
       : new KeptSubscription(this.redis, this.keys.changes, onMessage, onSubscribed);
     this.subscriptions.add(subscription);
     return async () => {

@@ -27,8 +27,6 @@ export class ShardedSubscription {
     private readonly channel: string,
     private readonly onMessage: (message: string) => void,
     private readonly onSubscribed: () => void,
-    /** SSUBSCRIBE (the server supports sharded pub/sub) or SUBSCRIBE */
-    private readonly sharded: () => boolean,
   ) {
     this.timer = setInterval(() => void this.check(), CHECK_EVERY);
     this.timer.unref();
@@ -69,7 +67,8 @@ export class ShardedSubscription {
     this.sub = sub;
     this.node = owner;
     await sub.connect();
-    if (this.sharded()) await sub.ssubscribe(this.channel);
+    // the scripts SPUBLISH on Redis 7+ (see RedisBanStore.verify), PUBLISH before: listen the same way
+    if (await supportsShardedPubSub(sub)) await sub.ssubscribe(this.channel);
     else await sub.subscribe(this.channel);
     if (this.sub !== sub || this.stopped) return;
     try {
@@ -90,6 +89,12 @@ export class ShardedSubscription {
     clearInterval(this.timer);
     this.drop();
   }
+}
+
+/** Redis 7+ has SPUBLISH/SSUBSCRIBE */
+export async function supportsShardedPubSub(redis: Redis): Promise<boolean> {
+  const info = await redis.info('server');
+  return Number(/redis_version:(\d+)/.exec(info)?.[1] ?? 0) >= 7;
 }
 
 function onMessageSafe(onMessage: (message: string) => void, message: string): void {
