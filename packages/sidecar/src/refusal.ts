@@ -1,13 +1,11 @@
-import { Protection, formatDuration, type Cidr, type PortcullisConfig } from '@portcullis/core';
-
-/** The longest ban the config can ask for (10 years; core's duration bound). Beyond it an until is a mistake or an attack. */
-const MAX_DURATION_MS = 315_360_000_000;
+import { MAX_DURATION_MS, Protection, formatDuration, type Cidr, type PortcullisConfig } from '@portcullis/core';
 
 /**
  * Why a ban must never reach the firewall, or null: loopback, trusted proxies
  * and ignoreIp (Protection), a range wider than sidecar.maxRangePrefix (one
  * event must not block half the Internet: `128.0.0.0/1`, `2000::/3`), an
- * until further away than the longest ban allowed.
+ * until further away than the longest ban allowed (core's MAX_DURATION_MS,
+ * 10 years).
  */
 export function banRefusal(config: Pick<PortcullisConfig, 'trustProxy' | 'ignoreIp' | 'sidecar'>, now: () => number = Date.now): (cidr: Cidr, until: number) => string | null {
   const protection = new Protection(config);
