@@ -8,6 +8,7 @@
   KEYS[4] {p}:offenses:<ip>      STRING bans so far
   KEYS[5] {p}:stats:<jail>       HASH   failed, banned
   KEYS[6] {p}:events             STREAM
+  KEYS[7] {p}:recent:<jail>:<ip> LIST   last failing requests, for ban alerts
 
   ARGV[1]  now (ms)              ARGV[2]  findtime (ms)
   ARGV[3]  maxretry              ARGV[4]  bantime (ms, -1 = forever)
@@ -17,6 +18,8 @@
   ARGV[11] maxtime (ms)          ARGV[12] jitter (ms, drawn by the caller within rndtime)
   ARGV[13] offense memory (ms)   ARGV[14] events MAXLEN (~)
   ARGV[15] changes channel       ARGV[16] by (who recorded it)
+  ARGV[17] failure detail JSON ("" = not kept)
+  ARGV[18] details kept          ARGV[19] how long they are kept (ms)
 
   Returns { count, state, until, bans }
     state 0: counted, not banned; 1: banned now; 2: was already banned
@@ -35,6 +38,13 @@ if current then
   if u == -1 or u > now then
     return { 0, 2, current, tonumber(redis.call('HGET', KEYS[2], 'count') or '1') }
   end
+end
+
+-- A capped list beside the window: the ban alert quotes it.
+if ARGV[17] ~= '' then
+  redis.call('LPUSH', KEYS[7], ARGV[17])
+  redis.call('LTRIM', KEYS[7], 0, tonumber(ARGV[18]) - 1)
+  redis.call('PEXPIRE', KEYS[7], ARGV[19])
 end
 
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - findtime)

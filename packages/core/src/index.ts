@@ -8,6 +8,7 @@ export * from './config/load.js';
 export * from './jail.js';
 export * from './keys.js';
 export * from './events.js';
+export * from './failure-detail.js';
 export * from './protection.js';
 export * from './redis.js';
 export * from './scripts.js';

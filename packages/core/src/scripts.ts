@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 const lua = (name: string) => readFileSync(new URL(`../lua/${name}.lua`, import.meta.url), 'utf8');
 
 const SCRIPTS = {
-  pcRecordFailure: { numberOfKeys: 6, lua: lua('recordFailure') },
+  pcRecordFailure: { numberOfKeys: 7, lua: lua('recordFailure') },
   pcBan: { numberOfKeys: 5, lua: lua('ban') },
   // variable number of keys: numkeys is passed first
   pcUnban: { lua: lua('unban') },

@@ -7,3 +7,4 @@ export * from './kill-connections.js';
 export * from './metrics.js';
 export * from './sidecar.js';
 export * from './options.js';
+export * from './alerts/index.js';

@@ -121,6 +121,60 @@ export const sidecarSchema = z
   })
   .strict();
 
+const smtpUrl = z.string().regex(/^smtps?:\/\/\S+$/, 'expected an smtp:// or smtps:// URL (e.g. smtp://user:pass@mail.example.com:587)');
+
+/** Ban alerts (fail2ban's action_mwl), sent by the sidecars' shared `alerts` consumer group. */
+export const alertsSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** consumer group on {p}:events: every sidecar with alerts on joins it, each ban goes to one of them */
+    group: jailName.default('alerts'),
+    /** failing requests kept per address and jail for the alert (0 = none); written by the gateway's failure script */
+    recent: z.number().int().min(0).max(20).default(5),
+    webhook: z
+      .object({
+        url: z.string().url().regex(/^https?:\/\//, 'expected an http:// or https:// URL'),
+        /** json: Portcullis's own shape; slack: {"text": …} for a Slack (or Mattermost, Rocket.Chat) incoming webhook */
+        format: z.enum(['json', 'slack']).default('json'),
+        headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'expected a header name'), z.string()).default({}),
+        timeout: duration().default('5s'),
+      })
+      .strict()
+      .optional(),
+    email: z
+      .object({
+        smtp: smtpUrl,
+        from: z.string().min(3),
+        to: z.array(z.string().email()).min(1),
+        subjectPrefix: z.string().default('[portcullis]'),
+      })
+      .strict()
+      .optional(),
+    /** more bans than `maxSingle` within `window`: the rest go out as one digest per window */
+    digest: z
+      .object({
+        window: duration().default('1m'),
+        maxSingle: z.number().int().min(0).default(5),
+        /** bans listed one by one in a digest; the rest are counted per jail */
+        listed: z.number().int().min(1).max(1000).default(50),
+      })
+      .strict()
+      .default({}),
+    /** a failed send is retried with exponential backoff, then given up (logged, counted) */
+    retry: z
+      .object({
+        attempts: z.number().int().min(1).max(50).default(8),
+        base: duration().default('1s'),
+        max: duration().default('5m'),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict()
+  .refine((a) => !a.enabled || a.webhook !== undefined || a.email !== undefined, {
+    message: 'alerts need a channel: set alerts.webhook or alerts.email (or enabled: false)',
+  });
+
 const defaultsSchema = z
   .object({
     bantime: duration({ forever: true }).default('1h'),
@@ -145,6 +199,7 @@ export const configSchema = z
     firewall: firewallSchema.default({}),
     gateway: gatewaySchema.default({}),
     sidecar: sidecarSchema.default({}),
+    alerts: alertsSchema.optional(),
     /** approximate cap on the events stream (XADD MAXLEN ~) */
     streamMaxLen: z.number().int().min(100).default(100_000),
   })
@@ -156,4 +211,5 @@ export type JailConfig = z.output<typeof jailSchema>;
 export type IncrementConfig = z.output<typeof incrementSchema>;
 export type FirewallConfig = z.output<typeof firewallSchema>;
 export type SidecarConfig = z.output<typeof sidecarSchema>;
+export type AlertsConfig = z.output<typeof alertsSchema>;
 export type GatewayConfig = z.output<typeof gatewaySchema>;

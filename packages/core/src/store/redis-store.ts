@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { PortcullisConfig } from '../config/schema.js';
 import { InvalidIpError } from '../errors.js';
 import type { BanChange, BanRecord } from '../events.js';
+import { encodeFailureDetail, type FailureDetail } from '../failure-detail.js';
 import { IpSet, normalizeCidr, normalizeIp } from '../ip.js';
 import { assertKnownJail, type Jail } from '../jail.js';
 import { Keys } from '../keys.js';
@@ -24,6 +25,9 @@ export interface RedisBanStoreOptions {
   /** see createRedis: on for gateways (many concurrent failures), off by default */
   autoPipelining?: boolean;
 }
+
+/** failure details outlive the window by this much, so a late alert still finds them */
+const RECENT_GRACE = 3_600_000;
 
 /** addresses per banMany script call */
 const BAN_MANY_CHUNK = 1000;
@@ -68,19 +72,23 @@ export class RedisBanStore implements BanStore {
     await waitReady(this.redis, timeoutMs);
   }
 
-  async recordFailure(jail: Jail, rawIp: string, now = Date.now()): Promise<RecordResult> {
+  async recordFailure(jail: Jail, rawIp: string, now = Date.now(), detail?: FailureDetail): Promise<RecordResult> {
     const ip = normalizeIp(rawIp);
     if (ip === null) throw new InvalidIpError(rawIp);
     if (this.protection.reasonFor(ip) !== null || jail.ignore?.has(ip)) return NO_BAN;
     const inc = this.config.increment;
     const jitter = inc.enabled && inc.rndtime > 0 ? Math.floor(Math.random() * inc.rndtime) : 0;
     const k = this.keys;
+    // details are kept only for alerts, and only as many as an alert quotes
+    const alerts = this.config.alerts;
+    const kept = detail && alerts?.enabled && alerts.recent > 0 ? encodeFailureDetail(detail) : '';
     const [count, state, until, bans] = await this.redis.pcRecordFailure(
-      k.fail(jail.name, ip), k.ban(ip), k.bans, k.offenses(ip), k.stats(jail.name), k.events,
+      k.fail(jail.name, ip), k.ban(ip), k.bans, k.offenses(ip), k.stats(jail.name), k.events, k.recent(jail.name, ip),
       now, jail.findtime, jail.maxretry, jail.bantime, jail.name, ip,
       `${this.tokenBase}${(this.token = (this.token + 1) % 0x7fffffff)}`,
       inc.enabled ? 1 : 0, inc.factor, inc.multipliers?.join(' ') ?? '', inc.maxtime, jitter, inc.memory,
       this.config.streamMaxLen, k.changes, this.by,
+      kept, alerts?.recent ?? 0, jail.findtime + RECENT_GRACE,
     );
     return { count, banned: state === 1, alreadyBanned: state === 2, until: Number(until), bans };
   }

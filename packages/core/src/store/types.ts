@@ -1,4 +1,5 @@
 import type { BanChange, BanRecord } from '../events.js';
+import type { FailureDetail } from '../failure-detail.js';
 import type { Jail } from '../jail.js';
 
 export interface RecordResult {
@@ -53,7 +54,8 @@ export interface BanStore {
   readonly kind: 'redis' | 'memory';
   /** connects; rejects when the backend cannot be reached within timeoutMs */
   connect(timeoutMs?: number): Promise<void>;
-  recordFailure(jail: Jail, ip: string, now?: number): Promise<RecordResult>;
+  /** `detail` is kept (Redis, alerts on) for the ban alert; the memory store has no alerts and ignores it */
+  recordFailure(jail: Jail, ip: string, now?: number, detail?: FailureDetail): Promise<RecordResult>;
   ban(ip: string, opts?: BanOptions): Promise<BanRecord>;
   /**
    * Bans many addresses alike (a blocklist import, a mass ban). Every address
