@@ -8,3 +8,4 @@ export * from './metrics.js';
 export * from './sidecar.js';
 export * from './options.js';
 export * from './alerts/index.js';
+export * from './logs/sshd-filter.js';
