@@ -27,6 +27,17 @@ export interface Jail {
   /** the response statuses the rule counts; null = any */
   readonly statuses: ReadonlySet<number> | null;
   matches(facts: ResponseFacts): boolean;
+  /** the ports its bans close in the firewall; null = firewall.ports */
+  readonly ports: readonly number[] | null;
+  /** a log-fed jail (the sidecar reads it; the gateway never matches it); null for HTTP jails */
+  readonly log: LogJailSpec | null;
+}
+
+/** Where a log-fed jail reads its lines, and how. */
+export interface LogJailSpec {
+  filter: 'sshd';
+  source: { kind: 'file'; path: string } | { kind: 'journal'; units: string[]; file?: string };
+  banLoggedIn: boolean;
 }
 
 const asList = <T>(v: T | T[] | undefined): T[] | undefined => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
@@ -69,6 +80,17 @@ export function resolveJail(name: string, jail: JailConfig, config: PortcullisCo
     if (jail[key] !== undefined) (rule as Record<string, unknown>)[key] = jail[key];
   }
   const compiled = compileRule(rule);
+  const logpath = jail.logpath ?? preset.logpath;
+  const log: LogJailSpec | null = preset.filter
+    ? {
+        filter: preset.filter,
+        // journald when the jail says so, else the file (the preset's default path)
+        source: jail.journal
+          ? { kind: 'journal', units: jail.journal.units, ...(jail.journal.file ? { file: jail.journal.file } : {}) }
+          : { kind: 'file', path: logpath ?? '/var/log/auth.log' },
+        banLoggedIn: jail.banLoggedIn ?? false,
+      }
+    : null;
   return {
     name,
     bantime: jail.bantime ?? (preset.bantime !== undefined ? parseDuration(preset.bantime) : config.defaults.bantime),
@@ -78,6 +100,8 @@ export function resolveJail(name: string, jail: JailConfig, config: PortcullisCo
     hasRule: compiled.hasRule,
     statuses: compiled.statuses,
     matches: compiled.matches,
+    ports: jail.ports ?? preset.ports ?? null,
+    log,
   };
 }
 

@@ -16,6 +16,12 @@ export interface RuleFields {
   maxretry?: number;
   findtime?: string | number;
   bantime?: string | number;
+  /** a log-fed jail (read by the sidecar, not the gateway): the filter of its lines */
+  filter?: 'sshd';
+  /** the log file it follows unless the jail reads journald */
+  logpath?: string;
+  /** the ports its firewall bans close (default firewall.ports) */
+  ports?: number[];
 }
 
 export const PRESETS = {
@@ -46,6 +52,8 @@ export const PRESETS = {
     maxretry: 30,
     findtime: '1m',
   },
+  /** fail2ban's [sshd]: sshd's failure lines, read by every host's sidecar; a ban closes port 22. */
+  sshd: { filter: 'sshd', logpath: '/var/log/auth.log', ports: [22] },
   /** Only the X-Portcullis-Failure header set by the Django helper counts. */
   'django.signal': {},
 } as const satisfies Record<string, RuleFields>;

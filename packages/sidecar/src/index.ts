@@ -9,3 +9,7 @@ export * from './sidecar.js';
 export * from './options.js';
 export * from './alerts/index.js';
 export * from './logs/sshd-filter.js';
+export * from './logs/file-follower.js';
+export * from './logs/journal-follower.js';
+export * from './logs/log-jail.js';
+export * from './logs/start-log-jails.js';

@@ -64,8 +64,30 @@ export const jailSchema = z
     responseHeader: z.string().regex(/^[A-Za-z0-9-]+$/, 'expected a header name').optional(),
     exclude: z.array(pathString).optional(),
     ignoreIp: z.array(cidr).optional(),
+    /** log-fed jails (sidecar): sshd's lines from a file it follows … */
+    logpath: z.string().startsWith('/', 'expected an absolute path').optional(),
+    /** … or from journald (units; `file` reads a journal file instead of the system journal) */
+    journal: z
+      .object({
+        units: z.array(z.string().regex(/^[A-Za-z0-9@_.:-]+$/, 'expected a systemd unit name')).min(1).default(['ssh', 'sshd']),
+        file: z.string().startsWith('/', 'expected an absolute path').optional(),
+      })
+      .strict()
+      .optional(),
+    /** count failures of an address that has an SSH session open right now (default false: never lock out a logged-in admin) */
+    banLoggedIn: z.boolean().optional(),
+    /** the ports this jail's bans close in the firewall (default firewall.ports) */
+    ports: z.array(z.number().int().min(1).max(65535)).min(1).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((jail, ctx) => {
+    // log sources only mean something to a log-fed preset; silently ignoring them would hide a typo
+    for (const field of ['logpath', 'journal', 'banLoggedIn'] as const) {
+      if (jail[field] !== undefined && jail.preset !== 'sshd') {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [field], message: `${field} belongs to a log-fed jail (preset: sshd)` });
+      }
+    }
+  });
 
 export const incrementSchema = z
   .object({
@@ -118,6 +140,8 @@ export const sidecarSchema = z
     /** pending events idle this long are reclaimed from a dead consumer */
     claimIdle: duration().default('30s'),
     batchSize: z.number().int().min(1).max(10000).default(5000),
+    /** where log jails keep their file offsets and journal cursors */
+    stateDir: z.string().startsWith('/', 'expected an absolute path').default('/var/lib/portcullis'),
   })
   .strict();
 

@@ -1,0 +1,130 @@
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { normalizeIp, type BanStore, type Jail } from '@portcullis/core';
+import type { Logger } from 'pino';
+import { backoffDelay } from '../exec.js';
+import { FileFollower } from './file-follower.js';
+import { JournalFollower } from './journal-follower.js';
+import { parseSshdLine } from './sshd-filter.js';
+
+export type LogSource = { kind: 'file'; path: string } | { kind: 'journal'; units: string[]; file?: string };
+
+export interface LogJailOptions {
+  jail: Jail;
+  source: LogSource;
+  store: BanStore;
+  /** offsets and cursors live here, one file per jail */
+  stateDir: string;
+  /** count failures of an address that has an SSH session open right now (default: never) */
+  banLoggedIn: boolean;
+  logger: Logger;
+  pollMs?: number;
+  journalctl?: string;
+}
+
+/** this host's own addresses (fail2ban's ignoreself), read again now and then: interfaces come and go */
+function ownAddresses(): Set<string> {
+  const out = new Set<string>();
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) {
+      const ip = normalizeIp(a.address);
+      if (ip) out.add(ip);
+    }
+  }
+  return out;
+}
+
+/**
+ * One log-fed jail (sshd): reads its source, recognises failures, and records
+ * each through the same store and script as the gateways, so an address that
+ * guesses SSH passwords on one host is banned on every host and gateway.
+ * A failure is recorded before the source's position is saved: a crash or a
+ * Redis outage re-reads, it never skips.
+ */
+export class LogJail {
+  private readonly follower: FileFollower | JournalFollower;
+  private readonly log: Logger;
+  /** open SSH sessions: address -> client ports */
+  private readonly sessions = new Map<string, Set<number>>();
+  private own = ownAddresses();
+  private ownReadAt = Date.now();
+  private stopping = false;
+  counted = 0;
+
+  constructor(private readonly opts: LogJailOptions) {
+    this.log = opts.logger.child({ jail: opts.jail.name });
+    const onLines = (lines: string[]) => this.handle(lines);
+    const stateFile = join(opts.stateDir, `${opts.jail.name}.${opts.source.kind}.json`);
+    this.follower =
+      opts.source.kind === 'file'
+        ? new FileFollower(opts.source.path, { stateFile, onLines, logger: this.log, pollMs: opts.pollMs })
+        : new JournalFollower({ units: opts.source.units, file: opts.source.file, stateFile, onLines, logger: this.log, journalctl: opts.journalctl });
+  }
+
+  async start(): Promise<void> {
+    await this.follower.start();
+    this.log.info({ source: this.opts.source }, 'log jail started');
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.follower.stop();
+  }
+
+  /** addresses with an SSH session open now, as the log told us */
+  loggedIn(): string[] {
+    return [...this.sessions.keys()];
+  }
+
+  private isOwn(ip: string): boolean {
+    if (Date.now() - this.ownReadAt > 60_000) {
+      this.own = ownAddresses();
+      this.ownReadAt = Date.now();
+    }
+    return this.own.has(ip);
+  }
+
+  private async handle(lines: string[]): Promise<void> {
+    for (const line of lines) {
+      const event = parseSshdLine(line);
+      if (!event) continue;
+      if (event.kind === 'login') {
+        let ports = this.sessions.get(event.ip);
+        if (!ports) this.sessions.set(event.ip, (ports = new Set()));
+        ports.add(event.port);
+        continue;
+      }
+      if (event.kind === 'logout') {
+        const ports = this.sessions.get(event.ip);
+        ports?.delete(event.port);
+        if (ports?.size === 0) this.sessions.delete(event.ip);
+        continue;
+      }
+      if (this.isOwn(event.ip)) continue;
+      if (!this.opts.banLoggedIn && this.sessions.has(event.ip)) {
+        this.log.debug({ ip: event.ip }, 'failure from an address with an open SSH session: not counted');
+        continue;
+      }
+      await this.record(event.ip, event.message);
+    }
+  }
+
+  /** retried until Redis takes it: the follower waits, the position is not saved */
+  private async record(ip: string, message: string): Promise<void> {
+    for (let attempt = 0; !this.stopping; attempt++) {
+      try {
+        const now = Date.now();
+        const result = await this.opts.store.recordFailure(this.opts.jail, ip, now, { at: now, line: message });
+        this.counted++;
+        if (result.banned) this.log.warn({ ip, bans: result.bans, until: result.until }, 'banned');
+        return;
+      } catch (err) {
+        const delay = backoffDelay(attempt, 100, 5000);
+        if (attempt === 0) this.log.warn({ err: (err as Error).message, retryInMs: delay }, 'cannot record a failure; retrying');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+    // stopped before Redis took it: fail the batch so its position is not saved
+    throw new Error('stopped before the failure was recorded');
+  }
+}
