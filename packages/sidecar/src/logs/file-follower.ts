@@ -91,7 +91,7 @@ export class FileFollower {
   }
 
   private async poll(): Promise<void> {
-    const now = await stat(this.path).catch(() => null);
+    let now = await stat(this.path).catch(() => null);
     if (this.fh === null) {
       if (now === null) {
         if (!this.missingLogged) this.opts.logger.warn({ path: this.path }, 'log file missing; waiting for it');
@@ -103,6 +103,8 @@ export class FileFollower {
     }
     // read what is left in the file we hold (after a rotation: the old file's tail)
     await this.readToEnd();
+    // look at the name again: it grew while we read, and only a size below what we read means truncation
+    now = await stat(this.path).catch(() => null);
     if (now === null) return;
     if (now.ino !== this.inode) {
       this.opts.logger.info({ path: this.path }, 'log rotated; following the new file');

@@ -20,10 +20,12 @@ export interface LogJailOptions {
   logger: Logger;
   pollMs?: number;
   journalctl?: string;
+  /** this host's addresses (default: every interface's, read again each minute) */
+  ownAddresses?: () => Set<string>;
 }
 
 /** this host's own addresses (fail2ban's ignoreself), read again now and then: interfaces come and go */
-function ownAddresses(): Set<string> {
+export function ownAddresses(): Set<string> {
   const out = new Set<string>();
   for (const list of Object.values(networkInterfaces())) {
     for (const a of list ?? []) {
@@ -46,13 +48,17 @@ export class LogJail {
   private readonly log: Logger;
   /** open SSH sessions: address -> client ports */
   private readonly sessions = new Map<string, Set<number>>();
-  private own = ownAddresses();
+  private own: Set<string>;
   private ownReadAt = Date.now();
   private stopping = false;
+  /** failures recorded so far */
   counted = 0;
+  /** a failure is waiting for Redis */
+  retrying = false;
 
   constructor(private readonly opts: LogJailOptions) {
     this.log = opts.logger.child({ jail: opts.jail.name });
+    this.own = (opts.ownAddresses ?? ownAddresses)();
     const onLines = (lines: string[]) => this.handle(lines);
     const stateFile = join(opts.stateDir, `${opts.jail.name}.${opts.source.kind}.json`);
     this.follower =
@@ -78,7 +84,7 @@ export class LogJail {
 
   private isOwn(ip: string): boolean {
     if (Date.now() - this.ownReadAt > 60_000) {
-      this.own = ownAddresses();
+      this.own = (this.opts.ownAddresses ?? ownAddresses)();
       this.ownReadAt = Date.now();
     }
     return this.own.has(ip);
@@ -116,9 +122,11 @@ export class LogJail {
         const now = Date.now();
         const result = await this.opts.store.recordFailure(this.opts.jail, ip, now, { at: now, line: message });
         this.counted++;
+        this.retrying = false;
         if (result.banned) this.log.warn({ ip, bans: result.bans, until: result.until }, 'banned');
         return;
       } catch (err) {
+        this.retrying = true;
         const delay = backoffDelay(attempt, 100, 5000);
         if (attempt === 0) this.log.warn({ err: (err as Error).message, retryInMs: delay }, 'cannot record a failure; retrying');
         await new Promise((r) => setTimeout(r, delay));

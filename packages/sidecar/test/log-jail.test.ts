@@ -1,0 +1,67 @@
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resolveJail } from '@portcullis/core';
+import { LogJail, ownAddresses } from '@portcullis/sidecar';
+import { RedisServer } from '../../../test/helpers/redis-server.js';
+import { quiet, store, testConfig, waitFor } from './harness.js';
+
+let redis: RedisServer;
+let dir: string;
+beforeAll(async () => {
+  redis = await RedisServer.start();
+  dir = mkdtempSync(join(tmpdir(), 'pc-logjail-'));
+});
+afterAll(async () => {
+  await redis?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const line = (ip: string, port: number) => `Nov 25 08:00:01 web1 sshd[812]: Failed password for root from ${ip} port ${port} ssh2\n`;
+
+describe('LogJail: sshd lines into the shared store', () => {
+  it('never counts the host\'s own addresses; keeps the failing lines for the alert; a Redis outage loses no failure', async () => {
+    const log = join(dir, 'auth.log');
+    writeFileSync(log, '');
+    const config = testConfig(redis.url, {
+      jails: { sshd: { preset: 'sshd', maxretry: 3, logpath: log } },
+      alerts: { webhook: { url: 'http://127.0.0.1:9/unused' } },
+    });
+    const jail = resolveJail('sshd', config.jails.sshd!, config);
+    expect(jail.ports).toEqual([22]);
+    expect(jail.log).toEqual({ filter: 'sshd', source: { kind: 'file', path: log }, banLoggedIn: false });
+    const s = await store(config);
+    const lj = new LogJail({
+      jail, source: jail.log!.source, store: s, stateDir: join(dir, 'state'), banLoggedIn: false, logger: quiet, pollMs: 20,
+      ownAddresses: () => new Set(['198.51.100.77']),
+    });
+    await lj.start();
+    for (let i = 0; i < 5; i++) appendFileSync(log, line('198.51.100.77', 1000 + i));
+    appendFileSync(log, line('203.0.113.5', 2000));
+    await waitFor('the first failure of 203.0.113.5', () => lj.counted === 1);
+
+    // (this Redis keeps nothing across a restart: the three failures written during the outage make the ban)
+    await redis.kill();
+    appendFileSync(log, line('203.0.113.5', 2001) + line('203.0.113.5', 2002) + line('203.0.113.5', 2003));
+    await waitFor('the jail is retrying', () => lj.counted === 1 && lj.retrying);
+    await redis.restart();
+    await waitFor('banned after Redis came back', async () => (await s.isBanned('203.0.113.5')) !== null);
+    expect(await s.isBanned('198.51.100.77')).toBeNull();
+    expect(lj.counted).toBe(4);
+    const recent = await s.redis.lrange('{pct}:recent:sshd:203.0.113.5', 0, -1);
+    expect(recent.map((r) => JSON.parse(r).line)).toEqual([2003, 2002, 2001].map((p) => `Failed password for root from 203.0.113.5 port ${p} ssh2`));
+    await lj.stop();
+    await s.close();
+  });
+
+  it('reads the machine\'s own addresses from its interfaces', () => {
+    expect(ownAddresses().has('127.0.0.1')).toBe(true);
+  });
+
+  it('log sources belong to log-fed jails; a jail with journal reads journald', () => {
+    expect(() => testConfig(redis.url, { jails: { web: { preset: 'django.login', logpath: '/var/log/auth.log' } } })).toThrow(/jails\.web\.logpath: logpath belongs to a log-fed jail/);
+    const config = testConfig(redis.url, { jails: { sshd: { preset: 'sshd', journal: {} } } });
+    expect(resolveJail('sshd', config.jails.sshd!, config).log!.source).toEqual({ kind: 'journal', units: ['ssh', 'sshd'] });
+  });
+});
