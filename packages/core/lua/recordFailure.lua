@@ -20,6 +20,9 @@
   ARGV[15] changes channel       ARGV[16] by (who recorded it)
   ARGV[17] failure detail JSON ("" = not kept)
   ARGV[18] details kept          ARGV[19] how long they are kept (ms)
+  ARGV[20] weight ("" = one failure per member; n = this member counts n:
+           a flood jail's gateway sends its local count in one call)
+  ARGV[21] what is counted, for the ban reason ("failures", "requests")
 
   Returns { count, state, until, bans }
     state 0: counted, not banned; 1: banned now; 2: was already banned
@@ -29,7 +32,9 @@ local findtime = tonumber(ARGV[2])
 local maxretry = tonumber(ARGV[3])
 local bantime = tonumber(ARGV[4])
 
-redis.call('HINCRBY', KEYS[5], 'failed', 1)
+local weighted = ARGV[20] ~= nil and ARGV[20] ~= ''
+local weight = weighted and tonumber(ARGV[20]) or 1
+redis.call('HINCRBY', KEYS[5], 'failed', weight)
 
 -- Already banned (a gateway whose cache was a moment late): keep that ban.
 local current = redis.call('HGET', KEYS[2], 'until')
@@ -48,8 +53,15 @@ if ARGV[17] ~= '' then
 end
 
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - findtime)
-redis.call('ZADD', KEYS[1], now, ARGV[1] .. ':' .. ARGV[7])
-local count = redis.call('ZCARD', KEYS[1])
+local count
+if weighted then
+  redis.call('ZADD', KEYS[1], now, ARGV[1] .. ':' .. ARGV[7] .. ':' .. weight)
+  count = 0
+  for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do count = count + tonumber(string.match(m, '(%d+)$')) end
+else
+  redis.call('ZADD', KEYS[1], now, ARGV[1] .. ':' .. ARGV[7])
+  count = redis.call('ZCARD', KEYS[1])
+end
 if count < maxretry then
   redis.call('PEXPIRE', KEYS[1], findtime)
   return { count, 0, '0', 0 }
@@ -81,7 +93,7 @@ if duration > 0 then
 end
 local bans = previous + 1
 
-redis.call('HSET', KEYS[2], 'jail', ARGV[5], 'reason', count .. ' failures within ' .. math.floor(findtime / 1000) .. 's',
+redis.call('HSET', KEYS[2], 'jail', ARGV[5], 'reason', count .. ' ' .. (ARGV[21] or 'failures') .. ' within ' .. math.floor(findtime / 1000) .. 's',
   'at', ARGV[1], 'until', untilText, 'count', bans, 'by', ARGV[16])
 if untilMs > 0 then
   redis.call('PEXPIREAT', KEYS[2], untilText)

@@ -29,6 +29,11 @@ export interface Jail {
   matches(facts: ResponseFacts): boolean;
   /** the ports its bans close in the firewall; null = firewall.ports */
   readonly ports: readonly number[] | null;
+  /**
+   * a request-flood jail counts every request its paths take, whatever the
+   * answer (the gateway counts locally, see FloodCounter); null for the rest
+   */
+  readonly flood: { matchesRequest(method: string, url: string): boolean } | null;
   /** a log-fed jail (the sidecar reads it; the gateway never matches it); null for HTTP jails */
   readonly log: LogJailSpec | null;
 }
@@ -42,7 +47,7 @@ export interface LogJailSpec {
 
 const asList = <T>(v: T | T[] | undefined): T[] | undefined => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
 
-function compileRule(rule: RuleFields): { hasRule: boolean; statuses: Set<number> | null; matches: (f: ResponseFacts) => boolean } {
+function compileRule(rule: RuleFields, anyRequest = false): { hasRule: boolean; statuses: Set<number> | null; matches: (f: ResponseFacts) => boolean } {
   const statuses = rule.statuses ? new Set(rule.statuses) : null;
   const methods = rule.methods ? new Set(rule.methods.map((m) => m.toUpperCase())) : null;
   const exact = asList(rule.path);
@@ -51,7 +56,7 @@ function compileRule(rule: RuleFields): { hasRule: boolean; statuses: Set<number
   const re = rule.pathRegex ? new RegExp(rule.pathRegex) : null;
   const exclude = rule.exclude && rule.exclude.length > 0 ? rule.exclude : null;
   const header = rule.responseHeader?.toLowerCase() ?? null;
-  const hasRule = Boolean(statuses || exactSet || prefixes || re);
+  const hasRule = anyRequest || Boolean(statuses || exactSet || prefixes || re);
   if (!hasRule) return { hasRule, statuses, matches: () => false };
   return {
     hasRule,
@@ -79,7 +84,9 @@ export function resolveJail(name: string, jail: JailConfig, config: PortcullisCo
   for (const key of ['methods', 'path', 'pathPrefix', 'pathRegex', 'statuses', 'responseHeader', 'exclude'] as const) {
     if (jail[key] !== undefined) (rule as Record<string, unknown>)[key] = jail[key];
   }
-  const compiled = compileRule(rule);
+  // a flood jail never matches a response: it counts requests (statuses and headers play no part)
+  const flood = preset.flood ? compileRule({ ...rule, statuses: undefined, responseHeader: undefined }, true) : null;
+  const compiled = flood ? { hasRule: false, statuses: null, matches: () => false } : compileRule(rule);
   const logpath = jail.logpath ?? preset.logpath;
   const log: LogJailSpec | null = preset.filter
     ? {
@@ -101,6 +108,7 @@ export function resolveJail(name: string, jail: JailConfig, config: PortcullisCo
     statuses: compiled.statuses,
     matches: compiled.matches,
     ports: jail.ports ?? preset.ports ?? null,
+    flood: flood ? { matchesRequest: (method, url) => flood.matches({ method, url, status: 0, header: () => undefined }) } : null,
     log,
   };
 }

@@ -72,7 +72,7 @@ export class RedisBanStore implements BanStore {
     await waitReady(this.redis, timeoutMs);
   }
 
-  async recordFailure(jail: Jail, rawIp: string, now = Date.now(), detail?: FailureDetail): Promise<RecordResult> {
+  async recordFailure(jail: Jail, rawIp: string, now = Date.now(), detail?: FailureDetail, weight = 1): Promise<RecordResult> {
     const ip = normalizeIp(rawIp);
     if (ip === null) throw new InvalidIpError(rawIp);
     if (this.protection.reasonFor(ip) !== null || jail.ignore?.has(ip)) return NO_BAN;
@@ -89,6 +89,7 @@ export class RedisBanStore implements BanStore {
       inc.enabled ? 1 : 0, inc.factor, inc.multipliers?.join(' ') ?? '', inc.maxtime, jitter, inc.memory,
       this.config.streamMaxLen, k.changes, this.by,
       kept, alerts?.recent ?? 0, jail.findtime + RECENT_GRACE,
+      jail.flood ? Math.max(1, Math.floor(weight)) : '', jail.flood ? 'requests' : 'failures',
     );
     return { count, banned: state === 1, alreadyBanned: state === 2, until: Number(until), bans };
   }

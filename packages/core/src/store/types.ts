@@ -54,8 +54,11 @@ export interface BanStore {
   readonly kind: 'redis' | 'memory';
   /** connects; rejects when the backend cannot be reached within timeoutMs */
   connect(timeoutMs?: number): Promise<void>;
-  /** `detail` is kept (Redis, alerts on) for the ban alert; the memory store has no alerts and ignores it */
-  recordFailure(jail: Jail, ip: string, now?: number, detail?: FailureDetail): Promise<RecordResult>;
+  /**
+   * `detail` is kept (Redis, alerts on) for the ban alert; the memory store has no alerts and ignores it.
+   * `weight`: a flood jail's gateway records its local count of requests in one call.
+   */
+  recordFailure(jail: Jail, ip: string, now?: number, detail?: FailureDetail, weight?: number): Promise<RecordResult>;
   ban(ip: string, opts?: BanOptions): Promise<BanRecord>;
   /**
    * Bans many addresses alike (a blocklist import, a mass ban). Every address
