@@ -33,7 +33,7 @@ export interface Jail {
    * a request-flood jail counts every request its paths take, whatever the
    * answer (the gateway counts locally, see FloodCounter); null for the rest
    */
-  readonly flood: { matchesRequest(method: string, url: string): boolean } | null;
+  readonly flood: { flushAt: number; matchesRequest(method: string, url: string): boolean } | null;
   /** a log-fed jail (the sidecar reads it; the gateway never matches it); null for HTTP jails */
   readonly log: LogJailSpec | null;
 }
@@ -108,7 +108,12 @@ export function resolveJail(name: string, jail: JailConfig, config: PortcullisCo
     statuses: compiled.statuses,
     matches: compiled.matches,
     ports: jail.ports ?? preset.ports ?? null,
-    flood: flood ? { matchesRequest: (method, url) => flood.matches({ method, url, status: 0, header: () => undefined }) } : null,
+    flood: flood
+      ? {
+          flushAt: jail.flushAt ?? Math.max(1, Math.floor((jail.maxretry ?? preset.maxretry ?? config.defaults.maxretry) / 10)),
+          matchesRequest: (method, url) => flood.matches({ method, url, status: 0, header: () => undefined }),
+        }
+      : null,
     log,
   };
 }

@@ -4,7 +4,7 @@ export interface FloodCounterOptions {
   /** a flood jail (preset http.flood): jail.flood is set */
   jail: Jail;
   store: BanStore;
-  /** an address's local count goes to Redis when it reaches this (default: maxretry / 10, at least 1) */
+  /** an address's local count goes to Redis when it reaches this (default: the jail's flushAt, maxretry / 10) */
   flushAt?: number;
   /** addresses counted locally at most (the oldest windows make room) */
   maxAddresses?: number;
@@ -46,7 +46,7 @@ export class FloodCounter {
     if (!opts.jail.flood) throw new TypeError(`jail ${opts.jail.name} is not a flood jail (preset http.flood)`);
     this.jail = opts.jail;
     this.matches = opts.jail.flood.matchesRequest;
-    this.flushAt = Math.max(1, Math.floor(opts.flushAt ?? opts.jail.maxretry / 10));
+    this.flushAt = Math.max(1, Math.floor(opts.flushAt ?? opts.jail.flood.flushAt));
     this.maxAddresses = opts.maxAddresses ?? 100_000;
   }
 

@@ -76,6 +76,8 @@ export const jailSchema = z
       .optional(),
     /** count failures of an address that has an SSH session open right now (default false: never lock out a logged-in admin) */
     banLoggedIn: z.boolean().optional(),
+    /** flood jails: an address's local count goes to Redis at this many (default maxretry / 10); bound: maxretry + gateways × (flushAt - 1) */
+    flushAt: z.number().int().min(1).optional(),
     /** the ports this jail's bans close in the firewall (default firewall.ports) */
     ports: z.array(z.number().int().min(1).max(65535)).min(1).optional(),
   })
@@ -86,6 +88,9 @@ export const jailSchema = z
       if (jail[field] !== undefined && jail.preset !== 'sshd') {
         ctx.addIssue({ code: z.ZodIssueCode.custom, path: [field], message: `${field} belongs to a log-fed jail (preset: sshd)` });
       }
+    }
+    if (jail.flushAt !== undefined && jail.preset !== 'http.flood') {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['flushAt'], message: 'flushAt belongs to a flood jail (preset: http.flood)' });
     }
   });
 
