@@ -13,3 +13,4 @@ export * from './logs/file-follower.js';
 export * from './logs/journal-follower.js';
 export * from './logs/log-jail.js';
 export * from './logs/start-log-jails.js';
+export * from './side-tasks.js';
