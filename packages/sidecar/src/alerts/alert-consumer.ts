@@ -228,7 +228,7 @@ export class AlertConsumer {
     this.deliver({ kind: 'digest', digest: { from: due.from, to: due.to, total: due.total, byJail: due.byJail, listed } }, due.ids);
   }
 
-  /** Looks up who banned and the last failing requests (one round trip for all). */
+  /** Looks up who banned and the last failing requests (one round trip for all); never rejects. */
   private async describe(items: Ban[]): Promise<BanAlert[]> {
     const recent = this.opts.config.recent;
     const pipe = this.cmd.pipeline();
@@ -236,7 +236,8 @@ export class AlertConsumer {
       pipe.hgetall(this.keys.ban(event.ip));
       pipe.lrange(this.keys.recent(event.jail, event.ip), 0, Math.max(0, recent - 1));
     }
-    const replies = items.length ? ((await pipe.exec()) ?? []) : [];
+    // an alert with less detail beats a late one: a failed lookup leaves the fields from the event
+    const replies = items.length ? ((await pipe.exec().catch(() => null)) ?? []) : [];
     return items.map((event, i) => {
       const hash = (replies[2 * i]?.[1] ?? {}) as Record<string, string>;
       const list = recent > 0 ? ((replies[2 * i + 1]?.[1] ?? []) as string[]) : [];
