@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import { Counter, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { backoffDelay } from '../exec.js';
+import { Sleeper } from '../sleeper.js';
 import type { StreamEntry } from '../batch.js';
 import { createChannels, type AlertChannel } from './channel.js';
 import { DigestPolicy } from './digest.js';
@@ -59,7 +60,7 @@ export class AlertConsumer {
   private inFlight = 0;
   /** event ids read but not yet acknowledged (in the digest or in flight) */
   private readonly held = new Set<string>();
-  private readonly sleepers = new Set<() => void>();
+  private readonly sleeper = new Sleeper();
   private heartbeat: NodeJS.Timeout | null = null;
   private readyResolve!: () => void;
   /** resolves once the group exists and this consumer's own pending entries were taken up */
@@ -103,7 +104,7 @@ export class AlertConsumer {
     if (this.stopping) return;
     this.stopping = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
-    for (const wake of this.sleepers) wake();
+    this.sleeper.wakeAll();
     this.reader?.disconnect();
     await this.loopDone;
     this.cmd?.disconnect();
@@ -312,14 +313,6 @@ export class AlertConsumer {
   }
 
   private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.sleepers.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.sleepers.add(wake);
-    });
+    return this.sleeper.sleep(ms);
   }
 }

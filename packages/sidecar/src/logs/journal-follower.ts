@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
 import { backoffDelay } from '../exec.js';
+import { Sleeper } from '../sleeper.js';
 import { StateFile } from './state-file.js';
 
 export interface JournalOptions {
@@ -33,7 +34,7 @@ export class JournalFollower {
   private stopping = false;
   private cursor: string | null = null;
   private loop: Promise<void> = Promise.resolve();
-  private wake: (() => void) | null = null;
+  private readonly sleeper = new Sleeper();
 
   constructor(private readonly opts: JournalOptions) {
     this.state = new StateFile(opts.stateFile);
@@ -47,7 +48,7 @@ export class JournalFollower {
   async stop(): Promise<void> {
     this.stopping = true;
     this.child?.kill('SIGTERM');
-    this.wake?.();
+    this.sleeper.wakeAll();
     await this.loop;
   }
 
@@ -69,13 +70,7 @@ export class JournalFollower {
       if (Date.now() - started > 60_000) attempt = 0;
       const delay = backoffDelay(attempt, 500, 30_000);
       this.opts.logger.warn({ retryInMs: delay }, 'journalctl exited; restarting');
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, delay);
-        this.wake = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
+      await this.sleeper.sleep(delay);
     }
   }
 

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { normalizeIp, type BanStore, type Jail } from '@portcullis/core';
 import type { Logger } from 'pino';
 import { backoffDelay } from '../exec.js';
+import { Sleeper } from '../sleeper.js';
 import { FileFollower } from './file-follower.js';
 import { JournalFollower } from './journal-follower.js';
 import { parseSshdLine } from './sshd-filter.js';
@@ -51,6 +52,7 @@ export class LogJail {
   private own: Set<string>;
   private ownReadAt = Date.now();
   private stopping = false;
+  private readonly sleeper = new Sleeper();
   /** failures recorded so far */
   counted = 0;
   /** a failure is waiting for Redis */
@@ -74,6 +76,7 @@ export class LogJail {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.sleeper.wakeAll();
     await this.follower.stop();
   }
 
@@ -129,7 +132,7 @@ export class LogJail {
         this.retrying = true;
         const delay = backoffDelay(attempt, 100, 5000);
         if (attempt === 0) this.log.warn({ err: (err as Error).message, retryInMs: delay }, 'cannot record a failure; retrying');
-        await new Promise((r) => setTimeout(r, delay));
+        await this.sleeper.sleep(delay);
       }
     }
     // stopped before Redis took it: fail the batch so its position is not saved
