@@ -108,6 +108,8 @@ export class FileFollower {
     if (now === null) return;
     if (now.ino !== this.inode) {
       this.opts.logger.info({ path: this.path }, 'log rotated; following the new file');
+      // the writer may have added to the old file since we read it a moment ago
+      await this.readToEnd();
       await this.flushPartial();
       await this.openAt(0);
       await this.readToEnd();
