@@ -48,11 +48,14 @@ describe('FileFollower: tail -F that remembers', () => {
     appendFileSync(`${log}.1`, 'late in the old file\n');
     writeFileSync(log, 'first of the new file\n');
     await waitFor('the new file', () => seen.includes('first of the new file'));
+    // rsyslog writes to the old file until its HUP: read for a moment after the switch
+    appendFileSync(`${log}.1`, 'after the switch, in the old file\n');
+    await waitFor('the late line of the old file', () => seen.includes('after the switch, in the old file'));
     // copytruncate
     truncateSync(log, 0);
     appendFileSync(log, 'after truncation\n');
     await waitFor('after truncation', () => seen.includes('after truncation'));
-    expect(seen).toEqual(['one', 'two', 'late in the old file', 'first of the new file', 'after truncation']);
+    expect(seen).toEqual(['one', 'two', 'late in the old file', 'first of the new file', 'after the switch, in the old file', 'after truncation']);
   });
 
   it('resumes where it stopped, also when the file was rotated meanwhile (the rest is read from auth.log.1)', async () => {

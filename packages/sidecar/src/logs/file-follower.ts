@@ -16,8 +16,18 @@ interface Position {
   offset: number;
 }
 
+/** an open file and how far into it we have read */
+interface Cursor {
+  fh: FileHandle;
+  offset: number;
+  /** bytes of a line whose newline has not come yet */
+  partial: Buffer;
+}
+
 const CHUNK = 1 << 20;
 const MAX_LINE = 64 * 1024;
+/** after a rotation the writer may keep appending to the old file until it reopens (rsyslog's HUP): read it this long */
+const RETIRED_GRACE_MS = 5000;
 
 /**
  * `tail -F` that remembers: follows a log file through rotation (the name
@@ -37,6 +47,8 @@ export class FileFollower {
   private running: Promise<void> | null = null;
   private stopping = false;
   private missingLogged = false;
+  /** the file rotated away, still read for a moment */
+  private retired: { cursor: Cursor; until: number } | null = null;
 
   constructor(readonly path: string, private readonly opts: FollowerOptions) {
     this.state = new StateFile(opts.stateFile);
@@ -66,6 +78,8 @@ export class FileFollower {
     await this.running;
     await this.fh?.close().catch(() => {});
     this.fh = null;
+    await this.retired?.cursor.fh.close().catch(() => {});
+    this.retired = null;
   }
 
   private schedule(ms: number): void {
@@ -91,6 +105,7 @@ export class FileFollower {
   }
 
   private async poll(): Promise<void> {
+    await this.readRetired();
     let now = await stat(this.path).catch(() => null);
     if (this.fh === null) {
       if (now === null) {
@@ -108,9 +123,10 @@ export class FileFollower {
     if (now === null) return;
     if (now.ino !== this.inode) {
       this.opts.logger.info({ path: this.path }, 'log rotated; following the new file');
-      // the writer may have added to the old file since we read it a moment ago
-      await this.readToEnd();
-      await this.flushPartial();
+      // the old file stays open a little: the writer may still add to it
+      this.retired = { cursor: { fh: this.fh!, offset: this.offset, partial: this.partial }, until: Date.now() + RETIRED_GRACE_MS };
+      this.fh = null;
+      await this.readRetired();
       await this.openAt(0);
       await this.readToEnd();
     } else if (now.size < this.offset) {
@@ -121,29 +137,44 @@ export class FileFollower {
     }
   }
 
+  /** the followed file, from where we are to its end; the position is saved after each chunk's lines are handled */
   private async readToEnd(): Promise<void> {
-    const fh = this.fh!;
+    const cursor: Cursor = { fh: this.fh!, offset: this.offset, partial: this.partial };
+    await this.readCursor(cursor, async () => {
+      this.offset = cursor.offset;
+      this.partial = cursor.partial;
+      await this.save();
+    });
+  }
+
+  private async readCursor(cursor: Cursor, afterChunk: () => Promise<void>): Promise<void> {
     const buf = Buffer.alloc(CHUNK);
     for (;;) {
       if (this.stopping) return;
-      const { bytesRead } = await fh.read(buf, 0, CHUNK, this.offset);
+      const { bytesRead } = await cursor.fh.read(buf, 0, CHUNK, cursor.offset);
       if (bytesRead === 0) return;
       // split on the newline byte: a UTF-8 character cut by the chunk stays whole in `partial`
-      const data = Buffer.concat([this.partial, buf.subarray(0, bytesRead)]);
+      const data = Buffer.concat([cursor.partial, buf.subarray(0, bytesRead)]);
       const cut = data.lastIndexOf(0x0a);
       const lines = cut === -1 ? [] : data.subarray(0, cut).toString('utf8').split('\n');
-      // a line without its newline yet is kept for the next read (bounded: a runaway line is dropped)
-      this.partial = Buffer.from(cut === -1 ? data : data.subarray(cut + 1));
-      if (this.partial.length > MAX_LINE) this.partial = Buffer.alloc(0);
       if (lines.length) await this.opts.onLines(lines);
-      this.offset += bytesRead;
-      await this.save();
+      // a line without its newline yet is kept for the next read (bounded: a runaway line is dropped)
+      cursor.partial = Buffer.from(cut === -1 ? data : data.subarray(cut + 1));
+      if (cursor.partial.length > MAX_LINE) cursor.partial = Buffer.alloc(0);
+      cursor.offset += bytesRead;
+      await afterChunk();
     }
   }
 
-  private async flushPartial(): Promise<void> {
-    if (this.partial.length) await this.opts.onLines([this.partial.toString('utf8')]);
-    this.partial = Buffer.alloc(0);
+  /** the rotated-away file's late lines; closed (its last partial line handled) once its grace is over */
+  private async readRetired(): Promise<void> {
+    const r = this.retired;
+    if (!r) return;
+    await this.readCursor(r.cursor, async () => {});
+    if (Date.now() < r.until && !this.stopping) return;
+    this.retired = null;
+    if (r.cursor.partial.length) await this.opts.onLines([r.cursor.partial.toString('utf8')]);
+    await r.cursor.fh.close().catch(() => {});
   }
 
   private async drainRotatedCopy(saved: Position): Promise<void> {
@@ -153,7 +184,7 @@ export class FileFollower {
     this.opts.logger.info({ path: rotated }, 'log rotated while stopped; reading the rest of the old file');
     await this.openAt(saved.offset, rotated);
     await this.readToEnd();
-    await this.flushPartial();
+    if (this.partial.length) await this.opts.onLines([this.partial.toString('utf8')]);
   }
 
   private async save(): Promise<void> {
