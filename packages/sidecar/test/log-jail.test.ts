@@ -55,6 +55,33 @@ describe('LogJail: sshd lines into the shared store', () => {
     await s.close();
   });
 
+  it('an open SSH session spares its address, also across a restart; after its logout the address counts', async () => {
+    const log = join(dir, 'auth2.log');
+    writeFileSync(log, '');
+    const config = testConfig(redis.url, { jails: { sshd: { preset: 'sshd', maxretry: 2, logpath: log } } });
+    const jail = resolveJail('sshd', config.jails.sshd!, config);
+    const s = await store(config);
+    const start = async () => {
+      const lj = new LogJail({ jail, source: jail.log!.source, store: s, stateDir: join(dir, 'state2'), banLoggedIn: false, logger: quiet, pollMs: 20 });
+      await lj.start();
+      return lj;
+    };
+    const a = await start();
+    appendFileSync(log, 'Nov 25 08:00:01 web1 sshd[9]: Accepted publickey for root from 203.0.113.30 port 5000 ssh2: ED25519 SHA256:x\n');
+    await waitFor('the session', () => a.loggedIn().includes('203.0.113.30'));
+    await a.stop();
+    const b = await start();
+    expect(b.loggedIn()).toEqual(['203.0.113.30']);
+    appendFileSync(log, line('203.0.113.30', 6000) + line('203.0.113.30', 6001) + line('203.0.113.31', 7000));
+    await waitFor('the line after them', () => b.counted === 1);
+    expect(await s.isBanned('203.0.113.30')).toBeNull();
+    appendFileSync(log, 'Disconnected from user root 203.0.113.30 port 5000\n' + line('203.0.113.30', 6002) + line('203.0.113.30', 6003));
+    await waitFor('banned once logged out', async () => (await s.isBanned('203.0.113.30')) !== null);
+    expect(b.loggedIn()).toEqual([]);
+    await b.stop();
+    await s.close();
+  });
+
   it('reads the machine\'s own addresses from its interfaces', () => {
     expect(ownAddresses().has('127.0.0.1')).toBe(true);
   });

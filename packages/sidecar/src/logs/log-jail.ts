@@ -7,6 +7,10 @@ import { Sleeper } from '../sleeper.js';
 import { FileFollower } from './file-follower.js';
 import { JournalFollower } from './journal-follower.js';
 import { parseSshdLine } from './sshd-filter.js';
+import { StateFile } from './state-file.js';
+
+/** a session whose logout line never came (sshd killed) is forgotten after this */
+const SESSION_MAX_AGE = 7 * 24 * 3600_000;
 
 export type LogSource = { kind: 'file'; path: string } | { kind: 'journal'; units: string[]; file?: string };
 
@@ -47,8 +51,10 @@ export function ownAddresses(): Set<string> {
 export class LogJail {
   private readonly follower: FileFollower | JournalFollower;
   private readonly log: Logger;
-  /** open SSH sessions: address -> client ports */
-  private readonly sessions = new Map<string, Set<number>>();
+  /** open SSH sessions: address -> client port -> since (ms); kept across restarts */
+  private readonly sessions = new Map<string, Map<number, number>>();
+  private readonly sessionState: StateFile<{ sessions: Array<[string, number, number]> }>;
+  private sessionsChanged = false;
   private own: Set<string>;
   private ownReadAt = Date.now();
   private stopping = false;
@@ -63,6 +69,7 @@ export class LogJail {
     this.own = (opts.ownAddresses ?? ownAddresses)();
     const onLines = (lines: string[]) => this.handle(lines);
     const stateFile = join(opts.stateDir, `${opts.jail.name}.${opts.source.kind}.json`);
+    this.sessionState = new StateFile(join(opts.stateDir, `${opts.jail.name}.sessions.json`));
     this.follower =
       opts.source.kind === 'file'
         ? new FileFollower(opts.source.path, { stateFile, onLines, logger: this.log, pollMs: opts.pollMs })
@@ -70,6 +77,11 @@ export class LogJail {
   }
 
   async start(): Promise<void> {
+    // sessions opened before a restart: their "Accepted" lines are behind the saved position
+    const now = Date.now();
+    for (const [ip, port, since] of (await this.sessionState.read())?.sessions ?? []) {
+      if (now - since < SESSION_MAX_AGE) this.openSession(ip, port, since);
+    }
     await this.follower.start();
     this.log.info({ source: this.opts.source }, 'log jail started');
   }
@@ -93,19 +105,34 @@ export class LogJail {
     return this.own.has(ip);
   }
 
+  private openSession(ip: string, port: number, since: number): void {
+    let ports = this.sessions.get(ip);
+    if (!ports) this.sessions.set(ip, (ports = new Map()));
+    ports.set(port, since);
+    this.sessionsChanged = true;
+  }
+
   private async handle(lines: string[]): Promise<void> {
+    await this.handleLines(lines);
+    if (this.sessionsChanged) {
+      this.sessionsChanged = false;
+      const all: Array<[string, number, number]> = [];
+      for (const [ip, ports] of this.sessions) for (const [port, since] of ports) all.push([ip, port, since]);
+      await this.sessionState.write({ sessions: all });
+    }
+  }
+
+  private async handleLines(lines: string[]): Promise<void> {
     for (const line of lines) {
       const event = parseSshdLine(line);
       if (!event) continue;
       if (event.kind === 'login') {
-        let ports = this.sessions.get(event.ip);
-        if (!ports) this.sessions.set(event.ip, (ports = new Set()));
-        ports.add(event.port);
+        this.openSession(event.ip, event.port, Date.now());
         continue;
       }
       if (event.kind === 'logout') {
         const ports = this.sessions.get(event.ip);
-        ports?.delete(event.port);
+        if (ports?.delete(event.port)) this.sessionsChanged = true;
         if (ports?.size === 0) this.sessions.delete(event.ip);
         continue;
       }
