@@ -20,17 +20,22 @@ export interface SideTasks {
   stop(): Promise<void>;
 }
 
+/** Throws ConfigError when the alerts group would be this host's own firewall group. */
+export function assertAlertsGroup(config: PortcullisConfig, hostId: string): void {
+  if (config.alerts && config.alerts.group === hostId) {
+    // the host's firewall group would be shared with the alerters: some bans would never reach its firewall
+    throw new ConfigError([{ path: 'alerts.group', message: `must differ from the host id ${JSON.stringify(hostId)}` }]);
+  }
+}
+
 /**
  * Starts this host's log jails (sshd) and, when `alerts` is configured, its
  * member of the alerts consumer group. Neither shares anything with the
  * firewall loop: a stuck mail server or a slow log never holds up a ban.
  */
 export async function startSideTasks(config: PortcullisConfig, opts: SideTaskOptions): Promise<SideTasks> {
+  assertAlertsGroup(config, opts.hostId);
   const alertsConfig = config.alerts?.enabled ? config.alerts : null;
-  if (alertsConfig && alertsConfig.group === opts.hostId) {
-    // a host's own group would then be shared with the alerters: some bans would never reach its firewall
-    throw new ConfigError([{ path: 'alerts.group', message: `must differ from the host id ${JSON.stringify(opts.hostId)}` }]);
-  }
   const logJails = await startLogJails(config, { hostId: opts.hostId, redis: opts.redis, logger: opts.logger, pollMs: opts.pollMs });
   let alerts: AlertConsumer | null = null;
   if (alertsConfig) {

@@ -10,6 +10,8 @@ import { ExpiryWheel } from './expiry.js';
 import { startHealthServer, type HealthReport } from './health.js';
 import { ConnectionKiller } from './kill-connections.js';
 import { SidecarMetrics } from './metrics.js';
+import { assertAlertsGroup, startSideTasks, type SideTasks } from './side-tasks.js';
+import type { LogJail } from './logs/log-jail.js';
 
 export interface SidecarOptions {
   /** this host's consumer group (default config.sidecar.hostId, then the host name) */
@@ -86,6 +88,13 @@ export class Sidecar {
   private pendingCount = 0;
   private pendingCheckedAt = 0;
   private closeHealth: (() => Promise<void>) | null = null;
+  /** log jails and the alerts consumer, beside the firewall loop */
+  private sideTasks: SideTasks | null = null;
+
+  /** this host's log-fed jails (sshd), running once start() resolved */
+  get logJails(): readonly LogJail[] {
+    return this.sideTasks?.logJails.jails ?? [];
+  }
   private sleepers = new Set<() => void>();
 
   constructor(config: PortcullisConfig, opts: SidecarOptions = {}) {
@@ -102,6 +111,7 @@ export class Sidecar {
     this.protection = new Protection(config);
     this.wheel = new ExpiryWheel((ips) => void this.expire(ips));
     this.ready = new Promise<void>((resolve) => (this.readyResolve = resolve));
+    assertAlertsGroup(config, this.hostId);
   }
 
   /** loopback, trustProxy and ignoreIp are never banned in the firewall, whatever an event says */
@@ -159,6 +169,7 @@ export class Sidecar {
     this.loopDone = this.run().catch((err: unknown) => {
       if (!(err instanceof Stopped)) this.log.fatal({ err }, 'sidecar loop died');
     });
+    this.sideTasks = await startSideTasks(this.config, { hostId: this.hostId, redis: url, logger: this.log, registry: this.metrics.registry });
     const interval = this.config.sidecar.reconcileInterval;
     this.reconcileTimer = setInterval(() => {
       this.needReclaim = true;
@@ -178,6 +189,7 @@ export class Sidecar {
     await this.reconciling?.catch(() => {});
     await this.lock.catch(() => {});
     await this.killing;
+    await this.sideTasks?.stop();
     this.cmd?.disconnect();
     await this.closeHealth?.();
   }

@@ -165,10 +165,10 @@ describe('ban alerts (alerts consumer group on {p}:events)', () => {
     expect(bodies()[0]!.ip).toBe('203.0.113.60');
   });
 
-  it('a dead webhook never delays a ban: the firewall group applies it while the alert retries', async () => {
+  it("a dead webhook never delays a ban: the sidecar's firewall group applies it while its alerter retries", async () => {
     const cfg = config({ email: undefined, retry: { base: '100ms', max: '200ms', attempts: 50 } });
     hook.failNext = 1_000_000;
-    await alerter(cfg, 'host-a');
+    // the sidecar runs the alerts consumer itself when the config has `alerts`
     const sidecar: Sidecar = await startSidecar(cfg, { hostId: 'host-a', healthPort: false, logger: quiet, blockMs: 200 });
     running.push(sidecar);
     await sidecar.ready;
@@ -178,5 +178,12 @@ describe('ban alerts (alerts consumer group on {p}:events)', () => {
     await waitFor('the firewall holds the ban', () => sidecar.owned.has('203.0.113.70'));
     await waitFor('the alert is being retried', () => hook.failed >= 1);
     expect(hook.bodies).toHaveLength(0);
+    hook.failNext = 0;
+    await waitFor('delivered once the webhook is back', () => hook.bodies.length === 1);
+  });
+
+  it("the alerts group may not be a host's own group", async () => {
+    const cfg = config({ group: 'host-a' });
+    await expect(startSidecar(cfg, { hostId: 'host-a', healthPort: false, logger: quiet })).rejects.toThrow(/alerts\.group: must differ from the host id "host-a"/);
   });
 });

@@ -1,11 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisServer } from '../../../test/helpers/redis-server.js';
 import { OTHER_V4, OTHER_V6, TestNet, firewallSkipReason, hasCommand } from '../../../test/helpers/netns.js';
 import { TestSshd } from '../../../test/helpers/sshd.js';
-import { startLogJails, type RunningLogJails, type Sidecar } from '@portcullis/sidecar';
-import { nsSidecar, quiet, store, testConfig, waitFor } from './harness.js';
+import type { Sidecar } from '@portcullis/sidecar';
+import { nsSidecar, store, testConfig, waitFor } from './harness.js';
 
 const skip = firewallSkipReason('nft', 'ss') ?? (['sshd', 'ssh', 'sshpass', 'ssh-keygen'].find((c) => !hasCommand(c))
   ? 'needs openssh-server, openssh-client and sshpass (apt-get install openssh-server sshpass)' : null);
@@ -40,18 +40,20 @@ describe.runIf(skip === null)('sshd jail: a real sshd, failures read from its lo
   });
 
   it('maxretry password failures close port 22 to the guesser on both hosts; a logged-in admin is never banned', async () => {
-    const config = testConfig(redis.url, {
-      jails: { sshd: { preset: 'sshd', maxretry: 3, logpath: sshd.log } },
+    // each host's sidecar follows its own sshd log (host B's stays quiet here)
+    const hostConfig = (log: string, net: TestNet) => testConfig(redis.url, {
+      jails: { sshd: { preset: 'sshd', maxretry: 3, logpath: log } },
       firewall: { backend: 'nftables' },
-      sidecar: { stateDir: join(hostA.dir, 'state') },
+      sidecar: { stateDir: join(net.dir, 'state') },
     });
+    const config = hostConfig(sshd.log, hostA);
+    const quietLog = join(hostB.dir, 'auth.log');
+    writeFileSync(quietLog, '');
     const sidecarA: Sidecar = await nsSidecar(hostA, config, { hostId: 'host-a' });
     stops.push(() => sidecarA.stop());
-    const sidecarB: Sidecar = await nsSidecar(hostB, config, { hostId: 'host-b' });
+    const sidecarB: Sidecar = await nsSidecar(hostB, hostConfig(quietLog, hostB), { hostId: 'host-b' });
     stops.push(() => sidecarB.stop());
-    const logs: RunningLogJails = await startLogJails(config, { hostId: 'host-a', redis: redis.url, logger: quiet, pollMs: 50 });
-    stops.push(() => logs.stop());
-    const jail = logs.jails[0]!;
+    const jail = sidecarA.logJails[0]!;
 
     // an admin logged in from ADMIN mistypes a password in another terminal, many times
     sshd.holdSession(ADMIN);
