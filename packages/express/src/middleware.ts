@@ -21,6 +21,8 @@ import { sendBlocked } from './block.js';
 import { failedJails, takeFailureHeader } from './classify.js';
 import { ClientIpResolver } from './client-ip.js';
 import { OutageLog } from './outage.js';
+import { failureDetail } from './failure-detail.js';
+import { FloodCounter } from './flood-counter.js';
 
 export interface PortcullisOptions {
   /** a store to use instead of the one the config names (tests, the embedded default) */
@@ -65,6 +67,8 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
   const ownsStore = options.store === undefined;
   const jailMap = resolveJails(config);
   const jails = [...jailMap.values()].filter((j) => j.hasRule);
+  // ban alerts quote the last failing requests: kept only when alerts are configured
+  const keepDetails = config.alerts?.enabled === true;
   const protection = new Protection(config);
   // the union of the statuses the jails count; null when some jail counts any status
   const statusFilter = jails.every((j) => j.statuses !== null)
@@ -83,6 +87,10 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
   let resyncing: BanChange[] | null = null;
 
   const theStore = store;
+  // request-flood jails: counted here per address, sent to Redis only past flushAt (flood-counter.ts)
+  const floods = [...jailMap.values()]
+    .filter((j) => j.flood !== null)
+    .map((jail) => new FloodCounter({ jail, store: theStore, onBanned: (ip, r) => cache.add(ip, r.until), onError: (err) => outage.failed(err) }));
   if (theStore instanceof RedisBanStore) {
     theStore.redis.on('error', (err: Error) => outage.failed(err));
     // after a reconnect: heal anything missed while away
@@ -121,8 +129,8 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
     return loading;
   }
 
-  function record(jail: Jail, ip: string, req: Req): void {
-    const recording = theStore.recordFailure(jail, ip).then(
+  function record(jail: Jail, ip: string, req: Req, status: number): void {
+    const recording = theStore.recordFailure(jail, ip, undefined, keepDetails ? failureDetail(req, status) : undefined).then(
       (result) => {
         outage.recovered();
         if (result.banned) {
@@ -152,7 +160,7 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
       if (header === undefined && statusFilter !== null && !statusFilter.has(this.statusCode)) return;
       const hits = failedJails(jails, jailMap, req, this, header);
       if (hits.length === 0 || protection.reasonFor(ip) !== null) return;
-      for (const jail of hits) record(jail, ip, req);
+      for (const jail of hits) record(jail, ip, req, this.statusCode);
     });
   }
 
@@ -163,6 +171,9 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
       if (until !== 0) {
         sendBlocked(res, blockStatus, blockBody, until, now);
         return;
+      }
+      if (floods.length > 0 && protection.reasonFor(ip) === null) {
+        for (const flood of floods) flood.hit(ip, req.method ?? 'GET', req.originalUrl ?? req.url ?? '/', now);
       }
     }
     watch(req, res, ip);
