@@ -12,6 +12,7 @@ import { ConnectionKiller } from './kill-connections.js';
 import { SidecarMetrics } from './metrics.js';
 import { assertAlertsGroup, startSideTasks, type SideTasks } from './side-tasks.js';
 import type { LogJail } from './logs/log-jail.js';
+import type { AlertConsumer } from './alerts/alert-consumer.js';
 
 export interface SidecarOptions {
   /** this host's consumer group (default config.sidecar.hostId, then the host name) */
@@ -90,6 +91,11 @@ export class Sidecar {
   private closeHealth: (() => Promise<void>) | null = null;
   /** log jails and the alerts consumer, beside the firewall loop */
   private sideTasks: SideTasks | null = null;
+
+  /** this host's member of the alerts group (null without `alerts`); `await alerts.ready` before counting on it */
+  get alerts(): AlertConsumer | null {
+    return this.sideTasks?.alerts ?? null;
+  }
 
   /** this host's log-fed jails (sshd), running once start() resolved */
   get logJails(): readonly LogJail[] {
