@@ -1,9 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileFollower, JournalFollower } from '@portcullis/sidecar';
+import { journalWrite } from '../../../test/helpers/journal.js';
 import { quiet, waitFor } from './harness.js';
 
 let dir: string;
@@ -92,18 +92,6 @@ describe('FileFollower: tail -F that remembers', () => {
     expect(seen).toEqual(['must not be lost']);
   });
 });
-
-const JOURNAL_REMOTE = '/lib/systemd/systemd-journal-remote';
-
-/** writes entries into a real journal file with systemd-journal-remote (export format on stdin) */
-function journalWrite(file: string, messages: string[], unit = 'ssh.service'): void {
-  const t = Date.now() * 1000;
-  const input = messages
-    .map((m, i) => `__REALTIME_TIMESTAMP=${t + i}\n_BOOT_ID=0123456789abcdef0123456789abcdef\n_SYSTEMD_UNIT=${unit}\nSYSLOG_IDENTIFIER=sshd\nMESSAGE=${m}\n\n`)
-    .join('');
-  const r = spawnSync(JOURNAL_REMOTE, ['-o', file, '-'], { input });
-  if (r.status !== 0) throw new Error(`systemd-journal-remote failed: ${r.stderr}`);
-}
 
 describe('JournalFollower: journalctl -f -o json -u ssh -u sshd, resuming at its cursor', () => {
   it('reads only the units asked for, and resumes after a restart without losing or repeating', async () => {

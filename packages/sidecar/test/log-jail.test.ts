@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveJail } from '@portcullis/core';
 import { LogJail, ownAddresses } from '@portcullis/sidecar';
 import { RedisServer } from '../../../test/helpers/redis-server.js';
+import { journalWrite } from '../../../test/helpers/journal.js';
 import { quiet, store, testConfig, waitFor } from './harness.js';
 
 let redis: RedisServer;
@@ -79,6 +80,27 @@ describe('LogJail: sshd lines into the shared store', () => {
     await waitFor('banned once logged out', async () => (await s.isBanned('203.0.113.30')) !== null);
     expect(b.loggedIn()).toEqual([]);
     await b.stop();
+    await s.close();
+  });
+
+  it('from journald: the sshd unit\'s entries ban, another unit\'s identical text does not count', async () => {
+    const file = join(dir, 'system.journal');
+    const config = testConfig(redis.url, { jails: { sshd: { preset: 'sshd', maxretry: 2, journal: { file } } } });
+    const jail = resolveJail('sshd', config.jails.sshd!, config);
+    const s = await store(config);
+    journalWrite(file, ['Server listening on 0.0.0.0 port 22.']);
+    const lj = new LogJail({ jail, source: jail.log!.source, store: s, stateDir: join(dir, 'state3'), banLoggedIn: false, logger: quiet });
+    await lj.start();
+    // journalctl starts at the end (-n 0): write until it has seen one
+    await waitFor('the first failure read', () => {
+      if (lj.counted === 0) journalWrite(file, ['Failed password for root from 203.0.113.40 port 1 ssh2']);
+      return lj.counted >= 1;
+    });
+    journalWrite(file, ['Failed password for root from 203.0.113.41 port 2 ssh2', 'Failed password for root from 203.0.113.41 port 3 ssh2'], 'cron.service');
+    journalWrite(file, ['Failed password for root from 203.0.113.40 port 4 ssh2']);
+    await waitFor('banned from the journal', async () => (await s.isBanned('203.0.113.40')) !== null);
+    expect(await s.isBanned('203.0.113.41')).toBeNull();
+    await lj.stop();
     await s.close();
   });
 
