@@ -6,6 +6,7 @@ export * from './presets.js';
 export * from './config/schema.js';
 export * from './config/load.js';
 export * from './jail.js';
+export * from './firewall-ports.js';
 export * from './keys.js';
 export * from './events.js';
 export * from './failure-detail.js';

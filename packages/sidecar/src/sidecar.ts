@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { Keys, Protection, createRedis, normalizeCidr, type Cidr, type PortcullisConfig } from '@portcullis/core';
+import { Keys, Protection, createRedis, effectiveFirewall, normalizeCidr, type Cidr, type PortcullisConfig } from '@portcullis/core';
 import type { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { createBackend } from './backends/index.js';
@@ -112,7 +112,7 @@ export class Sidecar {
     this.log = (opts.logger ?? pino({ name: 'portcullis-sidecar' })).child({ host: this.hostId });
     this.metrics = new SidecarMetrics({ defaultMetrics: opts.defaultMetrics });
     const run = opts.run ?? runCommand;
-    this.backend = opts.backend ?? createBackend(config.firewall, { run, logger: this.log, ufwRulesDir: opts.ufwRulesDir });
+    this.backend = opts.backend ?? createBackend(effectiveFirewall(config), { run, logger: this.log, ufwRulesDir: opts.ufwRulesDir });
     this.killer = new ConnectionKiller(run, this.log);
     this.protection = new Protection(config);
     this.wheel = new ExpiryWheel((ips) => void this.expire(ips));

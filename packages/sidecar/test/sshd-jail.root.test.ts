@@ -43,7 +43,8 @@ describe.runIf(skip === null)('sshd jail: a real sshd, failures read from its lo
     // each host's sidecar follows its own sshd log (host B's stays quiet here)
     const hostConfig = (log: string, net: TestNet) => testConfig(redis.url, {
       jails: { sshd: { preset: 'sshd', maxretry: 3, logpath: log } },
-      firewall: { backend: 'nftables' },
+      // the guide's firewall closes only the web ports: the sshd jail adds its 22
+      firewall: { backend: 'nftables', ports: [8080] },
       sidecar: { stateDir: join(net.dir, 'state') },
     });
     const config = hostConfig(sshd.log, hostA);
