@@ -61,6 +61,25 @@ describe('http.flood through the gateway', () => {
     expect((await send(g.url, '/ok/', { method: 'GET', ip: '203.0.113.50' })).status).toBe(403);
     expect((await send(g.url, '/ok/', { method: 'GET', ip: '198.51.100.1' })).status).not.toBe(403);
   });
+  it('a flooder spread over two gateways, 20 requests in flight, is refused by both', async () => {
+    const config = { jails: { flood: { preset: 'http.flood' as const, maxretry: 60, findtime: '1m' } } };
+    const [a, b] = [await gateway(config), await gateway(config)];
+    let sent = 0;
+    const statuses: number[] = [];
+    while (!statuses.includes(403) && sent < 400) {
+      const wave = await Promise.all(Array.from({ length: 20 }, (_, i) => send((i % 2 ? b : a).url, `/ok/${sent + i}`, { method: 'GET', ip: '203.0.113.51' })));
+      statuses.push(...wave.map((r) => r.status));
+      sent += 20;
+    }
+    // never before maxretry; the shared window holds the two gateways' flushes (6 each) and bans at exactly 60
+    expect(statuses.indexOf(403)).toBeGreaterThanOrEqual(60);
+    expect(await cli.hget('{portcullis}:ban:203.0.113.51', 'reason')).toBe('60 requests within 60s');
+    expect(Number((await cli.hget('{portcullis}:stats:flood', 'failed')) ?? 0)).toBeGreaterThanOrEqual(60);
+    // the other gateway learns the ban from pub/sub
+    for (const g of [a, b]) {
+      await expect.poll(async () => (await send(g.url, '/ok/', { method: 'GET', ip: '203.0.113.51' })).status).toBe(403);
+    }
+  });
 });
 
 describe('failure details for ban alerts', () => {
