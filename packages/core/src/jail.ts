@@ -10,6 +10,8 @@ export interface ResponseFacts {
   method: string;
   /** raw request URL (req.originalUrl); normalised only when needed */
   url: string;
+  /** the decoded path the upstream resolves (canonicalTarget), when the gateway knows it */
+  path?: string;
   status: number;
   header(name: string): unknown;
 }
@@ -26,14 +28,20 @@ export interface Jail {
   readonly hasRule: boolean;
   /** the response statuses the rule counts; null = any */
   readonly statuses: ReadonlySet<number> | null;
+  /** IPv6 clients are counted and banned by their network of this many bits */
+  readonly ipv6Prefix: number;
+  /** the rule names a path: its attempts are budgeted when they arrive */
+  readonly budgeted: boolean;
   matches(facts: ResponseFacts): boolean;
-  /** the ports its bans close in the firewall; null = firewall.ports */
+  /** before the response: could this request be counted (method and decoded path match; status unknown)? */
+  mayCount(method: string, path: string): boolean;
+  /** ports this jail protects (the sidecar adds them to firewall.ports); null = none of its own */
   readonly ports: readonly number[] | null;
   /**
    * a request-flood jail counts every request its paths take, whatever the
    * answer (the gateway counts locally, see FloodCounter); null for the rest
    */
-  readonly flood: { flushAt: number; matchesRequest(method: string, url: string): boolean } | null;
+  readonly flood: { flushAt: number; matchesRequest(method: string, path: string): boolean } | null;
   /** a log-fed jail (the sidecar reads it; the gateway never matches it); null for HTTP jails */
   readonly log: LogJailSpec | null;
 }
@@ -47,7 +55,15 @@ export interface LogJailSpec {
 
 const asList = <T>(v: T | T[] | undefined): T[] | undefined => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
 
-function compileRule(rule: RuleFields, anyRequest = false): { hasRule: boolean; statuses: Set<number> | null; matches: (f: ResponseFacts) => boolean } {
+interface CompiledRule {
+  hasRule: boolean;
+  statuses: Set<number> | null;
+  budgeted: boolean;
+  matches(f: ResponseFacts): boolean;
+  mayCount(method: string, path: string): boolean;
+}
+
+function compileRule(rule: RuleFields, anyRequest = false): CompiledRule {
   const statuses = rule.statuses ? new Set(rule.statuses) : null;
   const methods = rule.methods ? new Set(rule.methods.map((m) => m.toUpperCase())) : null;
   const exact = asList(rule.path);
@@ -57,22 +73,29 @@ function compileRule(rule: RuleFields, anyRequest = false): { hasRule: boolean; 
   const exclude = rule.exclude && rule.exclude.length > 0 ? rule.exclude : null;
   const header = rule.responseHeader?.toLowerCase() ?? null;
   const hasRule = anyRequest || Boolean(statuses || exactSet || prefixes || re);
-  if (!hasRule) return { hasRule, statuses, matches: () => false };
+  const budgeted = Boolean(exactSet || prefixes || re);
+  const pathMatches = (path: string): boolean => {
+    if (exclude) for (const p of exclude) if (path.startsWith(p)) return false;
+    if (exactSet && !exactSet.has(path)) return false;
+    if (prefixes && !prefixes.some((p) => path.startsWith(p))) return false;
+    if (re && !re.test(path)) return false;
+    return true;
+  };
+  if (!hasRule) return { hasRule, statuses, budgeted, matches: () => false, mayCount: () => false };
   return {
     hasRule,
     statuses,
+    budgeted,
     matches(f) {
       // cheapest tests first: most responses leave at the status check
       if (statuses && !statuses.has(f.status)) return false;
       if (methods && !methods.has(f.method)) return false;
       if (header && f.header(header) === undefined) return false;
       if (!exactSet && !prefixes && !re && !exclude) return true;
-      const path = normalizePath(f.url);
-      if (exclude) for (const p of exclude) if (path.startsWith(p)) return false;
-      if (exactSet && !exactSet.has(path)) return false;
-      if (prefixes && !prefixes.some((p) => path.startsWith(p))) return false;
-      if (re && !re.test(path)) return false;
-      return true;
+      return pathMatches(f.path ?? normalizePath(f.url));
+    },
+    mayCount(method, path) {
+      return budgeted && (!methods || methods.has(method)) && pathMatches(path);
     },
   };
 }
@@ -86,7 +109,9 @@ export function resolveJail(name: string, jail: JailConfig, config: PortcullisCo
   }
   // a flood jail never matches a response: it counts requests (statuses and headers play no part)
   const flood = preset.flood ? compileRule({ ...rule, statuses: undefined, responseHeader: undefined }, true) : null;
-  const compiled = flood ? { hasRule: false, statuses: null, matches: () => false } : compileRule(rule);
+  const compiled: CompiledRule = flood
+    ? { hasRule: false, statuses: null, budgeted: false, matches: () => false, mayCount: () => false }
+    : compileRule(rule);
   const logpath = jail.logpath ?? preset.logpath;
   const log: LogJailSpec | null = preset.filter
     ? {
@@ -106,12 +131,15 @@ export function resolveJail(name: string, jail: JailConfig, config: PortcullisCo
     ignore: jail.ignoreIp && jail.ignoreIp.length > 0 ? new IpSet(jail.ignoreIp) : null,
     hasRule: compiled.hasRule,
     statuses: compiled.statuses,
+    ipv6Prefix: jail.ipv6Prefix ?? config.ipv6Prefix,
+    budgeted: compiled.budgeted,
     matches: compiled.matches,
+    mayCount: compiled.mayCount,
     ports: jail.ports ?? preset.ports ?? null,
     flood: flood
       ? {
           flushAt: jail.flushAt ?? Math.max(1, Math.floor((jail.maxretry ?? preset.maxretry ?? config.defaults.maxretry) / 10)),
-          matchesRequest: (method, url) => flood.matches({ method, url, status: 0, header: () => undefined }),
+          matchesRequest: (method, path) => flood.matches({ method, url: path, path, status: 0, header: () => undefined }),
         }
       : null,
     log,

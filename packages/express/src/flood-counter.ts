@@ -36,7 +36,7 @@ export class FloodCounter {
   /** Redis calls made (for the bench and the tests) */
   flushes = 0;
   private readonly windows = new Map<string, Window>();
-  private readonly jail: Jail;
+  readonly jail: Jail;
   private readonly matches: (method: string, url: string) => boolean;
   private readonly maxAddresses: number;
   private lastSweep = 0;
@@ -50,9 +50,9 @@ export class FloodCounter {
     this.maxAddresses = opts.maxAddresses ?? 100_000;
   }
 
-  /** one request from `ip` (a canonical address: the middleware's client IP) */
-  hit(ip: string, method: string, url: string, now = Date.now()): void {
-    if (!this.matches(method, url)) return;
+  /** one request from `ip` (the key the client is counted under) to `path` (decoded, as the upstream resolves it) */
+  hit(ip: string, method: string, path: string, now = Date.now()): void {
+    if (!this.matches(method, path)) return;
     const findtime = this.jail.findtime;
     if (now - this.lastSweep >= findtime) this.sweep(now);
     let w = this.windows.get(ip);

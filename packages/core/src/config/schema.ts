@@ -78,8 +78,9 @@ export const jailSchema = z
     banLoggedIn: z.boolean().optional(),
     /** flood jails: an address's local count goes to Redis at this many (default maxretry / 10); bound: maxretry + gateways × (flushAt - 1) */
     flushAt: z.number().int().min(1).optional(),
-    /** the ports this jail's bans close in the firewall (default firewall.ports) */
+    /** ports this jail protects: the sidecar adds them to firewall.ports (effectiveFirewall) */
     ports: z.array(z.number().int().min(1).max(65535)).min(1).optional(),
+    ipv6Prefix: z.number().int().min(32).max(128).optional(),
   })
   .strict()
   .superRefine((jail, ctx) => {
@@ -132,6 +133,10 @@ export const gatewaySchema = z
     resyncInterval: duration().default('30s'),
     /** a Redis command slower than this fails open */
     commandTimeout: z.number().int().positive().default(250),
+    /** an attempt in flight holds its unit of the budget at most this long (keep it ≥ the proxy's timeout) */
+    attemptTimeout: duration().default('30s'),
+    /** login attempts sent by a browser on behalf of another site (Sec-Fetch-Site: cross-site): refused uncounted, or counted */
+    crossSite: z.enum(['refuse', 'count']).default('refuse'),
   })
   .strict();
 
@@ -220,6 +225,12 @@ export const configSchema = z
     /** peers allowed to set X-Forwarded-For; default nobody */
     trustProxy: z.array(cidr).default([]),
     ignoreIp: z.array(cidr).default(['127.0.0.0/8', '::1']),
+    /** IPv6 clients are counted and banned by their network of this many bits (128 = per address) */
+    ipv6Prefix: z.number().int().min(32).max(128).default(64),
+    /** the header trusted proxies put the client in */
+    clientHeader: z.enum(['x-forwarded-for', 'forwarded', 'x-real-ip']).default('x-forwarded-for'),
+    /** a request whose client cannot be known (a trusted proxy sent garbage): refused with 400, or let through uncounted */
+    unknownClient: z.enum(['block', 'allow']).default('block'),
     defaults: defaultsSchema.default({}),
     increment: incrementSchema.default({}),
     jails: z
