@@ -11,10 +11,11 @@ import * as firewall from './sections/firewall.mjs';
 import * as memory from './sections/memory.mjs';
 import * as flood from './sections/flood.mjs';
 import * as login from './sections/login.mjs';
+import * as bans from './sections/bans.mjs';
 import { machineInfo } from './lib/machine.mjs';
 import { loadResults, saveResults, writeMarkdown, RESULTS_MD } from './lib/results.mjs';
 
-const SECTIONS = [clean, failures, propagation, firewall, memory, login, flood];
+const SECTIONS = [clean, failures, propagation, firewall, memory, login, bans, flood];
 
 const { values } = parseArgs({
   options: {

@@ -1,4 +1,4 @@
-// Figure 7 — the request-flood jail (preset http.flood): local counting per
+// Figure 8 — the request-flood jail (preset http.flood): local counting per
 // address in each gateway, Redis only when a local count reaches flushAt.
 // Measured on the FloodCounter + RedisBanStore the gateway uses, fed request
 // by request in this process (no HTTP: the figures are about Redis calls and
@@ -9,7 +9,7 @@ import { commandCounter, startRedis } from '../lib/redis.mjs';
 import { fmt, fmtInt } from '../lib/stats.mjs';
 
 export const id = 'flood';
-export const title = 'Figure 7 — request-flood jail (http.flood)';
+export const title = 'Figure 8 — request-flood jail (http.flood)';
 
 const MAXRETRY = 300;
 const FINDTIME = '1m';
@@ -39,7 +39,7 @@ export async function run(ctx) {
   const redis = await startRedis();
   const close = [];
   try {
-    // 7a: ordinary traffic through one gateway (the harder case: all of a visitor's requests count in one place)
+    // 8a: ordinary traffic through one gateway (the harder case: all of a visitor's requests count in one place)
     const visitors = ctx.quick ? 20_000 : 100_000;
     const gws = await gateways(redis.url, 1, 'f6a');
     close.push(...gws);
@@ -59,7 +59,7 @@ export async function run(ctx) {
     const calls = gws.reduce((n, g) => n + g.counter.flushes, 0);
     const perRequest = calls / requests;
 
-    // 7b: a flooder at 1,000 req/s over two gateways, paced in real time
+    // 8b: a flooder at 1,000 req/s over two gateways, paced in real time
     const fl = await gateways(redis.url, 2, 'f6b');
     close.push(...fl);
     const ip = '203.0.113.66';
@@ -72,7 +72,7 @@ export async function run(ctx) {
     }
     const bannedAfter = fl.some((g) => g.banned.at) ? Math.min(...fl.filter((g) => g.banned.at).map((g) => g.banned.at)) - t0 : null;
 
-    // 7c: the bound, worst case (each flush answered before the next request), G = 1, 2, 4, 8
+    // 8c: the bound, worst case (each flush answered before the next request), G = 1, 2, 4, 8
     const bounds = [];
     for (const g of [1, 2, 4, 8]) {
       const set = await gateways(redis.url, g, `f6c${g}`);
@@ -88,17 +88,17 @@ export async function run(ctx) {
 
     const rows = [
       {
-        key: '7a', figure: '7', what: 'Redis calls per clean request, flood jail on (1 gateway)',
+        key: '8a', figure: '8', what: 'Redis calls per clean request, flood jail on (1 gateway)',
         value: `${perRequest.toExponential(1)} (${fmtInt(calls)} calls for ${fmtInt(requests)} requests of ${fmtInt(visitors)} visitors, ${fmtInt(dynamic)} of them counted; ${fmtInt(cmds.total)} commands counting those the script runs inside Redis)`,
         aim: '< 0.01', verdict: perRequest < 0.01 ? 'meets' : 'MISSES',
       },
       {
-        key: '7b', figure: '7', what: 'Flooder at 1,000 req/s over 2 gateways → banned',
+        key: '8b', figure: '8', what: 'Flooder at 1,000 req/s over 2 gateways → banned',
         value: bannedAfter === null ? 'not banned within 61 s' : `after ${fmt(bannedAfter, 0)} ms (${fmtInt(sent)} requests sent)`,
         aim: '< window + 1 s (61 s)', verdict: bannedAfter !== null && bannedAfter < 61_000 ? 'meets' : 'MISSES',
       },
       {
-        key: '7c', figure: '7', what: 'Requests before the ban vs the bound maxretry + G·(flushAt − 1)',
+        key: '8c', figure: '8', what: 'Requests before the ban vs the bound maxretry + G·(flushAt − 1)',
         value: bounds.map((b) => `G=${b.g}: ${b.n} ≤ ${b.bound}`).join('; '),
         aim: 'within the bound', verdict: bounds.every((b) => b.n <= b.bound) ? 'meets' : 'MISSES',
       },
@@ -106,9 +106,9 @@ export async function run(ctx) {
     const details = [
       `http.flood with maxretry ${MAXRETRY}, findtime ${FINDTIME}, flushAt = maxretry / 10 = ${bounds[0].flushAt} (the default). ` +
         'Each gateway counts requests per address in memory and sends an address\'s count to the failure script (one EVALSHA, a weighted entry of the shared sliding window) only when it reaches flushAt.',
-      `7a: ${fmtInt(visitors)} visitors of one minute, 90 % loading 1–10 pages, 9 % 10–25, 1 % 25–60, each page with 4 static files (not counted), all through one gateway; commands counted with INFO commandstats.`,
-      '7b: one address, one request per millisecond alternating between 2 gateways, paced by the clock; time from the first request to the first gateway learning of the ban.',
-      '7c: the worst case of the bound: each flush is answered before the next request (no request is lost in a round trip) and the requests are spread evenly, so every gateway holds back flushAt − 1 at the decision. ' +
+      `8a: ${fmtInt(visitors)} visitors of one minute, 90 % loading 1–10 pages, 9 % 10–25, 1 % 25–60, each page with 4 static files (not counted), all through one gateway; commands counted with INFO commandstats.`,
+      '8b: one address, one request per millisecond alternating between 2 gateways, paced by the clock; time from the first request to the first gateway learning of the ban.',
+      '8c: the worst case of the bound: each flush is answered before the next request (no request is lost in a round trip) and the requests are spread evenly, so every gateway holds back flushAt − 1 at the decision. ' +
         'Bound: with G gateways a flooder is banned by request maxretry + G·(flushAt − 1) at the latest, plus what it sends during one Redis round trip and the pub/sub notice to the other gateways.',
     ];
     return { rows, details: details.join('\n'), raw: { perRequest, calls, cmds, requests, bannedAfter, sent, bounds } };
