@@ -12,6 +12,7 @@
  *   {p}:recent:<jail>:<ip> LIST    last failing requests (JSON, newest first), for ban alerts
  *   {p}:events             STREAM  ban/unban events for the sidecars
  *   {p}:events:dead        STREAM  malformed events parked by a sidecar
+ *   {p}:sidecar:<host>:lock STRING the live sidecar of one host id (PX, renewed)
  *   {p}:changes            pub/sub ban/unban notices for gateways
  */
 export class Keys {
@@ -50,5 +51,8 @@ export class Keys {
   }
   stats(jail: string): string {
     return `${this.tag}:stats:${jail}`;
+  }
+  sidecarLock(hostId: string): string {
+    return `${this.tag}:sidecar:${hostId}:lock`;
   }
 }
