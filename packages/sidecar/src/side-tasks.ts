@@ -1,4 +1,4 @@
-import { ConfigError, type PortcullisConfig } from '@portcullis/core';
+import { ConfigError, type PortcullisConfig, type RedisSetting } from '@portcullis/core';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { AlertConsumer } from './alerts/alert-consumer.js';
@@ -6,7 +6,7 @@ import { startLogJails, type RunningLogJails } from './logs/start-log-jails.js';
 
 export interface SideTaskOptions {
   hostId: string;
-  redis: string;
+  redis: RedisSetting;
   logger: Logger;
   registry?: Registry;
   /** log follow interval (ms) */

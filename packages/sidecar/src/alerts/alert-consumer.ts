@@ -1,8 +1,7 @@
 import {
   Keys, MalformedEventError, createRedis, decodeFailureDetail, parseBanEvent,
-  type AlertsConfig, type BanEvent, type FailureDetail,
+  type AlertsConfig, type BanEvent, type FailureDetail, type RedisClient, type RedisSetting,
 } from '@portcullis/core';
-import type { Redis } from 'ioredis';
 import { Counter, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { backoffDelay } from '../exec.js';
@@ -17,7 +16,7 @@ type Ban = Extract<BanEvent, { type: 'ban' }>;
 export interface AlertConsumerOptions {
   config: AlertsConfig;
   prefix: string;
-  redis: string;
+  redis: RedisSetting;
   /** consumer name in the alerts group: the host id (stable, so a restart takes its pending entries back) */
   consumer: string;
   /** entries idle this long in a dead consumer are taken over */
@@ -52,8 +51,8 @@ export class AlertConsumer {
   private readonly log: Logger;
   private readonly sent: Counter<'channel' | 'kind'>;
   private readonly failed: Counter<'channel'>;
-  private cmd!: Redis;
-  private reader!: Redis;
+  private cmd!: RedisClient;
+  private reader!: RedisClient;
   private stopping = false;
   private loopDone: Promise<void> = Promise.resolve();
   /** messages being sent or waiting for a retry */

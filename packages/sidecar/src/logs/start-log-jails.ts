@@ -1,10 +1,10 @@
-import { RedisBanStore, resolveJails, type PortcullisConfig } from '@portcullis/core';
+import { RedisBanStore, resolveJails, type PortcullisConfig, type RedisSetting } from '@portcullis/core';
 import type { Logger } from 'pino';
 import { LogJail } from './log-jail.js';
 
 export interface LogJailsOptions {
   hostId: string;
-  redis: string;
+  redis: RedisSetting;
   logger: Logger;
   /** default config.sidecar.stateDir */
   stateDir?: string;
