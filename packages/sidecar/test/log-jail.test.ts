@@ -47,6 +47,10 @@ describe('LogJail: sshd lines into the shared store', () => {
     appendFileSync(log, line('203.0.113.5', 2001) + line('203.0.113.5', 2002) + line('203.0.113.5', 2003));
     await waitFor('the jail is retrying', () => lj.counted === 1 && lj.retrying);
     await redis.restart();
+    // this Redis came back empty: the store waits for an operator to accept it (core's wipe guard)
+    const admin = redis.client();
+    await admin.hset('{pct}:meta', 'accepted', String(Math.floor(Date.now() / 1000)));
+    admin.disconnect();
     await waitFor('banned after Redis came back', async () => (await s.isBanned('203.0.113.5')) !== null);
     expect(await s.isBanned('198.51.100.77')).toBeNull();
     expect(lj.counted).toBe(4);
