@@ -92,6 +92,6 @@ describe('portcullis check-config', () => {
   it('a bad REDIS_URL is a config error', async () => {
     const r = await cli(['list'], { env: { REDIS_URL: 'http://example.com' } });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/REDIS_URL: expected a redis:\/\//);
+    expect(r.stderr).toMatch(/in REDIS_URL: redis: expected a redis:\/\//);
   });
 });

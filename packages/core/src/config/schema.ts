@@ -46,6 +46,10 @@ const regex = z.string().superRefine((value, ctx) => {
 });
 const httpStatus = z.number().int().min(100).max(599);
 const maxretry = z.number().int('maxretry must be a whole number').min(1, 'maxretry must be at least 1');
+/** an ignoreIp entry: a range that covers every address would switch banning off */
+const ignoredRange = cidr.refine((text) => typeof text !== 'string' || !text.endsWith('/0'), {
+  message: 'ignoring every address switches banning off; list the addresses to ignore',
+});
 
 export const jailSchema = z
   .object({
@@ -63,7 +67,7 @@ export const jailSchema = z
     statuses: z.array(httpStatus).min(1).optional(),
     responseHeader: z.string().regex(/^[A-Za-z0-9-]+$/, 'expected a header name').optional(),
     exclude: z.array(pathString).optional(),
-    ignoreIp: z.array(cidr).optional(),
+    ignoreIp: z.array(ignoredRange).optional(),
   })
   .strict();
 
@@ -99,7 +103,8 @@ export const firewallSchema = z
 
 export const gatewaySchema = z
   .object({
-    blockStatus: httpStatus.default(403),
+    /** a client error or server error: a 2xx/3xx answer would tell a banned client it got through */
+    blockStatus: httpStatus.min(400, 'a block answers 4xx or 5xx (403 or 429), not a success or redirect').default(403),
     blockBody: z.string().default('Forbidden: too many failed attempts. Try again later.\n'),
     /** how often the local ban cache is reloaded from Redis (heals a missed message) */
     resyncInterval: duration().default('30s'),
@@ -136,7 +141,7 @@ export const configSchema = z
     prefix: jailName.default('portcullis'),
     /** peers allowed to set X-Forwarded-For; default nobody */
     trustProxy: z.array(cidr).default([]),
-    ignoreIp: z.array(cidr).default(['127.0.0.0/8', '::1']),
+    ignoreIp: z.array(ignoredRange).default(['127.0.0.0/8', '::1']),
     defaults: defaultsSchema.default({}),
     increment: incrementSchema.default({}),
     jails: z

@@ -1,0 +1,29 @@
+import { jailName, Keys, RedisBanStore, type JailConfig, type PortcullisConfig } from '@portcullis/core';
+
+/**
+ * The jails Redis knows: every {p}:stats:<jail> key (a jail that ever
+ * counted a failure or a ban), whatever the local config lists. Another
+ * gateway's config, a removed jail or hand bans ("manual") show up here.
+ */
+export async function jailsInRedis(store: RedisBanStore, prefix: string): Promise<string[]> {
+  const head = new Keys(prefix).stats('');
+  const names = new Set<string>();
+  for await (const batch of store.redis.scanStream({ match: `${head}*`, count: 1000 })) {
+    for (const key of batch as string[]) {
+      const name = key.slice(head.length);
+      // a key that is not a jail name (written by hand) is not shown
+      if (jailName.safeParse(name).success) names.add(name);
+    }
+  }
+  return [...names].sort();
+}
+
+/**
+ * The config with the jails Redis knows added (as header-only jails: only
+ * their names are used), so the store's status() reads them like the rest.
+ */
+export function withRedisJails(config: PortcullisConfig, names: string[]): PortcullisConfig {
+  const jails: Record<string, JailConfig> = { ...config.jails };
+  for (const name of names) jails[name] ??= { enabled: true };
+  return { ...config, jails };
+}
