@@ -66,7 +66,7 @@ export function compileLogFormat(pasted: string): LineParser {
     has('request') || (has('request_method') && (has('request_uri') || has('uri'))) ? null : '$request (or $request_method and $request_uri)',
     has('status') ? null : '$status',
   ].filter((m): m is string => m !== null);
-  if (missing.length > 0) throw new CliError(`--log-format: the format has no ${missing.join(', no ')}: replay needs them to judge a line`);
+  if (missing.length > 0) throw new CliError(`--log-format: the format lacks ${missing.join(' and ')}: replay needs them to judge a line`);
   const line = new RegExp(`${pattern}$`);
   const at = (m: RegExpExecArray, n: string) => m[names.indexOf(n) + 1]!;
   return (text) => {

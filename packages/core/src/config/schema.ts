@@ -139,8 +139,14 @@ export const configSchema = z
     /** redis://… URL; absent = the embedded in-memory store (one process) */
     redis: z.string().regex(/^rediss?:\/\/\S+$/, 'expected a redis:// or rediss:// URL').optional(),
     prefix: jailName.default('portcullis'),
-    /** peers allowed to set X-Forwarded-For; default nobody */
-    trustProxy: z.array(cidr).default([]),
+    /** peers allowed to set X-Forwarded-For; default nobody, never everybody */
+    trustProxy: z
+      .array(
+        cidr.refine((text) => typeof text !== 'string' || !text.endsWith('/0'), {
+          message: 'trusting every address lets any client forge X-Forwarded-For and get others banned; list your proxies',
+        }),
+      )
+      .default([]),
     ignoreIp: z.array(ignoredRange).default(['127.0.0.0/8', '::1']),
     defaults: defaultsSchema.default({}),
     increment: incrementSchema.default({}),
