@@ -13,7 +13,8 @@ import { requestLogger } from './request-log.js';
 export function createGatewayApp(guard: PortcullisMiddleware, djangoUrl: string, logger: Logger): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.use(requestLogger(logger, guard.config));
+  // (the bench's pass-through guard has no config)
+  app.use(requestLogger(logger, guard.config?.trustProxy ?? []));
   app.use(guard);
   app.use(
     createProxyMiddleware({

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { pinoHttp, type HttpLogger } from 'pino-http';
-import { IpSet, type PortcullisConfig } from '@portcullis/core';
+import { IpSet } from '@portcullis/core';
 import { ClientIpResolver } from '@portcullis/express';
 
 /**
@@ -9,9 +9,9 @@ import { ClientIpResolver } from '@portcullis/express';
  * client address as the guard sees it (trustProxy applied). No headers: they
  * were ~700 bytes a line, and they carry cookies and tokens.
  */
-export function requestLogger(logger: Logger, config: PortcullisConfig): HttpLogger<IncomingMessage, ServerResponse> {
+export function requestLogger(logger: Logger, trustProxy: readonly string[]): HttpLogger<IncomingMessage, ServerResponse> {
   // the guard warns about forwarding headers once; this copy stays quiet
-  const clients = new ClientIpResolver(new IpSet(config.trustProxy), pino({ level: 'silent' }));
+  const clients = new ClientIpResolver(new IpSet(trustProxy), pino({ level: 'silent' }));
   return pinoHttp({
     logger,
     genReqId: () => '',

@@ -14,7 +14,7 @@ export async function withStore<T>(config: PortcullisConfig, fn: (store: RedisBa
   const url = config.redis;
   if (!url) {
     throw new CliError(
-      'no Redis configured: set `redis:` in the config or REDIS_URL (the embedded store lives inside one gateway process)',
+      'no Redis configured: set `redis:` in the config, REDIS_URL or --redis (the embedded store lives inside one gateway process)',
     );
   }
   const store = new RedisBanStore({ config, retry: false, commandTimeout: 5000, by: `cli@${hostname()}` });
