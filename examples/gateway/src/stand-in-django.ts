@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { normalizePath } from '@portcullis/core';
 
 /**
- * A stand-in for Django answering like the real flows of DESIGN.md §5, for
+ * A stand-in for Django answering like the real flows of the README's "Django flows" table, for
  * the quickstart on a machine without Django and for the middleware tests
  * (the real Django runs in the end-to-end tests): the password "good"
  * succeeds. It routes on the decoded path, as Django does, and counts what

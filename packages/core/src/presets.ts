@@ -1,6 +1,6 @@
 /**
  * Jail presets: what a failed login (or a flood) looks like in each Django
- * flow, as measured on Django 3.2 / DRF 3.14 (see DESIGN.md §5). A preset
+ * flow, as measured on Django 3.2 / DRF 3.14 (see the README's "Django flows" table). A preset
  * fills the rule fields of a jail; the jail's own fields override it.
  */
 export interface RuleFields {
