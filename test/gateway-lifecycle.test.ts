@@ -180,12 +180,18 @@ describe('the example gateway tells a user what is wrong, and logs short lines',
   }, 60_000);
 
   it('human-readable lines with NODE_ENV=development (and on a terminal)', async () => {
-    const run = start(process.execPath, [GATEWAY], { PYTHON: '/nonexistent/python3', NODE_ENV: 'development' });
+    const run = start(process.execPath, [GATEWAY], { PYTHON: '/nonexistent/python3', NODE_ENV: 'development', PORTCULLIS_CONFIG: join(ROOT, 'examples/gateway/demo.yml') });
     try {
       await waitFor('the start line', () => run.stdout().includes('portcullis gateway listening'));
       const line = run.stdout().split('\n').find((l) => l.includes('portcullis gateway listening'))!;
-      expect(line).toMatch(/^\[\d{2}:\d{2}:\d{2}(\.\d{3})?\] INFO: portcullis gateway listening on :\d+ → stand-in at http:\/\/127\.0\.0\.1:\d+; mode: embedded/);
+      expect(line).toMatch(/^\[\d{2}:\d{2}:\d{2}\] INFO: portcullis gateway listening on :(\d+) → stand-in at http:\/\/127\.0\.0\.1:\d+; mode: embedded/);
       expect(() => JSON.parse(line)).toThrow();
+      const port = /listening on :(\d+)/.exec(line)![1];
+      const res = await fetch(`http://127.0.0.1:${port}/auth/login/`, { method: 'POST', headers: { 'X-Forwarded-For': '203.0.113.7', Cookie: 'sessionid=s' }, body: 'password=bad' });
+      expect(res.status).toBe(401);
+      // a request is one line: method, url, status, time, client
+      await waitFor('the request line', () => / INFO: POST \/auth\/login\/ 401 \d+ ms 203\.0\.113\.7\n/.test(run.stdout()));
+      expect(run.stdout()).not.toContain('sessionid');
     } finally {
       run.child.kill('SIGTERM');
       await run.exited;

@@ -11,5 +11,27 @@ export function createLogger(env: NodeJS.ProcessEnv = process.env, stdout: { isT
   const format = env.LOG_FORMAT ?? (stdout.isTTY || env.NODE_ENV === 'development' ? 'pretty' : 'json');
   if (format !== 'pretty') return pino(options);
   // synchronous, in this thread: the last lines before an exit are never lost
-  return pino(options, pretty({ sync: true, colorize: Boolean(stdout.isTTY), translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,name' }));
+  const stream = pretty({
+    sync: true,
+    colorize: Boolean(stdout.isTTY),
+    translateTime: 'SYS:HH:MM:ss',
+    // a request is one line; the start line already says what its fields say
+    messageFormat: (log, key) => (isRequestLine(log) ? requestLine(log) : String(log[key])),
+    ignore: 'pid,hostname,name,req,res,responseTime,client,port,django,upstream,mode,config,jails',
+  });
+  return pino(options, stream);
+}
+
+interface RequestLog {
+  req: { method?: string; url?: string };
+  res: { statusCode?: number };
+  responseTime?: number;
+  client?: string | null;
+}
+
+const isRequestLine = (log: Record<string, unknown>): log is Record<string, unknown> & RequestLog =>
+  typeof log.req === 'object' && log.req !== null && typeof log.res === 'object' && log.res !== null;
+
+function requestLine(log: RequestLog): string {
+  return `${log.req.method} ${log.req.url} ${log.res.statusCode} ${log.responseTime ?? '?'} ms ${log.client ?? '-'}`;
 }
