@@ -20,8 +20,7 @@ async function stop(code: number): Promise<never> {
     stopping = true;
     running.server?.closeAllConnections();
     running.server?.close();
-    running.banner?.stop();
-    await Promise.allSettled([running.guard?.close(), running.upstream?.stop()]);
+    await Promise.allSettled([running.banner?.stop(), running.guard?.close(), running.upstream?.stop()]);
   }
   process.exit(code);
 }

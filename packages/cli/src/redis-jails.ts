@@ -8,14 +8,24 @@ import { jailName, Keys, RedisBanStore, type JailConfig, type PortcullisConfig }
 export async function jailsInRedis(store: RedisBanStore, prefix: string): Promise<string[]> {
   const head = new Keys(prefix).stats('');
   const names = new Set<string>();
-  for await (const batch of store.redis.scanStream({ match: `${head}*`, count: 1000 })) {
-    for (const key of batch as string[]) {
+  for (const server of servers(store.redis)) {
+    for await (const batch of server.scanStream({ match: `${head}*`, count: 1000 })) {
+      for (const key of batch as string[]) {
       const name = key.slice(head.length);
-      // a key that is not a jail name (written by hand) is not shown
-      if (jailName.safeParse(name).success) names.add(name);
+        // a key that is not a jail name (written by hand) is not shown
+        if (jailName.safeParse(name).success) names.add(name);
+      }
     }
   }
   return [...names].sort();
+}
+
+type Scannable = Pick<RedisBanStore['redis'], 'scanStream'>;
+
+/** SCAN runs per server: on a Redis Cluster, each master (the {p} keys sit on one of them). */
+function servers(client: object): Scannable[] {
+  const cluster = client as { nodes?: (role: 'master') => Scannable[] };
+  return typeof cluster.nodes === 'function' ? cluster.nodes('master') : [client as Scannable];
 }
 
 /**
