@@ -18,6 +18,8 @@ let stopping = false;
 async function stop(code: number): Promise<never> {
   if (!stopping) {
     stopping = true;
+    // a store that does not answer must not keep the process (and Django) alive
+    setTimeout(() => process.exit(code), 5000).unref();
     running.server?.closeAllConnections();
     running.server?.close();
     await Promise.allSettled([running.banner?.stop(), running.guard?.close(), running.upstream?.stop()]);
