@@ -24,6 +24,8 @@ export async function openLog(source: string, io: Io, onBytes?: (n: number) => v
   let size: number | null = null;
   if (source === '-') {
     if (!io.stdin) throw new CliError('replay -: no standard input');
+    // a terminal, not a pipe: say what it waits for
+    if ((io.stdin as { isTTY?: boolean }).isTTY) io.stderr.write('portcullis: reading the log from standard input (pipe it in, or end with Ctrl-D)\n');
     raw = io.stdin;
   } else {
     try {
