@@ -24,6 +24,9 @@ export const SKELETON = [
   { key: '5a', figure: '5', section: 'memory', what: 'Redis bytes per IP in a failure window (1 failure)', aim: '— (report)' },
   { key: '5b', figure: '5', section: 'memory', what: 'Redis bytes per active ban', aim: '— (report)' },
   { key: '5c', figure: '5', section: 'memory', what: 'Gateway heap per cached ban (100,000 cached)', aim: '— (report)' },
+  { key: '6a', figure: '6', section: 'login', what: 'Extra latency of a legitimate login: one wrong password, then the right one (pair)', aim: '— (report)' },
+  { key: '6b', figure: '6', section: 'login', what: 'Redis round trips of that pair', aim: '— (report)' },
+  { key: '6c', figure: '6', section: 'login', what: 'Requests answered while Redis is dead', aim: 'max < 100 ms' },
 ];
 
 export function loadResults() {

@@ -79,6 +79,8 @@ async function main(): Promise<void> {
   if (memory) running.banner = new EmbeddedBanner(memory, config.firewall, log);
   await guard.ready();
   handle = createGatewayApp(guard, djangoUrl, log);
+  // the proxy forwards WebSocket upgrades (ws: true): banned clients are refused there too
+  guard.upgrade(server);
 
   const upstream = running.upstream;
   const mode = memory

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pino, type Logger } from 'pino';
 import { pinoHttp, type HttpLogger } from 'pino-http';
-import { IpSet } from '@portcullis/core';
+import { IpSet, type PortcullisConfig } from '@portcullis/core';
 import { ClientIpResolver } from '@portcullis/express';
 
 /**
@@ -9,9 +9,12 @@ import { ClientIpResolver } from '@portcullis/express';
  * client address as the guard sees it (trustProxy applied). No headers: they
  * were ~700 bytes a line, and they carry cookies and tokens.
  */
-export function requestLogger(logger: Logger, trustProxy: readonly string[]): HttpLogger<IncomingMessage, ServerResponse> {
+export function requestLogger(
+  logger: Logger,
+  who: Pick<PortcullisConfig, 'trustProxy' | 'clientHeader'> = { trustProxy: [], clientHeader: 'x-forwarded-for' },
+): HttpLogger<IncomingMessage, ServerResponse> {
   // the guard warns about forwarding headers once; this copy stays quiet
-  const clients = new ClientIpResolver(new IpSet(trustProxy), pino({ level: 'silent' }));
+  const clients = new ClientIpResolver(new IpSet(who.trustProxy), pino({ level: 'silent' }), who.clientHeader);
   return pinoHttp({
     logger,
     genReqId: () => '',

@@ -13,5 +13,6 @@ export * from './redis.js';
 export * from './scripts.js';
 export * from './store/types.js';
 export * from './store/manual-ban.js';
+export * from './store/counted-key.js';
 export * from './store/redis-store.js';
 export * from './store/memory-store.js';

@@ -10,6 +10,8 @@ export interface ResponseFacts {
   method: string;
   /** raw request URL (req.originalUrl); normalised only when needed */
   url: string;
+  /** the decoded path the upstream resolves (canonicalTarget), when the gateway knows it */
+  path?: string;
   status: number;
   header(name: string): unknown;
 }
@@ -26,12 +28,26 @@ export interface Jail {
   readonly hasRule: boolean;
   /** the response statuses the rule counts; null = any */
   readonly statuses: ReadonlySet<number> | null;
+  /** IPv6 clients are counted and banned by their network of this many bits */
+  readonly ipv6Prefix: number;
+  /** the rule names a path: its attempts are budgeted when they arrive */
+  readonly budgeted: boolean;
   matches(facts: ResponseFacts): boolean;
+  /** before the response: could this request be counted (method and decoded path match; status unknown)? */
+  mayCount(method: string, path: string): boolean;
 }
 
 const asList = <T>(v: T | T[] | undefined): T[] | undefined => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
 
-function compileRule(rule: RuleFields): { hasRule: boolean; statuses: Set<number> | null; matches: (f: ResponseFacts) => boolean } {
+interface CompiledRule {
+  hasRule: boolean;
+  statuses: Set<number> | null;
+  budgeted: boolean;
+  matches(f: ResponseFacts): boolean;
+  mayCount(method: string, path: string): boolean;
+}
+
+function compileRule(rule: RuleFields): CompiledRule {
   const statuses = rule.statuses ? new Set(rule.statuses) : null;
   const methods = rule.methods ? new Set(rule.methods.map((m) => m.toUpperCase())) : null;
   const exact = asList(rule.path);
@@ -41,22 +57,29 @@ function compileRule(rule: RuleFields): { hasRule: boolean; statuses: Set<number
   const exclude = rule.exclude && rule.exclude.length > 0 ? rule.exclude : null;
   const header = rule.responseHeader?.toLowerCase() ?? null;
   const hasRule = Boolean(statuses || exactSet || prefixes || re);
-  if (!hasRule) return { hasRule, statuses, matches: () => false };
+  const budgeted = Boolean(exactSet || prefixes || re);
+  const pathMatches = (path: string): boolean => {
+    if (exclude) for (const p of exclude) if (path.startsWith(p)) return false;
+    if (exactSet && !exactSet.has(path)) return false;
+    if (prefixes && !prefixes.some((p) => path.startsWith(p))) return false;
+    if (re && !re.test(path)) return false;
+    return true;
+  };
+  if (!hasRule) return { hasRule, statuses, budgeted, matches: () => false, mayCount: () => false };
   return {
     hasRule,
     statuses,
+    budgeted,
     matches(f) {
       // cheapest tests first: most responses leave at the status check
       if (statuses && !statuses.has(f.status)) return false;
       if (methods && !methods.has(f.method)) return false;
       if (header && f.header(header) === undefined) return false;
       if (!exactSet && !prefixes && !re && !exclude) return true;
-      const path = normalizePath(f.url);
-      if (exclude) for (const p of exclude) if (path.startsWith(p)) return false;
-      if (exactSet && !exactSet.has(path)) return false;
-      if (prefixes && !prefixes.some((p) => path.startsWith(p))) return false;
-      if (re && !re.test(path)) return false;
-      return true;
+      return pathMatches(f.path ?? normalizePath(f.url));
+    },
+    mayCount(method, path) {
+      return budgeted && (!methods || methods.has(method)) && pathMatches(path);
     },
   };
 }
@@ -77,7 +100,10 @@ export function resolveJail(name: string, jail: JailConfig, config: PortcullisCo
     ignore: jail.ignoreIp && jail.ignoreIp.length > 0 ? new IpSet(jail.ignoreIp) : null,
     hasRule: compiled.hasRule,
     statuses: compiled.statuses,
+    ipv6Prefix: jail.ipv6Prefix ?? config.ipv6Prefix,
+    budgeted: compiled.budgeted,
     matches: compiled.matches,
+    mayCount: compiled.mayCount,
   };
 }
 

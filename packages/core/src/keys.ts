@@ -4,6 +4,7 @@
  * and runs unchanged on Redis Cluster.
  *
  *   {p}:fail:<jail>:<ip>   ZSET    one member per failure, score = ms; PEXPIRE findtime
+ *   {p}:held:<jail>:<ip>   ZSET    attempts in flight (request-time budget), score = expiry ms
  *   {p}:ban:<ip>           HASH    jail reason at until count by; PEXPIREAT until
  *   {p}:bans               ZSET    ip or CIDR → until ms (+inf = forever)
  *   {p}:offenses:<ip>      STRING  bans so far (for the increment)
@@ -29,6 +30,9 @@ export class Keys {
 
   fail(jail: string, ip: string): string {
     return `${this.tag}:fail:${jail}:${ip}`;
+  }
+  held(jail: string, ip: string): string {
+    return `${this.tag}:held:${jail}:${ip}`;
   }
   /** pattern for SCAN over one jail's failure windows */
   failPattern(jail: string): string {

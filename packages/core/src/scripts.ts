@@ -10,6 +10,7 @@ const SCRIPTS = {
   // variable number of keys: numkeys is passed first
   pcUnban: { lua: lua('unban') },
   pcBanMany: { lua: lua('banMany') },
+  pcReserve: { numberOfKeys: 3, lua: lua('reserve') },
 } as const;
 
 type Arg = string | number;
@@ -19,6 +20,7 @@ export interface ScriptCommands {
   pcBan(...args: Arg[]): Promise<[string, number]>;
   pcUnban(numkeys: number, ...args: Arg[]): Promise<number>;
   pcBanMany(numkeys: number, ...args: Arg[]): Promise<[string, ...number[]]>;
+  pcReserve(...args: Arg[]): Promise<[number, number, string]>;
 }
 
 const defined = new WeakSet<Redis>();

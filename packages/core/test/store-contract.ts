@@ -149,6 +149,72 @@ export function banStoreContract(name: string, make: (config: ReturnType<typeof 
       expect(all.map((s) => s.jail)).toEqual(['django-login', 'http-404']);
     });
 
+    it('reserves at most maxretry attempts in flight, however many arrive at once', async () => {
+      const answers = await Promise.all(Array.from({ length: 200 }, () => store.reserve(login, '203.0.113.100', 30_000, T0)));
+      const granted = answers.filter((a) => a.state === 'reserved');
+      expect(granted).toHaveLength(5);
+      expect(answers.filter((a) => a.state === 'over')).toHaveLength(195);
+      expect(new Set(granted.map((a) => (a.state === 'reserved' ? a.token : ''))).size).toBe(5);
+      // another address and another jail have their own budgets
+      expect((await store.reserve(login, '203.0.113.101', 30_000, T0)).state).toBe('reserved');
+      expect((await store.reserve(flood, '203.0.113.100', 30_000, T0)).state).toBe('reserved');
+    });
+
+    it('a released reservation frees its unit; one turned into a failure keeps it', async () => {
+      const take = () => store.reserve(login, '203.0.113.102', 30_000, T0);
+      const tokens: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const r = await take();
+        expect(r).toMatchObject({ state: 'reserved', used: i });
+        if (r.state === 'reserved') tokens.push(r.token);
+      }
+      expect(await take()).toMatchObject({ state: 'over', used: 5 });
+      // a success: given back
+      await store.release(login, '203.0.113.102', tokens.pop()!);
+      const again = await take();
+      expect(again.state).toBe('reserved');
+      if (again.state === 'reserved') tokens.push(again.token);
+      // failures: recorded, then given back; the budget stays spent until the ban
+      for (let i = 0; i < 4; i++) {
+        await store.recordFailure(login, '203.0.113.102', T0 + 1);
+        await store.release(login, '203.0.113.102', tokens.shift()!);
+        expect(await take()).toMatchObject({ state: 'over', used: 5 });
+      }
+      await store.recordFailure(login, '203.0.113.102', T0 + 2);
+      expect(await store.reserve(login, '203.0.113.102', 30_000, T0 + 3)).toMatchObject({ state: 'banned', until: T0 + 2 + 3_600_000 });
+    });
+
+    it('forgets a reservation nobody gave back after its lifetime (a crashed gateway)', async () => {
+      for (let i = 0; i < 5; i++) await store.reserve(login, '203.0.113.103', 1_000, T0);
+      expect((await store.reserve(login, '203.0.113.103', 1_000, T0 + 999)).state).toBe('over');
+      expect((await store.reserve(login, '203.0.113.103', 1_000, T0 + 1_000)).state).toBe('reserved');
+    });
+
+    it('counts failures of the window only, not older ones', async () => {
+      for (let i = 0; i < 4; i++) await store.recordFailure(login, '203.0.113.105', T0);
+      expect(await store.reserve(login, '203.0.113.105', 1_000, T0 + 1)).toMatchObject({ state: 'reserved', used: 4 });
+      expect(await store.reserve(login, '203.0.113.105', 1_000, T0 + 600_001)).toMatchObject({ state: 'reserved', used: 0 });
+    });
+
+    it('never holds back protected addresses', async () => {
+      for (const ip of ['127.0.0.1', '10.9.9.9', '198.51.100.4']) {
+        for (let i = 0; i < 10; i++) expect(await store.reserve(login, ip, 30_000, T0)).toEqual({ state: 'reserved', token: '', used: 0 });
+      }
+      await expect(store.reserve(login, 'nope', 30_000)).rejects.toThrow(/Not a valid/);
+    });
+
+    it('counts and bans an IPv6 prefix as one client; never a prefix holding a protected address', async () => {
+      let r;
+      for (let i = 0; i < 5; i++) r = await store.recordFailure(login, '2001:db8:1:2::/64', T0 + i);
+      expect(r).toMatchObject({ banned: true, count: 5 });
+      expect(await store.isBanned('2001:db8:1:2:aaaa::7', T0 + 10)).toMatchObject({ ip: '2001:db8:1:2::/64', jail: 'django-login' });
+      expect(await store.isBanned('2001:db8:1:3::7', T0 + 10)).toBeNull();
+      expect(await store.reserve(login, '2001:db8:1:2::/64', 1_000, T0 + 10)).toMatchObject({ state: 'banned' });
+      // ::/64 holds ::1 (loopback)
+      for (let i = 0; i < 10; i++) expect((await store.recordFailure(login, '::/64', T0 + i)).banned).toBe(false);
+      expect(await store.isBanned('::2', T0 + 20)).toBeNull();
+    });
+
     it('tells subscribers about bans and unbans', async () => {
       const seen: BanChange[] = [];
       const off = await store.subscribe((c) => seen.push(c));

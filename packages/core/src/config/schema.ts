@@ -68,6 +68,7 @@ export const jailSchema = z
     responseHeader: z.string().regex(/^[A-Za-z0-9-]+$/, 'expected a header name').optional(),
     exclude: z.array(pathString).optional(),
     ignoreIp: z.array(ignoredRange).optional(),
+    ipv6Prefix: z.number().int().min(32).max(128).optional(),
   })
   .strict();
 
@@ -110,6 +111,10 @@ export const gatewaySchema = z
     resyncInterval: duration().default('30s'),
     /** a Redis command slower than this fails open */
     commandTimeout: z.number().int().positive().default(250),
+    /** an attempt in flight holds its unit of the budget at most this long (keep it ≥ the proxy's timeout) */
+    attemptTimeout: duration().default('30s'),
+    /** login attempts sent by a browser on behalf of another site (Sec-Fetch-Site: cross-site): refused uncounted, or counted */
+    crossSite: z.enum(['refuse', 'count']).default('refuse'),
   })
   .strict();
 
@@ -148,6 +153,12 @@ export const configSchema = z
       )
       .default([]),
     ignoreIp: z.array(ignoredRange).default(['127.0.0.0/8', '::1']),
+    /** IPv6 clients are counted and banned by their network of this many bits (128 = per address) */
+    ipv6Prefix: z.number().int().min(32).max(128).default(64),
+    /** the header trusted proxies put the client in */
+    clientHeader: z.enum(['x-forwarded-for', 'forwarded', 'x-real-ip']).default('x-forwarded-for'),
+    /** a request whose client cannot be known (a trusted proxy sent garbage): refused with 400, or let through uncounted */
+    unknownClient: z.enum(['block', 'allow']).default('block'),
     defaults: defaultsSchema.default({}),
     increment: incrementSchema.default({}),
     jails: z

@@ -2,11 +2,12 @@ import { EventEmitter } from 'node:events';
 import type { PortcullisConfig } from '../config/schema.js';
 import { InvalidIpError } from '../errors.js';
 import type { BanChange, BanEvent, BanRecord } from '../events.js';
-import { IpSet, normalizeCidr, normalizeIp } from '../ip.js';
+import { IpSet, normalizeCidr } from '../ip.js';
 import { assertKnownJail, banDuration, type Jail } from '../jail.js';
 import { Protection } from '../protection.js';
 import { resolveManualBan } from './manual-ban.js';
-import type { ActiveBan, BanOptions, BanStore, JailStatus, RecordResult, UnbanOptions } from './types.js';
+import { countedKey } from './counted-key.js';
+import type { ActiveBan, BanOptions, BanStore, JailStatus, RecordResult, Reservation, UnbanOptions } from './types.js';
 
 export interface MemoryBanStoreOptions {
   config: PortcullisConfig;
@@ -78,6 +79,9 @@ export class MemoryBanStore implements BanStore {
   /** the CIDR entries of `bans`, scanned for addresses they cover */
   private readonly cidrBans = new Set<string>();
   private readonly offenses = new Map<string, Offense>();
+  /** "<jail>\0<ip>" → reservation token → expiry (ms): attempts in flight */
+  private readonly held = new Map<string, Map<string, number>>();
+  private heldTokens = 0;
   private readonly stats = new Map<string, { failed: number; banned: number }>();
   private readonly eventLog: BanEvent[] = [];
   private readonly emitter = new EventEmitter();
@@ -110,9 +114,8 @@ export class MemoryBanStore implements BanStore {
   }
 
   async recordFailure(jail: Jail, rawIp: string, now = Date.now()): Promise<RecordResult> {
-    const ip = normalizeIp(rawIp);
-    if (ip === null) throw new InvalidIpError(rawIp);
-    if (this.protection.reasonFor(ip) !== null || jail.ignore?.has(ip)) return NO_BAN;
+    const ip = countedKey(rawIp, jail, this.protection);
+    if (ip === null) return NO_BAN;
     this.maybeSweep(now);
     this.statsOf(jail.name).failed++;
 
@@ -151,6 +154,37 @@ export class MemoryBanStore implements BanStore {
     this.statsOf(jail.name).banned++;
     this.emit({ type: 'ban', ip, jail: jail.name, until, reason: 'maxretry', at: now });
     return { count, banned: true, alreadyBanned: false, until, bans };
+  }
+
+  async reserve(jail: Jail, rawIp: string, lifetimeMs: number, now = Date.now()): Promise<Reservation> {
+    const ip = countedKey(rawIp, jail, this.protection);
+    if (ip === null) return { state: 'reserved', token: '', used: 0 };
+    const ban = this.liveBan(ip, now);
+    if (ban) return { state: 'banned', until: ban.until };
+    const heldKey = `${jail.name}\0${ip}`;
+    const held = this.held.get(heldKey) ?? new Map<string, number>();
+    for (const [token, expires] of held) if (expires <= now) held.delete(token);
+    const cutoff = now - jail.findtime;
+    let failures = 0;
+    for (const t of this.windows.get(jail.name)?.get(ip)?.times ?? []) if (t > cutoff) failures++;
+    const used = failures + held.size;
+    if (used >= jail.maxretry) {
+      if (held.size === 0) this.held.delete(heldKey);
+      return { state: 'over', used };
+    }
+    const token = String(++this.heldTokens);
+    held.set(token, now + lifetimeMs);
+    this.held.set(heldKey, held);
+    return { state: 'reserved', token, used };
+  }
+
+  async release(jail: Jail, rawIp: string, token: string): Promise<void> {
+    if (token === '') return;
+    const ip = countedKey(rawIp, jail, this.protection);
+    if (ip === null) return;
+    const heldKey = `${jail.name}\0${ip}`;
+    const held = this.held.get(heldKey);
+    if (held?.delete(token) && held.size === 0) this.held.delete(heldKey);
   }
 
   async ban(rawIp: string, opts: BanOptions = {}): Promise<BanRecord> {
@@ -328,6 +362,10 @@ export class MemoryBanStore implements BanStore {
     }
     for (const ip of [...this.bans.keys()]) this.liveBan(ip, now);
     for (const [ip, o] of this.offenses) if (o.expires <= now) this.offenses.delete(ip);
+    for (const [key, held] of this.held) {
+      for (const [token, expires] of held) if (expires <= now) held.delete(token);
+      if (held.size === 0) this.held.delete(key);
+    }
   }
 
   private emit(event: BanEvent): void {

@@ -3,14 +3,15 @@ import type { Redis } from 'ioredis';
 import type { PortcullisConfig } from '../config/schema.js';
 import { InvalidIpError } from '../errors.js';
 import type { BanChange, BanRecord } from '../events.js';
-import { IpSet, normalizeCidr, normalizeIp } from '../ip.js';
+import { IpSet, normalizeCidr } from '../ip.js';
 import { assertKnownJail, type Jail } from '../jail.js';
 import { Keys } from '../keys.js';
 import { Protection } from '../protection.js';
 import { createRedis, waitReady } from '../redis.js';
 import { withScripts, type ScriptCommands } from '../scripts.js';
 import { resolveManualBan } from './manual-ban.js';
-import type { ActiveBan, BanOptions, BanStore, JailStatus, RecordResult, UnbanOptions } from './types.js';
+import { countedKey } from './counted-key.js';
+import type { ActiveBan, BanOptions, BanStore, JailStatus, RecordResult, Reservation, UnbanOptions } from './types.js';
 
 export interface RedisBanStoreOptions {
   config: PortcullisConfig;
@@ -69,20 +70,42 @@ export class RedisBanStore implements BanStore {
   }
 
   async recordFailure(jail: Jail, rawIp: string, now = Date.now()): Promise<RecordResult> {
-    const ip = normalizeIp(rawIp);
-    if (ip === null) throw new InvalidIpError(rawIp);
-    if (this.protection.reasonFor(ip) !== null || jail.ignore?.has(ip)) return NO_BAN;
+    const ip = countedKey(rawIp, jail, this.protection);
+    if (ip === null) return NO_BAN;
     const inc = this.config.increment;
     const jitter = inc.enabled && inc.rndtime > 0 ? Math.floor(Math.random() * inc.rndtime) : 0;
     const k = this.keys;
     const [count, state, until, bans] = await this.redis.pcRecordFailure(
       k.fail(jail.name, ip), k.ban(ip), k.bans, k.offenses(ip), k.stats(jail.name), k.events,
       now, jail.findtime, jail.maxretry, jail.bantime, jail.name, ip,
-      `${this.tokenBase}${(this.token = (this.token + 1) % 0x7fffffff)}`,
+      this.nextToken(),
       inc.enabled ? 1 : 0, inc.factor, inc.multipliers?.join(' ') ?? '', inc.maxtime, jitter, inc.memory,
       this.config.streamMaxLen, k.changes, this.by,
     );
     return { count, banned: state === 1, alreadyBanned: state === 2, until: Number(until), bans };
+  }
+
+  async reserve(jail: Jail, rawIp: string, lifetimeMs: number, now = Date.now()): Promise<Reservation> {
+    const ip = countedKey(rawIp, jail, this.protection);
+    if (ip === null) return { state: 'reserved', token: '', used: 0 };
+    const token = this.nextToken();
+    const k = this.keys;
+    const [state, used, until] = await this.redis.pcReserve(
+      k.fail(jail.name, ip), k.held(jail.name, ip), k.ban(ip),
+      now, jail.findtime, jail.maxretry, lifetimeMs, token,
+    );
+    if (state === 2) return { state: 'banned', until: Number(until) };
+    return state === 1 ? { state: 'reserved', token, used } : { state: 'over', used };
+  }
+
+  async release(jail: Jail, rawIp: string, token: string): Promise<void> {
+    if (token === '') return;
+    const ip = countedKey(rawIp, jail, this.protection);
+    if (ip !== null) await this.redis.zrem(this.keys.held(jail.name, ip), token);
+  }
+
+  private nextToken(): string {
+    return `${this.tokenBase}${(this.token = (this.token + 1) % 0x7fffffff)}`;
   }
 
   async ban(rawIp: string, opts: BanOptions = {}): Promise<BanRecord> {

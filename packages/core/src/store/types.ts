@@ -39,6 +39,19 @@ export interface JailStatus {
   bans: BanRecord[];
 }
 
+/**
+ * The answer to a request-time reservation: an attempt that a jail could
+ * count takes one unit of the budget (maxretry − failures in the window −
+ * attempts still in flight) before it reaches the upstream.
+ */
+export type Reservation =
+  /** go ahead; give the token back with release() once the response is classified */
+  | { state: 'reserved'; token: string; used: number }
+  /** failures and attempts in flight use the whole budget: wait for their verdicts */
+  | { state: 'over'; used: number }
+  /** banned (exact entry) until this time (ms, -1 forever) */
+  | { state: 'banned'; until: number };
+
 /** An active ban as the gateways' caches need it. */
 export interface ActiveBan {
   ip: string;
@@ -53,7 +66,16 @@ export interface BanStore {
   readonly kind: 'redis' | 'memory';
   /** connects; rejects when the backend cannot be reached within timeoutMs */
   connect(timeoutMs?: number): Promise<void>;
+  /** `ip` is an address or an IPv6 prefix (clientPrefix): the key the client is counted under */
   recordFailure(jail: Jail, ip: string, now?: number): Promise<RecordResult>;
+  /**
+   * Reserves one attempt of `ip`'s budget in `jail` for `lifetimeMs` (or until
+   * released). Reservations of every gateway sharing the store count, so the
+   * budget holds across them. A protected address is always reserved (token "").
+   */
+  reserve(jail: Jail, ip: string, lifetimeMs: number, now?: number): Promise<Reservation>;
+  /** gives a reservation back (after its failure, if any, was recorded) */
+  release(jail: Jail, ip: string, token: string): Promise<void>;
   ban(ip: string, opts?: BanOptions): Promise<BanRecord>;
   /**
    * Bans many addresses alike (a blocklist import, a mass ban). Every address
