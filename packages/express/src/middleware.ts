@@ -8,12 +8,12 @@ import {
   RedisBanStore,
   parseConfig,
   resolveJails,
-  type BanChange,
   type BanStore,
   type PortcullisConfig,
   type PortcullisConfigInput,
 } from '@portcullis/core';
 import { BanCache } from './ban-cache.js';
+import { CacheSync } from './cache-sync.js';
 import { ClientIpResolver } from './client-ip.js';
 import { OutageLog } from './outage.js';
 import { RequestGuard, type Next, type Req } from './request-guard.js';
@@ -38,7 +38,7 @@ export interface PortcullisMiddleware {
   readonly store: BanStore;
   readonly config: PortcullisConfig;
   readonly cache: BanCache;
-  /** reloads the ban cache from the store now */
+  /** reloads every ban into the cache from the store now */
   resync(): Promise<void>;
   /**
    * Guards the server's Upgrade requests (WebSocket), which Node never hands
@@ -62,60 +62,24 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
   let store = options.store;
   if (!store) {
     if (!config.redis) throw new ConfigError([{ path: 'redis', message: 'required unless a store is passed in options.store' }]);
-    // many requests fail at once under attack: let their scripts share socket writes
-    store = new RedisBanStore({ config, by, autoPipelining: true });
+    // many requests fail at once under attack: let their scripts share socket writes;
+    // a slow Redis must not hold requests: the gateway's own short timeout
+    store = new RedisBanStore({ config, by, autoPipelining: true, commandTimeout: config.gateway.commandTimeout });
   }
   const ownsStore = options.store === undefined;
   const jailMap = resolveJails(config);
   const resolver = new ClientIpResolver(new IpSet(config.trustProxy), log, config.clientHeader);
   const cache = new BanCache();
   const outage = new OutageLog(log);
-  let unsubscribe: (() => Promise<void>) | null = null;
-  let resyncTimer: NodeJS.Timeout | null = null;
-  let closed = false;
-  // ready() has run: reconnects resync from then on
-  let started = false;
-  // changes that arrive while a snapshot is loading are replayed on top of it
-  let resyncing: BanChange[] | null = null;
-
   const theStore = store;
-  if (theStore instanceof RedisBanStore) {
-    theStore.redis.on('error', (err: Error) => outage.failed(err));
-    // after a reconnect: heal anything missed while away
-    theStore.redis.on('ready', () => {
-      if (!closed && started) void resync();
-    });
-  }
-
-  // One load at a time; a request for another while one runs is coalesced.
-  let loading: Promise<void> | null = null;
-  let loadAgain = false;
-  function resync(): Promise<void> {
-    if (loading) {
-      loadAgain = true;
-      return loading;
-    }
-    loading = (async () => {
-      do {
-        loadAgain = false;
-        const late: BanChange[] = [];
-        resyncing = late;
-        try {
-          const snapshot = await theStore.activeBans();
-          cache.replace(snapshot);
-          for (const change of late) cache.apply(change);
-          outage.recovered();
-        } catch (err) {
-          outage.failed(err);
-        } finally {
-          resyncing = null;
-        }
-      } while (loadAgain && !closed);
-    })().finally(() => {
-      loading = null;
-    });
-    return loading;
-  }
+  // keeping the cache in step with the store (load, notices, change-log reads) lives apart from requests
+  const sync = new CacheSync({
+    store: theStore,
+    cache,
+    outage,
+    resyncInterval: config.gateway.resyncInterval,
+    readyTimeout: options.readyTimeout ?? 3000,
+  });
 
   const requests = new RequestGuard({ config, jails: jailMap, store: theStore, cache, outage, resolver, log });
   // servers whose 'upgrade' event is guarded, and how to stop guarding them
@@ -138,41 +102,11 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
     requests.handle(req, res, next);
   } as PortcullisMiddleware;
 
-  async function ready(): Promise<void> {
-    started = true;
-    const timeout = options.readyTimeout ?? 3000;
-    try {
-      await theStore.connect(timeout);
-    } catch (err) {
-      outage.failed(err);
-      // keep going: the client reconnects by itself and resyncs when it does
-    }
-    await resync();
-    const subscribing = theStore
-      .subscribe((change) => {
-        if (resyncing) resyncing.push(change);
-        cache.apply(change);
-      })
-      .then((off) => {
-        if (closed) void off();
-        else unsubscribe = off;
-      })
-      .catch((err) => outage.failed(err));
-    await Promise.race([subscribing, new Promise((r) => setTimeout(r, timeout).unref())]);
-    if (!resyncTimer && !closed) {
-      resyncTimer = setInterval(() => void resync(), config.gateway.resyncInterval);
-      resyncTimer.unref();
-    }
-  }
-
   async function close(): Promise<void> {
-    closed = true;
     for (const off of unguards.splice(0)) off();
-    if (resyncTimer) clearInterval(resyncTimer);
-    resyncTimer = null;
-    if (unsubscribe) await unsubscribe();
+    await sync.close();
     if (ownsStore) await theStore.close();
   }
 
-  return Object.assign(middleware, { ready, close, store: theStore, config, cache, resync, upgrade });
+  return Object.assign(middleware, { ready: () => sync.start(), close, store: theStore, config, cache, resync: () => sync.reload(), upgrade });
 }
