@@ -20,7 +20,10 @@ export async function jailsInRedis(store: RedisBanStore, prefix: string): Promis
   return [...names].sort();
 }
 
-type Scannable = Pick<RedisBanStore['redis'], 'scanStream'>;
+/** one server's SCAN, as ioredis's Redis client offers it */
+interface Scannable {
+  scanStream(opts: { match: string; count: number }): AsyncIterable<unknown>;
+}
 
 /** SCAN runs per server: on a Redis Cluster, each master (the {p} keys sit on one of them). */
 function servers(client: object): Scannable[] {

@@ -39,7 +39,7 @@ describe('discoverConfig: the one way every program finds its config', () => {
     const bad = await discoverConfig({ file, env: { REDIS_URL: 'http://10.0.0.2' } }).catch((e: unknown) => e);
     expect(bad).toBeInstanceOf(ConfigError);
     expect((bad as ConfigError).source).toBe('REDIS_URL');
-    expect((bad as ConfigError).issues).toEqual([{ path: 'redis', message: 'expected a redis:// or rediss:// URL' }]);
+    expect((bad as ConfigError).issues).toEqual([{ path: 'redis', message: expect.stringMatching(/^expected a redis:\/\/, rediss:\/\//) }]);
     await expect(discoverConfig({ file, redis: '10.0.0.3:6379', env: {} })).rejects.toThrow(/^Invalid Portcullis config in --redis:\n {2}- redis: /);
     // a bad file is reported as the file's, before any override
     const broken = write('broken.yml', 'prefix: "a b"\n');
