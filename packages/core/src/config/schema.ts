@@ -75,6 +75,10 @@ const regex = z.string().superRefine((value, ctx) => {
 });
 const httpStatus = z.number().int().min(100).max(599);
 const maxretry = z.number().int('maxretry must be a whole number').min(1, 'maxretry must be at least 1');
+/** an ignoreIp entry: a range that covers every address would switch banning off */
+const ignoredRange = cidr.refine((text) => typeof text !== 'string' || !text.endsWith('/0'), {
+  message: 'ignoring every address switches banning off; list the addresses to ignore',
+});
 
 export const jailSchema = z
   .object({
@@ -92,7 +96,7 @@ export const jailSchema = z
     statuses: z.array(httpStatus).min(1).optional(),
     responseHeader: z.string().regex(/^[A-Za-z0-9-]+$/, 'expected a header name').optional(),
     exclude: z.array(pathString).optional(),
-    ignoreIp: z.array(cidr).optional(),
+    ignoreIp: z.array(ignoredRange).optional(),
     /** log-fed jails (sidecar): sshd's lines from a file it follows … */
     logpath: z.string().startsWith('/', 'expected an absolute path').optional(),
     /** … or from journald (units; `file` reads a journal file instead of the system journal) */
@@ -156,7 +160,8 @@ export const firewallSchema = z
 
 export const gatewaySchema = z
   .object({
-    blockStatus: httpStatus.default(403),
+    /** a client error or server error: a 2xx/3xx answer would tell a banned client it got through */
+    blockStatus: httpStatus.min(400, 'a block answers 4xx or 5xx (403 or 429), not a success or redirect').default(403),
     blockBody: z.string().default('Forbidden: too many failed attempts. Try again later.\n'),
     /** how often the local ban cache is reloaded from Redis (heals a missed message) */
     resyncInterval: duration({ min: SECOND }).default('30s'),
@@ -323,7 +328,7 @@ export const configSchema = z
         }),
       )
       .default([]),
-    ignoreIp: z.array(cidr).default(['127.0.0.0/8', '::1']),
+    ignoreIp: z.array(ignoredRange).default(['127.0.0.0/8', '::1']),
     /** IPv6 clients are counted and banned by their network of this many bits (128 = per address) */
     ipv6Prefix: z.number().int().min(32).max(128).default(64),
     /** the header trusted proxies put the client in */
