@@ -1,69 +1,19 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from './helpers/redis-server.js';
+import { DEMO_PASSWORD as PASSWORD, DEMO_USER as USER, djangoMissing, djangoVersion, startExampleDjango, type ExampleDjango } from './helpers/django.js';
 
-// Debian's interpreter (the `python3` on PATH may be another one without Django);
-// DJANGO_PYTHON points at another, e.g. a venv with Django 5, to try that version
-const PYTHON = process.env.DJANGO_PYTHON || '/usr/bin/python3';
-const exampleDir = fileURLToPath(new URL('../examples/django/', import.meta.url));
-const probe = spawnSync(PYTHON, ['-c', 'import django; print(django.get_version())'], { encoding: 'utf8' });
-const djangoVersion = probe.status === 0 ? probe.stdout.trim() : null;
-const title = djangoVersion
-  ? `examples/django on Django ${djangoVersion}`
-  : `examples/django (skipped: ${PYTHON} cannot import django; apt-get install python3-django)`;
-
-const USER = 'demo';
-const PASSWORD = 'demo-password';
+const title = djangoVersion ? `examples/django on Django ${djangoVersion}` : `examples/django (skipped: ${djangoMissing})`;
 
 describe.runIf(Boolean(djangoVersion))(title, () => {
-  let child: ChildProcess;
+  let django: ExampleDjango;
   let base: string;
-  let dataDir: string;
-  let output = '';
 
   beforeAll(async () => {
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    dataDir = mkdtempSync(join(tmpdir(), 'pc-django-'));
-    child = spawn('sh', [join(exampleDir, 'run.sh')], {
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        PYTHON,
-        PORT: String(port),
-        DJANGO_DB_PATH: join(dataDir, 'db.sqlite3'),
-        DJANGO_DEMO_USER: USER,
-        DJANGO_DEMO_PASSWORD: PASSWORD,
-        PYTHONDONTWRITEBYTECODE: '1',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout!.on('data', (d) => (output += d));
-    child.stderr!.on('data', (d) => (output += d));
-    // ready when the admin login page answers (migrations take a few seconds)
-    const deadline = Date.now() + 50_000;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`django exited with ${child.exitCode}:\n${output}`);
-      try {
-        if ((await fetch(`${base}/admin/login/`)).status === 200) break;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) throw new Error(`django did not start:\n${output}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    django = await startExampleDjango();
+    base = django.url;
   });
 
   afterAll(async () => {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    }
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await django?.close();
   });
 
   const postJson = (path: string, body: unknown) =>

@@ -119,18 +119,25 @@ describe.runIf(!skip)('end to end: Django + gateway + Redis + sidecar on ufw', (
     expect(redisCli('HGET', `{portcullis}:ban:${OTHER_V4}`, 'jail')).toBe('django-admin');
   });
 
-  it('the header path: a view that only fires user_login_failed bans too, and the client never sees the header', () => {
+  it('the header path: a view that only fires user_login_failed bans too (IPv6: its /64), and the client never sees the header', async () => {
     const results = client(CLIENT_V6, 'customLogin', 6);
     expect(results.slice(0, 5).map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
     expect(results.every((r) => r.failureHeader === null)).toBe(true);
     expect(results[5]!.status).toBe(403);
-    expect(redisCli('HGET', `{portcullis}:ban:${CLIENT_V6}`, 'jail')).toBe('django-login');
+    // IPv6 is counted and banned by its /64 (ipv6Prefix): the neighbour in it is shut out too, at the firewall
+    const prefix = '2001:db8:5c::/64';
+    expect(redisCli('HGET', `{portcullis}:ban:${prefix}`, 'jail')).toBe('django-login');
+    await until('the ufw rule for the /64', () => ufwRules().includes(prefix));
+    expect(client(OTHER_V6, 'get', 1)[0]!.status).toBe(0);
+    expect(portcullis('unban', prefix).status).toBe(0);
+    await until('the ufw rule to go', () => !ufwRules().includes(prefix));
+    await until('the gateway to follow', () => client(OTHER_V6, 'get', 1, { path: '/admin/login/' })[0]!.status === 200);
   });
 
   it('a client forging X-Forwarded-For (nobody trusted) is banned by its socket address', () => {
     const results = client(OTHER_V6, 'apiLogin', 6, { spoof: true });
     expect(results.map((r) => r.status)).toEqual([401, 401, 401, 401, 401, 403]);
-    expect(redisCli('ZRANGE', '{portcullis}:bans', '0', '-1')).toContain(OTHER_V6);
+    expect(redisCli('ZRANGE', '{portcullis}:bans', '0', '-1')).toContain('2001:db8:5c::/64');
     expect(redisCli('KEYS', '{portcullis}:*198.18.*')).toBe('');
   });
 });

@@ -1,26 +1,25 @@
-import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpAgent, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import express from 'express';
 import { createProxyMiddleware } from 'http-proxy-middleware';
-import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
 import type { PortcullisMiddleware } from '@portcullis/express';
+import { requestLogger } from './request-log.js';
 
 /**
  * The gateway: request logging, then Portcullis, then the proxy to Django.
  * Portcullis must come before the proxy so banned clients never reach it.
  */
-export function createGatewayApp(guard: PortcullisMiddleware, djangoUrl: string, logger: Logger): express.Express {
+export interface GatewayAppOptions {
+  /** sees every response Django sends to the gateway, before the client does (tests count attempts with it) */
+  onUpstreamResponse?: (upstream: IncomingMessage, req: IncomingMessage) => void;
+}
+
+export function createGatewayApp(guard: PortcullisMiddleware, djangoUrl: string, logger: Logger, opts: GatewayAppOptions = {}): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.use(
-    pinoHttp({
-      logger,
-      // never log credentials: no bodies are logged, and these headers are redacted
-      redact: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
-    }),
-  );
+  // (the bench's pass-through guard has no config)
+  app.use(requestLogger(logger, guard.config));
   app.use(guard);
   app.use(
     createProxyMiddleware({
@@ -30,6 +29,16 @@ export function createGatewayApp(guard: PortcullisMiddleware, djangoUrl: string,
       // reuse upstream connections: a new one per request halves throughput (bench/FINDINGS.md)
       agent: djangoUrl.startsWith('https:') ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true }),
       proxyTimeout: 30_000,
+      // WebSocket (Channels) too: Upgrade requests skip Express, the guard covers them
+      // on the server it runs on (guard.upgrade(server); see README "Upgrade requests")
+      ws: true,
+      on: {
+        // Connection is hop-by-hop (RFC 9110 §7.6.1) and http-proxy forwards it: a client's
+        // "Connection: close" would close a pooled upstream socket the agent still reuses (a 504
+        // for the next request). The agent decides about its own connections.
+        proxyReq: (proxyReq) => proxyReq.removeHeader('connection'),
+        ...(opts.onUpstreamResponse ? { proxyRes: opts.onUpstreamResponse } : {}),
+      },
     }),
   );
   return app;

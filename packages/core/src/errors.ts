@@ -11,11 +11,14 @@ export class PortcullisError extends Error {
 /** A config file or object that does not match the schema; `issues` name each bad field. */
 export class ConfigError extends PortcullisError {
   readonly issues: ReadonlyArray<{ path: string; message: string }>;
+  /** the file, flag or variable the config came from, when known */
+  readonly source: string | undefined;
   constructor(issues: ReadonlyArray<{ path: string; message: string }>, source?: string) {
     const where = source ? ` in ${source}` : '';
     const lines = issues.map((i) => `  - ${i.path || '(root)'}: ${i.message}`);
     super('ERR_PORTCULLIS_CONFIG', `Invalid Portcullis config${where}:\n${lines.join('\n')}`);
     this.issues = issues;
+    this.source = source;
   }
 }
 
@@ -28,10 +31,13 @@ export class InvalidIpError extends PortcullisError {
 
 /** A duration string that is not one of fail2ban's forms. */
 export class InvalidDurationError extends PortcullisError {
-  constructor(value: unknown) {
+  /** `outOfRange`: a well-formed duration outside the accepted bounds, and why */
+  constructor(value: unknown, outOfRange?: string) {
     super(
       'ERR_PORTCULLIS_DURATION',
-      `Not a duration: ${JSON.stringify(value)} (use seconds like 600, or 10m, 1h, 1d, 1w; -1 means forever)`,
+      outOfRange
+        ? `Duration out of range: ${JSON.stringify(value)} is ${outOfRange}`
+        : `Not a duration: ${JSON.stringify(value)} (use seconds like 600, or 10m, 1h, 1d, 1w; -1 means forever)`,
     );
   }
 }
@@ -47,5 +53,23 @@ export class UnknownJailError extends PortcullisError {
 export class ProtectedIpError extends PortcullisError {
   constructor(ip: string, why: string) {
     super('ERR_PORTCULLIS_PROTECTED_IP', `Refusing to ban ${ip}: ${why}`);
+  }
+}
+
+/** Redis answers, but it is the wrong node for Portcullis (a replica, a Sentinel, a non-owner Cluster node…). */
+export class RedisTopologyError extends PortcullisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_PORTCULLIS_REDIS_TOPOLOGY', message, options);
+  }
+}
+
+/**
+ * The {p}:meta marker this client saw is gone (or replaced): the Redis it
+ * talks to looks wiped (an empty former master, a flush). Nothing replaces
+ * a cache or lifts a firewall rule from it until an operator accepts it.
+ */
+export class RedisWipedError extends PortcullisError {
+  constructor(message: string) {
+    super('ERR_PORTCULLIS_REDIS_WIPED', message);
   }
 }

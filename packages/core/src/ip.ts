@@ -22,6 +22,33 @@ export function normalizeIp(value: string | undefined | null): string | null {
   return parsed.toString();
 }
 
+/**
+ * An address as proxies and sockets write it: with a port ("203.0.113.1:40000",
+ * "[2001:db8::1]:443"), in brackets ("[2001:db8::1]"), or with an IPv6 zone id
+ * ("fe80::1%eth0", dropped: the address is what identifies the client).
+ * Canonical like normalizeIp, or null.
+ */
+export function normalizeHostAddress(value: string | undefined | null): string | null {
+  if (typeof value !== 'string') return null;
+  let text = value.trim();
+  if (text.charCodeAt(0) === 91) {
+    // "[v6]" or "[v6]:port"
+    const close = text.indexOf(']');
+    if (close === -1 || !/^(?::\d{1,5})?$/.test(text.slice(close + 1))) return null;
+    text = text.slice(1, close);
+  } else {
+    const colon = text.indexOf(':');
+    // one colon: "v4:port" (IPv6 has at least two)
+    if (colon !== -1 && colon === text.lastIndexOf(':')) {
+      if (!/^\d{1,5}$/.test(text.slice(colon + 1))) return null;
+      text = text.slice(0, colon);
+    }
+  }
+  const zone = text.indexOf('%');
+  if (zone !== -1 && text.includes(':')) text = text.slice(0, zone);
+  return normalizeIp(text);
+}
+
 /** normalizeIp, but throws InvalidIpError. */
 export function parseIp(value: string): string {
   const ip = normalizeIp(value);
@@ -141,6 +168,23 @@ export class IpSet {
     for (const { base, size } of this.v4) if (n >= base && n < base + size) return true;
     return false;
   }
+}
+
+/** Does `cidr` share any address with `set`? (one contains the other's network) */
+export function overlaps(set: IpSet, cidr: Cidr): boolean {
+  if (set.has(cidr.network)) return true;
+  const own = new IpSet([cidr]);
+  return set.cidrs.some((p) => p.kind === cidr.kind && own.has(p.network));
+}
+
+/**
+ * The identity a client is counted and banned under: an IPv4 address as is,
+ * an IPv6 address by its network of `v6prefix` bits (a /64 is one
+ * subscriber's line: rotating inside it changes nothing). 128 = per address.
+ */
+export function clientPrefix(ip: string, v6prefix: number): string {
+  if (!ip.includes(':') || v6prefix >= 128) return ip;
+  return `${maskNetwork(ip, 'ipv6', v6prefix)}/${v6prefix}`;
 }
 
 /** Loopback is never banned, whatever the config says. */

@@ -4,13 +4,17 @@
  * and runs unchanged on Redis Cluster.
  *
  *   {p}:fail:<jail>:<ip>   ZSET    one member per failure, score = ms; PEXPIRE findtime
+ *   {p}:held:<jail>:<ip>   ZSET    attempts in flight (request-time budget), score = expiry ms
  *   {p}:ban:<ip>           HASH    jail reason at until count by; PEXPIREAT until
  *   {p}:bans               ZSET    ip or CIDR → until ms (+inf = forever)
  *   {p}:offenses:<ip>      STRING  bans so far (for the increment)
  *   {p}:stats:<jail>       HASH    failed, banned (totals)
+ *   {p}:recent:<jail>:<ip> LIST    last failing requests (JSON, newest first), for ban alerts
  *   {p}:events             STREAM  ban/unban events for the sidecars
  *   {p}:events:dead        STREAM  malformed events parked by a sidecar
- *   {p}:changes            pub/sub ban/unban notices for gateways
+ *   {p}:sidecar:<host>:lock STRING the live sidecar of one host id (PX, renewed)
+ *   {p}:changes            pub/sub ban/unban notices for gateways (sharded on a Cluster)
+ *   {p}:meta               HASH    epoch, by, accepted: "this Redis holds our data" marker
  */
 export class Keys {
   readonly tag: string;
@@ -18,6 +22,7 @@ export class Keys {
   readonly events: string;
   readonly deadEvents: string;
   readonly changes: string;
+  readonly meta: string;
 
   constructor(readonly prefix: string) {
     this.tag = `{${prefix}}`;
@@ -25,10 +30,14 @@ export class Keys {
     this.events = `${this.tag}:events`;
     this.deadEvents = `${this.tag}:events:dead`;
     this.changes = `${this.tag}:changes`;
+    this.meta = `${this.tag}:meta`;
   }
 
   fail(jail: string, ip: string): string {
     return `${this.tag}:fail:${jail}:${ip}`;
+  }
+  held(jail: string, ip: string): string {
+    return `${this.tag}:held:${jail}:${ip}`;
   }
   /** pattern for SCAN over one jail's failure windows */
   failPattern(jail: string): string {
@@ -40,7 +49,13 @@ export class Keys {
   offenses(ip: string): string {
     return `${this.tag}:offenses:${ip}`;
   }
+  recent(jail: string, ip: string): string {
+    return `${this.tag}:recent:${jail}:${ip}`;
+  }
   stats(jail: string): string {
     return `${this.tag}:stats:${jail}`;
+  }
+  sidecarLock(hostId: string): string {
+    return `${this.tag}:sidecar:${hostId}:lock`;
   }
 }

@@ -22,3 +22,86 @@ export function normalizePath(url: string): string {
   if (path === '') path = '/';
   return path;
 }
+
+/** The target a gateway forwards, and the decoded path the upstream will resolve from it. */
+export interface CanonicalTarget {
+  /** origin-form request target to forward (req.url): path re-encoded minimally, query as sent */
+  url: string;
+  /** the decoded path Django routes on: what jails are matched against */
+  path: string;
+}
+
+const ABSOLUTE_FORM = /^https?:\/\/[^/?#]*/i;
+// a decoded path must not carry control characters or a backslash (http-proxy turns "\" into "/")
+const UNSAFE_DECODED = /[\u0000-\u001f\u007f\\]/;
+
+/**
+ * Decides the one path the upstream receives, so the classifier and Django
+ * can never disagree (DESIGN §10: http-proxy turns "\" into "/", takes the
+ * path of an absolute-form target and collapses runs of "/"; Django decodes
+ * %XX, including %2F). Percent-escapes are decoded once, runs of "/" become
+ * one, "." and ".." segments are resolved, and the result is re-encoded so
+ * that decoding it again gives the same path.
+ *
+ * Returns null for an ambiguous target, to be refused with 400: a backslash,
+ * a fragment, a malformed escape or invalid (e.g. overlong) UTF-8, a control
+ * character, or a form other than origin, absolute (http/https) or "*".
+ * A double-encoded escape ("%256C") stays what it is after one decoding
+ * ("%6C"), exactly as Django sees it.
+ */
+export function canonicalTarget(raw: string): CanonicalTarget | null {
+  let target = raw;
+  if (target.charCodeAt(0) !== 47) {
+    if (target === '*') return { url: target, path: target };
+    const origin = ABSOLUTE_FORM.exec(target);
+    if (origin === null) return null;
+    target = target.slice(origin[0].length);
+    if (target.charCodeAt(0) !== 47) target = `/${target}`;
+  }
+  if (target.includes('#')) return null;
+  const q = target.indexOf('?');
+  const path = q === -1 ? target : target.slice(0, q);
+  const query = q === -1 ? '' : target.slice(q);
+  if (isPlainPath(path)) return { url: target, path };
+  if (path.includes('\\')) return null;
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    return null;
+  }
+  if (UNSAFE_DECODED.test(decoded)) return null;
+  const canonical = removeDotSegments(decoded.replace(/\/{2,}/g, '/'));
+  const encoded = encodeURI(canonical).replace(/[?#]/g, (c) => (c === '?' ? '%3F' : '%23'));
+  return { url: encoded + query, path: canonical };
+}
+
+/** No escape, backslash, "//" or dot segment: already canonical (the common case, checked cheaply). */
+function isPlainPath(path: string): boolean {
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c === 37 || c === 92 || c < 33 || c > 126) return false;
+    if (c === 47) {
+      const next = path.charCodeAt(i + 1);
+      if (next === 47 || next === 46) return false;
+    }
+  }
+  return true;
+}
+
+/** RFC 3986 §5.2.4 for an absolute path: "." dropped, ".." removes the segment before it. */
+function removeDotSegments(path: string): string {
+  if (!path.includes('/.')) return path;
+  const out: string[] = [];
+  const segments = path.split('/');
+  for (let i = 1; i < segments.length; i++) {
+    const s = segments[i]!;
+    const last = i === segments.length - 1;
+    if (s === '.' || s === '..') {
+      if (s === '..') out.pop();
+      // "/a/." and "/a/b/.." end in a directory
+      if (last) out.push('');
+    } else out.push(s);
+  }
+  return `/${out.join('/')}`;
+}

@@ -31,4 +31,12 @@ export class Protection {
     }
     return null;
   }
+
+  /**
+   * For a counting key (an address, or an IPv6 prefix from clientPrefix):
+   * why it must never be counted or banned, or null.
+   */
+  reasonForKey(key: Cidr): string | null {
+    return key.prefix === (key.kind === 'ipv4' ? 32 : 128) ? this.reasonFor(key.text) : this.reasonForCidr(key);
+  }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IpSet, normalizeCidr, normalizeIp, normalizePath, parseBanEvent, Protection, parseConfig } from '@portcullis/core';
+import { IpSet, canonicalTarget, clientPrefix, normalizeCidr, normalizeHostAddress, normalizeIp, normalizePath, parseBanEvent, Protection, parseConfig } from '@portcullis/core';
 
 describe('addresses', () => {
   it('accepts and canonicalises real addresses only', () => {
@@ -36,6 +36,47 @@ describe('addresses', () => {
     expect(p.reasonForCidr(normalizeCidr('0.0.0.0/0')!)).toMatch(/loopback/);
     expect(p.reasonForCidr(normalizeCidr('203.0.113.0/24')!)).toBeNull();
   });
+});
+
+describe('addresses as proxies and sockets write them', () => {
+  it.each([
+    ['203.0.113.1:40000', '203.0.113.1'],
+    ['[2001:db8::1]:443', '2001:db8::1'],
+    ['[2001:DB8:0::1]', '2001:db8::1'],
+    ['fe80::1%eth0', 'fe80::1'],
+    ['[fe80::1%25eth0]:8080', 'fe80::1'],
+    [' 198.51.100.7 ', '198.51.100.7'],
+    ['::ffff:203.0.113.9', '203.0.113.9'],
+    ['2001:db8::1', '2001:db8::1'],
+  ])('%s → %s', (raw, ip) => expect(normalizeHostAddress(raw)).toBe(ip));
+
+  it.each(['203.0.113.1:port', '203.0.113.1:', '[2001:db8::1]x', '[2001:db8::1', 'unknown', '_hidden', '1.2.3.4%eth0', '1.2.3.4:1:2'])('refuses %s', (raw) =>
+    expect(normalizeHostAddress(raw)).toBeNull(),
+  );
+
+  it('keys IPv6 by prefix, IPv4 as is', () => {
+    expect(clientPrefix('2001:db8:1:2:3:4:5:6', 64)).toBe('2001:db8:1:2::/64');
+    expect(clientPrefix('2001:db8:1:2:3:4:5:6', 56)).toBe('2001:db8:1::/56');
+    expect(clientPrefix('2001:db8:1:2:3:4:5:6', 128)).toBe('2001:db8:1:2:3:4:5:6');
+    expect(clientPrefix('203.0.113.7', 64)).toBe('203.0.113.7');
+  });
+});
+
+describe('the one target the upstream receives', () => {
+  it.each([
+    ['/auth//login/', '/auth/login/', '/auth/login/'],
+    ['http://h/auth/login/?a=1', '/auth/login/?a=1', '/auth/login/'],
+    ['/auth%2Flogin/', '/auth/login/', '/auth/login/'],
+    ['/x/%2e%2e/auth/./login/', '/auth/login/', '/auth/login/'],
+    ['/auth/%256Cogin/', '/auth/%256Cogin/', '/auth/%6Cogin/'],
+    ['/caf%C3%A9/?q=%2F', '/caf%C3%A9/?q=%2F', '/café/'],
+    ['/a%3Fb', '/a%3Fb', '/a?b'],
+    ['/ok/', '/ok/', '/ok/'],
+  ])('%s → %s (%s)', (raw, url, path) => expect(canonicalTarget(raw)).toEqual({ url, path }));
+
+  it.each(['/auth\\login/', '/\\auth/', '/a%C0%AF', '/%zz', '/a%00b', '/a#b', 'ftp://h/x', 'h/x'])('refuses %s', (raw) =>
+    expect(canonicalTarget(raw)).toBeNull(),
+  );
 });
 
 describe('paths as Django resolves them', () => {

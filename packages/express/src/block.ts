@@ -8,6 +8,11 @@ export function sendBlocked(res: ServerResponse, status: number, body: string, u
   res.statusCode = status;
   res.setHeader('Content-Type', 'text/plain; charset=utf-8');
   res.setHeader('Cache-Control', 'no-store');
-  if (until > 0) res.setHeader('Retry-After', String(Math.max(1, Math.ceil((until - now) / 1000))));
+  if (until > 0) res.setHeader('Retry-After', retryAfter(until, now));
   res.end(body);
+}
+
+/** Retry-After in whole seconds (at least 1) until `until` (ms). */
+export function retryAfter(until: number, now: number): string {
+  return String(Math.max(1, Math.ceil((until - now) / 1000)));
 }

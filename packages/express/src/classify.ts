@@ -10,13 +10,16 @@ export function failedJails(
   jails: readonly Jail[],
   byName: ReadonlyMap<string, Jail>,
   req: IncomingMessage & { originalUrl?: string },
-  res: ServerResponse,
+  res: Pick<ServerResponse, 'statusCode' | 'getHeader'>,
   headerValue: string | undefined,
+  /** the decoded canonical path (canonicalTarget), when the gateway decided it */
+  path?: string,
 ): Jail[] {
   let hits: Jail[] | null = null;
   const facts: ResponseFacts = {
     method: req.method ?? 'GET',
     url: req.originalUrl ?? req.url ?? '/',
+    ...(path !== undefined ? { path } : {}),
     status: res.statusCode,
     header: (name) => res.getHeader(name),
   };

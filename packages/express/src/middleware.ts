@@ -1,26 +1,23 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
+import type { Server } from 'node:net';
 import { hostname } from 'node:os';
-import onHeaders from 'on-headers';
 import { pino, type Logger } from 'pino';
 import {
   ConfigError,
   IpSet,
-  Protection,
   RedisBanStore,
-  formatDuration,
   parseConfig,
   resolveJails,
-  type BanChange,
   type BanStore,
-  type Jail,
   type PortcullisConfig,
   type PortcullisConfigInput,
 } from '@portcullis/core';
 import { BanCache } from './ban-cache.js';
-import { sendBlocked } from './block.js';
-import { failedJails, takeFailureHeader } from './classify.js';
+import { CacheSync } from './cache-sync.js';
 import { ClientIpResolver } from './client-ip.js';
 import { OutageLog } from './outage.js';
+import { RequestGuard, type Next, type Req } from './request-guard.js';
+import { guardUpgrades } from './upgrade.js';
 
 export interface PortcullisOptions {
   /** a store to use instead of the one the config names (tests, the embedded default) */
@@ -32,8 +29,6 @@ export interface PortcullisOptions {
   readyTimeout?: number;
 }
 
-type Req = IncomingMessage & { originalUrl?: string; log?: Logger };
-type Next = (err?: unknown) => void;
 
 export interface PortcullisMiddleware {
   (req: Req, res: ServerResponse, next: Next): void;
@@ -43,8 +38,16 @@ export interface PortcullisMiddleware {
   readonly store: BanStore;
   readonly config: PortcullisConfig;
   readonly cache: BanCache;
-  /** reloads the ban cache from the store now */
+  /** reloads every ban into the cache from the store now */
   resync(): Promise<void>;
+  /**
+   * Guards the server's Upgrade requests (WebSocket), which Node never hands
+   * to Express: call it before the server listens when anything subscribes
+   * to 'upgrade' (a proxy with ws: true does on its first request; the
+   * middleware also guards the server it first sees a request on). Returns
+   * a function that stops guarding.
+   */
+  upgrade(server: Server): () => void;
 }
 
 /**
@@ -59,164 +62,51 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
   let store = options.store;
   if (!store) {
     if (!config.redis) throw new ConfigError([{ path: 'redis', message: 'required unless a store is passed in options.store' }]);
-    // many requests fail at once under attack: let their scripts share socket writes
-    store = new RedisBanStore({ config, by, autoPipelining: true });
+    // many requests fail at once under attack: let their scripts share socket writes;
+    // a slow Redis must not hold requests: the gateway's own short timeout
+    store = new RedisBanStore({ config, by, autoPipelining: true, commandTimeout: config.gateway.commandTimeout });
   }
   const ownsStore = options.store === undefined;
   const jailMap = resolveJails(config);
-  const jails = [...jailMap.values()].filter((j) => j.hasRule);
-  const protection = new Protection(config);
-  // the union of the statuses the jails count; null when some jail counts any status
-  const statusFilter = jails.every((j) => j.statuses !== null)
-    ? new Set(jails.flatMap((j) => [...(j.statuses ?? [])]))
-    : null;
-  const resolver = new ClientIpResolver(new IpSet(config.trustProxy), log);
+  const resolver = new ClientIpResolver(new IpSet(config.trustProxy), log, config.clientHeader);
   const cache = new BanCache();
   const outage = new OutageLog(log);
-  const { blockStatus, blockBody } = config.gateway;
-  let unsubscribe: (() => Promise<void>) | null = null;
-  let resyncTimer: NodeJS.Timeout | null = null;
-  let closed = false;
-  // ready() has run: reconnects resync from then on
-  let started = false;
-  // changes that arrive while a snapshot is loading are replayed on top of it
-  let resyncing: BanChange[] | null = null;
-
   const theStore = store;
-  if (theStore instanceof RedisBanStore) {
-    theStore.redis.on('error', (err: Error) => outage.failed(err));
-    // after a reconnect: heal anything missed while away
-    theStore.redis.on('ready', () => {
-      if (!closed && started) void resync();
-    });
-  }
+  // keeping the cache in step with the store (load, notices, change-log reads) lives apart from requests
+  const sync = new CacheSync({
+    store: theStore,
+    cache,
+    outage,
+    resyncInterval: config.gateway.resyncInterval,
+    readyTimeout: options.readyTimeout ?? 3000,
+  });
 
-  // One load at a time; a request for another while one runs is coalesced.
-  let loading: Promise<void> | null = null;
-  let loadAgain = false;
-  function resync(): Promise<void> {
-    if (loading) {
-      loadAgain = true;
-      return loading;
+  const requests = new RequestGuard({ config, jails: jailMap, store: theStore, cache, outage, resolver, log });
+  // servers whose 'upgrade' event is guarded, and how to stop guarding them
+  const upgradeGuards = new WeakMap<Server, () => void>();
+  const unguards: Array<() => void> = [];
+  function upgrade(server: Server): () => void {
+    let off = upgradeGuards.get(server);
+    if (!off) {
+      off = guardUpgrades(server, requests);
+      upgradeGuards.set(server, off);
+      unguards.push(off);
     }
-    loading = (async () => {
-      do {
-        loadAgain = false;
-        const late: BanChange[] = [];
-        resyncing = late;
-        try {
-          const snapshot = await theStore.activeBans();
-          cache.replace(snapshot);
-          for (const change of late) cache.apply(change);
-          outage.recovered();
-        } catch (err) {
-          outage.failed(err);
-        } finally {
-          resyncing = null;
-        }
-      } while (loadAgain && !closed);
-    })().finally(() => {
-      loading = null;
-    });
-    return loading;
-  }
-
-  function record(jail: Jail, ip: string, req: Req): void {
-    const recording = theStore.recordFailure(jail, ip).then(
-      (result) => {
-        outage.recovered();
-        if (result.banned) {
-          cache.add(ip, result.until);
-          (req.log ?? log).warn(
-            {
-              ip,
-              jail: jail.name,
-              bans: result.bans,
-              until: result.until === -1 ? 'forever' : new Date(result.until).toISOString(),
-              bantime: formatDuration(result.until === -1 ? -1 : result.until - Date.now()),
-            },
-            'portcullis: banned',
-          );
-        } else if (result.alreadyBanned) cache.add(ip, result.until);
-      },
-      (err: unknown) => outage.failed(err),
-    );
-    cache.track(ip, recording);
-  }
-
-  function watch(req: Req, res: ServerResponse, ip: string | null): void {
-    onHeaders(res, function onResponseHeaders(this: ServerResponse) {
-      const header = takeFailureHeader(this);
-      if (ip === null) return;
-      // most responses leave here: no jail cares about their status
-      if (header === undefined && statusFilter !== null && !statusFilter.has(this.statusCode)) return;
-      const hits = failedJails(jails, jailMap, req, this, header);
-      if (hits.length === 0 || protection.reasonFor(ip) !== null) return;
-      for (const jail of hits) record(jail, ip, req);
-    });
-  }
-
-  function decide(req: Req, res: ServerResponse, next: Next, ip: string | null): void {
-    if (ip !== null) {
-      const now = Date.now();
-      const until = cache.bannedUntil(ip, now);
-      if (until !== 0) {
-        sendBlocked(res, blockStatus, blockBody, until, now);
-        return;
-      }
-    }
-    watch(req, res, ip);
-    next();
+    return off;
   }
 
   const middleware = function portcullisMiddleware(req: Req, res: ServerResponse, next: Next): void {
-    const ip = resolver.resolve(req);
-    // A failure of this address is still being recorded: its verdict decides.
-    const pending = ip === null ? undefined : cache.pendingFor(ip);
-    if (pending) {
-      pending.then(
-        () => decide(req, res, next, ip),
-        () => decide(req, res, next, ip),
-      );
-      return;
-    }
-    decide(req, res, next, ip);
+    // the server this runs on gets its Upgrade requests guarded too, before a proxy with ws: true subscribes
+    const server = (req.socket as { server?: Server }).server;
+    if (server && !upgradeGuards.has(server)) upgrade(server);
+    requests.handle(req, res, next);
   } as PortcullisMiddleware;
 
-  async function ready(): Promise<void> {
-    started = true;
-    const timeout = options.readyTimeout ?? 3000;
-    try {
-      await theStore.connect(timeout);
-    } catch (err) {
-      outage.failed(err);
-      // keep going: the client reconnects by itself and resyncs when it does
-    }
-    await resync();
-    const subscribing = theStore
-      .subscribe((change) => {
-        if (resyncing) resyncing.push(change);
-        cache.apply(change);
-      })
-      .then((off) => {
-        if (closed) void off();
-        else unsubscribe = off;
-      })
-      .catch((err) => outage.failed(err));
-    await Promise.race([subscribing, new Promise((r) => setTimeout(r, timeout).unref())]);
-    if (!resyncTimer && !closed) {
-      resyncTimer = setInterval(() => void resync(), config.gateway.resyncInterval);
-      resyncTimer.unref();
-    }
-  }
-
   async function close(): Promise<void> {
-    closed = true;
-    if (resyncTimer) clearInterval(resyncTimer);
-    resyncTimer = null;
-    if (unsubscribe) await unsubscribe();
+    for (const off of unguards.splice(0)) off();
+    await sync.close();
     if (ownsStore) await theStore.close();
   }
 
-  return Object.assign(middleware, { ready, close, store: theStore, config, cache, resync });
+  return Object.assign(middleware, { ready: () => sync.start(), close, store: theStore, config, cache, resync: () => sync.reload(), upgrade });
 }

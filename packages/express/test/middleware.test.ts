@@ -6,6 +6,7 @@ import { portcullis } from '@portcullis/express';
 import { RedisServer } from '../../../test/helpers/redis-server.js';
 import { startStandInDjango, type StandInDjango } from '../../../examples/gateway/src/stand-in-django.js';
 import { send, startGateway, type TestGateway } from '../../../test/helpers/gateway.js';
+import { waitFor } from '../../../test/helpers/wait-for.js';
 
 let redis: RedisServer;
 let cli: Redis;
@@ -151,9 +152,13 @@ describe('who is the client', () => {
     expect((await send(g.url, '/auth/login/', { ip: '192.0.2.44' })).status).toBe(401);
   });
 
-  it('drops requests whose trusted X-Forwarded-For is malformed from counting', async () => {
+  it('a trusted X-Forwarded-For that names no client: refused (unknownClient: block), or passed uncounted (allow)', async () => {
     const g = await gateway(guideConfig());
-    for (let i = 0; i < 8; i++) expect((await send(g.url, '/auth/login/', { ip: '1.2.3.4; rm -rf /' })).status).toBe(401);
+    for (let i = 0; i < 8; i++) expect((await send(g.url, '/auth/login/', { ip: '1.2.3.4; rm -rf /' })).status).toBe(400);
+    expect(django.total()).toBe(0);
+    const open = await gateway(guideConfig({ unknownClient: 'allow' }));
+    for (let i = 0; i < 8; i++) expect((await send(open.url, '/auth/login/', { ip: '1.2.3.4; rm -rf /' })).status).toBe(401);
+    expect(django.hits.get('/auth/login/')).toBe(8);
     expect(await cli.keys('*fail*')).toEqual([]);
   });
 });
@@ -164,8 +169,9 @@ describe('counting under load', () => {
     const g = await gateway(guideConfig({ defaults: { maxretry: 1000, findtime: 600, bantime: 3600 }, gateway: { commandTimeout: 5000 } }));
     const codes = await Promise.all(Array.from({ length: 200 }, () => send(g.url, '/auth/login/', { ip: '203.0.113.17' }).then((r) => r.status)));
     expect(codes.every((c) => c === 401)).toBe(true);
+    // the responses left before their recordings finished: wait until every one has landed
+    await waitFor('200 recordings', async () => (await cli.hget('{portcullis}:stats:django-login', 'failed')) === '200');
     expect(await cli.zcard('{portcullis}:fail:django-login:203.0.113.17')).toBe(200);
-    expect(await cli.hget('{portcullis}:stats:django-login', 'failed')).toBe('200');
   });
 
   it('gives 1,000 addresses failing at once their own counts', async () => {
@@ -173,6 +179,7 @@ describe('counting under load', () => {
     const ips = Array.from({ length: 1000 }, (_, i) => `203.0.${Math.floor(i / 250) + 1}.${(i % 250) + 1}`);
     await Promise.all(ips.map((ip) => send(g.url, '/auth/login/', { ip })));
     await Promise.all(ips.map((ip) => send(g.url, '/auth/login/', { ip })));
+    await waitFor('2,000 recordings', async () => (await cli.hget('{portcullis}:stats:django-login', 'failed')) === '2000');
     const keys = await cli.keys('{portcullis}:fail:django-login:*');
     expect(keys).toHaveLength(1000);
     const counts = await Promise.all(keys.map((k) => cli.zcard(k)));
@@ -181,25 +188,23 @@ describe('counting under load', () => {
 });
 
 describe('several gateways, one Redis', () => {
-  it('a ban made at gateway A blocks at gateway B within 50 ms', async () => {
+  // how fast is measured by the bench (figure 3a); here: that B learns at all, without asking Redis
+  it('a ban made at gateway A blocks at gateway B through {p}:changes', async () => {
     const a = await gateway(guideConfig());
     const b = await gateway(guideConfig());
     for (let i = 0; i < 5; i++) await send(a.url, '/auth/login/', { ip: '203.0.113.18' });
-    const bannedAt = Date.now();
-    // B learns through {p}:changes, not by asking Redis per request
-    while (b.guard.cache.bannedUntil('203.0.113.18', Date.now()) === 0 && Date.now() - bannedAt < 2000) await new Promise((r) => setTimeout(r, 1));
-    const lag = Date.now() - bannedAt;
+    await waitFor("the ban in B's cache", () => b.guard.cache.bannedUntil('203.0.113.18', Date.now()) !== 0);
+    // no resync ran in between (resyncInterval is 30 s): the message carried it
     expect((await send(b.url, '/ok/', { method: 'GET', ip: '203.0.113.18' })).status).toBe(403);
-    expect(lag).toBeLessThan(50);
   });
 
   it('an unban anywhere lifts the block everywhere; resync heals a missed message', async () => {
     const a = await gateway(guideConfig());
     await a.guard.store.ban('203.0.113.19', { duration: 60_000 });
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor('the ban in the cache', () => a.guard.cache.bannedUntil('203.0.113.19', Date.now()) !== 0);
     expect((await send(a.url, '/ok/', { method: 'GET', ip: '203.0.113.19' })).status).toBe(403);
     await a.guard.store.unban('203.0.113.19');
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor('the unban in the cache', () => a.guard.cache.bannedUntil('203.0.113.19', Date.now()) === 0);
     expect((await send(a.url, '/ok/', { method: 'GET', ip: '203.0.113.19' })).status).toBe(200);
     // a ban written behind the gateways' back (no PUBLISH) appears at the next resync
     await cli.hset('{portcullis}:ban:203.0.113.20', 'jail', 'manual', 'until', String(Date.now() + 60_000));
@@ -211,33 +216,27 @@ describe('several gateways, one Redis', () => {
 });
 
 describe('Redis trouble never takes the site down', () => {
-  it('Redis killed mid-traffic: every request answered quickly; restarted: counting resumes', async () => {
+  it('Redis killed mid-traffic: every request answered; restarted: counting resumes', async () => {
+    // how quickly requests are answered while Redis is dead is a bench figure (login section);
+    // here: every one is answered, none waits for Redis to return, and none is replayed later
     const g = await gateway(guideConfig());
-    const slowest = { ms: 0 };
-    const timed = async (path: string, ip: string, method = 'POST') => {
-      const t = performance.now();
-      const r = await send(g.url, path, { ip, method });
-      slowest.ms = Math.max(slowest.ms, performance.now() - t);
-      return r.status;
-    };
-    for (let i = 0; i < 3; i++) expect(await timed('/auth/login/', '203.0.113.21')).toBe(401);
+    const status = async (path: string, ip: string, method = 'POST') => (await send(g.url, path, { ip, method })).status;
+    for (let i = 0; i < 3; i++) expect(await status('/auth/login/', '203.0.113.21')).toBe(401);
     await redis.kill();
     for (let i = 0; i < 30; i++) {
-      expect(await timed('/auth/login/', `203.0.113.${30 + (i % 5)}`)).toBe(401);
-      expect(await timed('/ok/', '203.0.113.40', 'GET')).toBe(200);
+      expect(await status('/auth/login/', `203.0.113.${30 + (i % 5)}`)).toBe(401);
+      expect(await status('/ok/', '203.0.113.40', 'GET')).toBe(200);
     }
-    expect(slowest.ms).toBeLessThan(100);
+    // 30 login attempts of five addresses answered while Redis was dead (none refused: fail open)
     await redis.restart();
     // the client reconnects with backoff; then failures count again (none of the outage is replayed)
-    const deadline = Date.now() + 10_000;
-    while (g.guard.store instanceof Object && Date.now() < deadline) {
+    await waitFor('counting resumes after the restart', async () => {
       await send(g.url, '/auth/login/', { ip: '203.0.113.22' });
-      if ((await cli.exists('{portcullis}:fail:django-login:203.0.113.22').catch(() => 0)) === 1) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+      return (await cli.exists('{portcullis}:fail:django-login:203.0.113.22').catch(() => 0)) === 1;
+    }, 10_000, 100);
     expect(await cli.keys('{portcullis}:fail:*')).toEqual(['{portcullis}:fail:django-login:203.0.113.22']);
     const codes: number[] = [];
-    for (let i = 0; i < 6; i++) codes.push(await timed('/auth/login/', '203.0.113.23'));
+    for (let i = 0; i < 6; i++) codes.push(await status('/auth/login/', '203.0.113.23'));
     expect(codes).toEqual([401, 401, 401, 401, 401, 403]);
   });
 

@@ -2,11 +2,26 @@ import { EventEmitter } from 'node:events';
 import type { PortcullisConfig } from '../config/schema.js';
 import { InvalidIpError } from '../errors.js';
 import type { BanChange, BanEvent, BanRecord } from '../events.js';
-import { IpSet, normalizeCidr, normalizeIp } from '../ip.js';
-import { assertKnownJail, banDuration, type Jail } from '../jail.js';
+import type { FailureDetail } from '../failure-detail.js';
+import { IpSet, normalizeCidr } from '../ip.js';
+import { banDuration } from '../ban-length.js';
+import { assertKnownJail, type Jail } from '../jail.js';
 import { Protection } from '../protection.js';
 import { resolveManualBan } from './manual-ban.js';
-import type { ActiveBan, BanOptions, BanStore, JailStatus, RecordResult, UnbanOptions } from './types.js';
+import { toBanChange } from './ban-change.js';
+import { countedKey } from './counted-key.js';
+import type {
+  ActiveBan,
+  ActiveBanPage,
+  BanOptions,
+  BanStore,
+  ChangeLogRead,
+  JailStatus,
+  RecordResult,
+  Reservation,
+  StoreState,
+  UnbanOptions,
+} from './types.js';
 
 export interface MemoryBanStoreOptions {
   config: PortcullisConfig;
@@ -62,6 +77,8 @@ const sortKey = (until: number) => (until === -1 ? Infinity : until);
  */
 export class MemoryBanStore implements BanStore {
   readonly kind = 'memory' as const;
+  /** in-process: always reachable */
+  readonly state: StoreState = 'up';
   private readonly config: PortcullisConfig;
   private readonly protection: Protection;
   private readonly by: string;
@@ -78,10 +95,15 @@ export class MemoryBanStore implements BanStore {
   /** the CIDR entries of `bans`, scanned for addresses they cover */
   private readonly cidrBans = new Set<string>();
   private readonly offenses = new Map<string, Offense>();
+  /** "<jail>\0<ip>" → reservation token → expiry (ms): attempts in flight */
+  private readonly held = new Map<string, Map<string, number>>();
+  private heldTokens = 0;
   private readonly stats = new Map<string, { failed: number; banned: number }>();
   private readonly eventLog: BanEvent[] = [];
   private readonly emitter = new EventEmitter();
   private lastSweep = -Infinity;
+  /** events ever emitted: the change log's position (eventLog holds the last ones) */
+  private emitted = 0;
 
   constructor(opts: MemoryBanStoreOptions) {
     this.config = opts.config;
@@ -109,12 +131,12 @@ export class MemoryBanStore implements BanStore {
     return () => this.emitter.off('event', safe);
   }
 
-  async recordFailure(jail: Jail, rawIp: string, now = Date.now()): Promise<RecordResult> {
-    const ip = normalizeIp(rawIp);
-    if (ip === null) throw new InvalidIpError(rawIp);
-    if (this.protection.reasonFor(ip) !== null || jail.ignore?.has(ip)) return NO_BAN;
+  async recordFailure(jail: Jail, rawIp: string, now = Date.now(), _detail?: FailureDetail, weight = 1): Promise<RecordResult> {
+    const n = jail.flood ? Math.max(1, Math.floor(weight)) : 1;
+    const ip = countedKey(rawIp, jail, this.protection);
+    if (ip === null) return NO_BAN;
     this.maybeSweep(now);
-    this.statsOf(jail.name).failed++;
+    this.statsOf(jail.name).failed += n;
 
     // Already banned (exact entry, as the script checks): keep that ban.
     const current = this.bans.get(ip);
@@ -130,7 +152,7 @@ export class MemoryBanStore implements BanStore {
     } else w = { times: [], expires: 0 };
     const cutoff = now - jail.findtime;
     w.times = w.times.filter((t) => t > cutoff);
-    insertSorted(w.times, now);
+    for (let i = 0; i < n; i++) insertSorted(w.times, now);
     const count = w.times.length;
     if (count < jail.maxretry) {
       w.expires = Math.max(w.expires, now + jail.findtime);
@@ -145,12 +167,43 @@ export class MemoryBanStore implements BanStore {
     const duration = banDuration(jail.bantime, previous, this.config.increment, this.random);
     const until = duration > 0 ? now + duration : -1;
     const bans = previous + 1;
-    const reason = `${count} failures within ${Math.floor(jail.findtime / 1000)}s`;
+    const reason = `${count} ${jail.flood ? 'requests' : 'failures'} within ${Math.floor(jail.findtime / 1000)}s`;
     // the window (already out of the map) is dropped: it starts over after a ban
     this.putBan({ ip, jail: jail.name, reason, at: now, until, count: bans, by: this.by }, duration, now);
     this.statsOf(jail.name).banned++;
     this.emit({ type: 'ban', ip, jail: jail.name, until, reason: 'maxretry', at: now });
     return { count, banned: true, alreadyBanned: false, until, bans };
+  }
+
+  async reserve(jail: Jail, rawIp: string, lifetimeMs: number, now = Date.now()): Promise<Reservation> {
+    const ip = countedKey(rawIp, jail, this.protection);
+    if (ip === null) return { state: 'reserved', token: '', used: 0 };
+    const ban = this.liveBan(ip, now);
+    if (ban) return { state: 'banned', until: ban.until };
+    const heldKey = `${jail.name}\0${ip}`;
+    const held = this.held.get(heldKey) ?? new Map<string, number>();
+    for (const [token, expires] of held) if (expires <= now) held.delete(token);
+    const cutoff = now - jail.findtime;
+    let failures = 0;
+    for (const t of this.windows.get(jail.name)?.get(ip)?.times ?? []) if (t > cutoff) failures++;
+    const used = failures + held.size;
+    if (used >= jail.maxretry) {
+      if (held.size === 0) this.held.delete(heldKey);
+      return { state: 'over', used };
+    }
+    const token = String(++this.heldTokens);
+    held.set(token, now + lifetimeMs);
+    this.held.set(heldKey, held);
+    return { state: 'reserved', token, used };
+  }
+
+  async release(jail: Jail, rawIp: string, token: string): Promise<void> {
+    if (token === '') return;
+    const ip = countedKey(rawIp, jail, this.protection);
+    if (ip === null) return;
+    const heldKey = `${jail.name}\0${ip}`;
+    const held = this.held.get(heldKey);
+    if (held?.delete(token) && held.size === 0) this.held.delete(heldKey);
   }
 
   async ban(rawIp: string, opts: BanOptions = {}): Promise<BanRecord> {
@@ -214,6 +267,23 @@ export class MemoryBanStore implements BanStore {
     return (await this.listBans(now)).map((b) => ({ ip: b.ip, until: b.until }));
   }
 
+  /** one page holds everything: the bans are in this process already */
+  async activeBansPage(_cursor: string, opts: { now?: number } = {}): Promise<ActiveBanPage> {
+    return { cursor: '0', bans: await this.activeBans(opts.now) };
+  }
+
+  async changeLogPosition(): Promise<string> {
+    return String(this.emitted);
+  }
+
+  async readChangeLog(position: string, limit = 1000): Promise<ChangeLogRead | null> {
+    const from = /^\d+$/.test(position) ? Number(position) : NaN;
+    const first = this.emitted - this.eventLog.length;
+    if (!(from >= first && from <= this.emitted)) return null;
+    const events = this.eventLog.slice(from - first, from - first + limit);
+    return { position: String(from + events.length), changes: events.map(toBanChange) };
+  }
+
   async listBans(now = Date.now()): Promise<BanRecord[]> {
     const out: BanRecord[] = [];
     for (const ip of [...this.bans.keys()]) {
@@ -243,9 +313,16 @@ export class MemoryBanStore implements BanStore {
     });
   }
 
-  async subscribe(listener: (change: BanChange) => void): Promise<() => Promise<void>> {
+  onStateChange(): () => void {
+    return () => {};
+  }
+
+  async subscribe(listener: (change: BanChange) => void, opts: { onSubscribed?: () => void } = {}): Promise<() => Promise<void>> {
     const safe = guard(listener);
     this.emitter.on('change', safe);
+    // holds at once; told after the caller has its unsubscribe function, as with Redis
+    const { onSubscribed } = opts;
+    if (onSubscribed) queueMicrotask(() => guard(onSubscribed)(undefined));
     return async () => {
       this.emitter.off('change', safe);
     };
@@ -328,6 +405,10 @@ export class MemoryBanStore implements BanStore {
     }
     for (const ip of [...this.bans.keys()]) this.liveBan(ip, now);
     for (const [ip, o] of this.offenses) if (o.expires <= now) this.offenses.delete(ip);
+    for (const [key, held] of this.held) {
+      for (const [token, expires] of held) if (expires <= now) held.delete(token);
+      if (held.size === 0) this.held.delete(key);
+    }
   }
 
   private emit(event: BanEvent): void {
@@ -336,10 +417,9 @@ export class MemoryBanStore implements BanStore {
     if (this.eventLog.length > this.maxEvents + Math.max(1, Math.floor(this.maxEvents / 10))) {
       this.eventLog.splice(0, this.eventLog.length - this.maxEvents);
     }
+    this.emitted++;
     this.emitter.emit('event', event);
-    const change: BanChange =
-      event.type === 'ban' ? { type: 'ban', ip: event.ip, jail: event.jail, until: event.until } : { type: 'unban', ip: event.ip };
-    this.emitter.emit('change', change);
+    this.emitter.emit('change', toBanChange(event));
   }
 }
 
