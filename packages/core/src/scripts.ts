@@ -24,7 +24,7 @@ export function expandIncludes(source: string, dir: URL = LUA_DIR, seen = new Se
   });
 }
 
-/** Every script of a lua/ directory, by command name (`recordFailure-6.lua` → pcRecordFailure). */
+/** Every script of a lua/ directory, by command name (`recordFailure-8.lua` → pcRecordFailure). */
 export function loadScripts(dir: URL = LUA_DIR): Record<string, ScriptDefinition> {
   const scripts: Record<string, ScriptDefinition> = {};
   for (const file of readdirSync(dir).sort()) {

@@ -255,14 +255,40 @@ export function banStoreContract(name: string, { make, events }: ContractStore) 
       const again = await take();
       expect(again.state).toBe('reserved');
       if (again.state === 'reserved') tokens.push(again.token);
-      // failures: recorded, then given back; the budget stays spent until the ban
+      // failures: recorded with their reservations; the budget stays spent until the ban
       for (let i = 0; i < 4; i++) {
-        await store.recordFailure(login, '203.0.113.102', T0 + 1);
-        await store.release(login, '203.0.113.102', tokens.shift()!);
+        await store.recordFailure(login, '203.0.113.102', T0 + 1, undefined, 1, tokens.shift()!);
         expect(await take()).toMatchObject({ state: 'over', used: 5 });
       }
-      await store.recordFailure(login, '203.0.113.102', T0 + 2);
+      await store.recordFailure(login, '203.0.113.102', T0 + 2, undefined, 1, tokens.shift()!);
       expect(await store.reserve(login, '203.0.113.102', 30_000, T0 + 3)).toMatchObject({ state: 'banned', until: T0 + 2 + 3_600_000 });
+    });
+
+    it('a failure recorded with its reservation leaves no held unit and counts exactly once', async () => {
+      const ip = '203.0.113.104';
+      // four attempts in flight at once, their failures recorded at once
+      const answers = await Promise.all(Array.from({ length: 4 }, () => store.reserve(login, ip, 30_000, T0)));
+      const tokens = answers.map((a) => (a.state === 'reserved' ? a.token : 'not reserved'));
+      const results = await Promise.all(tokens.map((token, i) => store.recordFailure(login, ip, T0 + 1 + i, undefined, 1, token)));
+      expect(results.map((r) => r.count).sort()).toEqual([1, 2, 3, 4]);
+      // 4 failures, 0 held: held and failed would read 8 (over), neither would read 0
+      expect(await store.reserve(login, ip, 30_000, T0 + 10)).toMatchObject({ state: 'reserved', used: 4 });
+      const [st] = await store.status('django-login', T0 + 10);
+      expect(st).toMatchObject({ currentlyFailed: 1, totalFailed: 4 });
+      // a late release of a token the failure already gave back changes nothing
+      await store.release(login, ip, tokens[0]!);
+      expect(await store.reserve(login, ip, 30_000, T0 + 11)).toMatchObject({ state: 'over', used: 5 });
+    });
+
+    it('an already banned address gives its reservation back with the failure', async () => {
+      const ip = '203.0.113.106';
+      const held = await store.reserve(login, ip, 30_000, T0);
+      expect(held.state).toBe('reserved');
+      await store.ban(ip, { duration: 60_000, now: T0 });
+      const r = await store.recordFailure(login, ip, T0 + 1, undefined, 1, held.state === 'reserved' ? held.token : '');
+      expect(r.alreadyBanned).toBe(true);
+      await store.unban(ip, { now: T0 + 2 });
+      expect(await store.reserve(login, ip, 30_000, T0 + 3)).toMatchObject({ state: 'reserved', used: 0 });
     });
 
     it('forgets a reservation nobody gave back after its lifetime (a crashed gateway)', async () => {

@@ -22,8 +22,10 @@ interface Local {
  * method and path match; the status is not known yet) reserves one unit of
  * the client's budget in the store before it may reach the upstream:
  * maxretry − failures in the window − attempts still in flight, counted
- * atomically across every gateway sharing the store. The unit is turned
- * into a failure or given back when the response is classified.
+ * atomically across every gateway sharing the store. When the response is
+ * classified the unit is given back: by the failure's own recording (one
+ * atomic step: counted as failed and no longer held) or, for an attempt that
+ * did not fail, by a release.
  *
  * An arrival over budget is not refused at once: it waits for the verdicts
  * of this gateway's attempts in flight (at most `waitMs`) and asks again,
@@ -77,10 +79,19 @@ export class AttemptBudget {
   }
 
   /**
-   * The attempt holding `token` has its verdict: its failure (if any) is
-   * already recorded. Gives the unit back and wakes the waiters of the key.
+   * The attempt holding `token` did not fail (or got no verdict): gives the
+   * unit back, then wakes the waiters of the key.
    */
   settle(jail: Jail, key: string, token: string): void {
+    this.settled(jail, key, this.store.release(jail, key, token).catch((err: unknown) => this.outage.failed(err)));
+  }
+
+  /**
+   * The attempt failed and `recording` records it with its unit (recordFailure's
+   * `held`: the store gives the unit back in the same step). Wakes the waiters
+   * of the key once the recording is done, so their next ask sees the failure.
+   */
+  settled(jail: Jail, key: string, recording: Promise<unknown>): void {
     const id = `${jail.name}\0${key}`;
     const local = this.local.get(id);
     const wake = () => {
@@ -90,10 +101,7 @@ export class AttemptBudget {
       local.waiters.clear();
       if (local.inFlight <= 0) this.local.delete(id);
     };
-    this.store.release(jail, key, token).then(wake, (err: unknown) => {
-      this.outage.failed(err);
-      wake();
-    });
+    recording.then(wake, wake);
   }
 
   /** true when an attempt of `id` settles here within `ms`, false after `ms` */

@@ -264,7 +264,7 @@ export class RequestGuard {
   private record(jail: Jail, ip: string, key: string, req: Req, unit: Held | undefined, status: number): void {
     const { cache, outage, log } = this.d;
     const detail = this.keepDetails ? failureDetail(req, status) : undefined;
-    const recording = this.d.store.recordFailure(jail, key, undefined, detail).then(
+    const recording = this.d.store.recordFailure(jail, key, undefined, detail, 1, unit?.token).then(
       (result) => {
         outage.recovered();
         if (result.banned) {
@@ -284,9 +284,8 @@ export class RequestGuard {
       },
       (err: unknown) => outage.failed(err),
     );
-    // the unit is given back behind the failure on the same connection (Redis runs them in
-    // order), so there is never a moment when neither counts, and no extra round trip to wait for
-    if (unit) this.budget.settle(unit.jail, unit.key, unit.token);
+    // the unit is given back inside the failure's own script: never both or neither counted
+    if (unit) this.budget.settled(unit.jail, unit.key, recording);
     cache.track(ip, recording);
   }
 }

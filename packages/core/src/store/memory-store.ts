@@ -131,11 +131,13 @@ export class MemoryBanStore implements BanStore {
     return () => this.emitter.off('event', safe);
   }
 
-  async recordFailure(jail: Jail, rawIp: string, now = Date.now(), _detail?: FailureDetail, weight = 1): Promise<RecordResult> {
+  async recordFailure(jail: Jail, rawIp: string, now = Date.now(), _detail?: FailureDetail, weight = 1, held = ''): Promise<RecordResult> {
     const n = jail.flood ? Math.max(1, Math.floor(weight)) : 1;
     const ip = countedKey(rawIp, jail, this.protection);
     if (ip === null) return NO_BAN;
     this.maybeSweep(now);
+    // the reservation is given back in the same step, whatever follows (as the script does)
+    this.dropHeld(jail, ip, held);
     this.statsOf(jail.name).failed += n;
 
     // Already banned (exact entry, as the script checks): keep that ban.
@@ -200,7 +202,12 @@ export class MemoryBanStore implements BanStore {
   async release(jail: Jail, rawIp: string, token: string): Promise<void> {
     if (token === '') return;
     const ip = countedKey(rawIp, jail, this.protection);
-    if (ip === null) return;
+    if (ip !== null) this.dropHeld(jail, ip, token);
+  }
+
+  /** gives back reservation `token` of counted key `ip` ("" = none) */
+  private dropHeld(jail: Jail, ip: string, token: string): void {
+    if (token === '') return;
     const heldKey = `${jail.name}\0${ip}`;
     const held = this.held.get(heldKey);
     if (held?.delete(token) && held.size === 0) this.held.delete(heldKey);

@@ -173,7 +173,7 @@ export class RedisBanStore implements BanStore {
     if (problem) throw problem;
   }
 
-  async recordFailure(jail: Jail, rawIp: string, now = Date.now(), detail?: FailureDetail, weight = 1): Promise<RecordResult> {
+  async recordFailure(jail: Jail, rawIp: string, now = Date.now(), detail?: FailureDetail, weight = 1, held = ''): Promise<RecordResult> {
     const ip = countedKey(rawIp, jail, this.protection);
     if (ip === null) return NO_BAN;
     const k = this.keys;
@@ -182,11 +182,12 @@ export class RedisBanStore implements BanStore {
     const kept = detail && alerts?.enabled && alerts.recent > 0 ? encodeFailureDetail(detail) : '';
     const [count, state, until, bans] = await this.redis.pcRecordFailure(
       k.fail(jail.name, ip), k.ban(ip), k.bans, k.offenses(ip), k.stats(jail.name), k.events, k.recent(jail.name, ip),
+      k.held(jail.name, ip),
       now, jail.findtime, jail.maxretry, this.ladderOf(jail), jail.name, ip,
       this.nextToken(),
       this.config.increment.memory, this.config.streamMaxLen, this.notices, this.by,
       kept, alerts?.recent ?? 0, jail.findtime + RECENT_GRACE,
-      jail.flood ? Math.max(1, Math.floor(weight)) : '', jail.flood ? 'requests' : 'failures',
+      jail.flood ? Math.max(1, Math.floor(weight)) : '', jail.flood ? 'requests' : 'failures', held,
     );
     return { count, banned: state === 1, alreadyBanned: state === 2, until: Number(until), bans };
   }

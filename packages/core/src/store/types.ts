@@ -46,7 +46,7 @@ export interface JailStatus {
  * attempts still in flight) before it reaches the upstream.
  */
 export type Reservation =
-  /** go ahead; give the token back with release() once the response is classified */
+  /** go ahead; give the token back once the response is classified: release(), or recordFailure()'s `held` */
   | { state: 'reserved'; token: string; used: number }
   /** failures and attempts in flight use the whole budget: wait for their verdicts */
   | { state: 'over'; used: number }
@@ -92,15 +92,17 @@ export interface BanStore {
    * `ip` is an address or an IPv6 prefix (clientPrefix): the key the client is counted under.
    * `detail` is kept (Redis, alerts on) for the ban alert; the memory store has no alerts and ignores it.
    * `weight`: a flood jail's gateway records its local count of requests in one call.
+   * `held`: the reservation (reserve()'s token) this failing attempt used, given back in the
+   * same atomic step as the failure is counted, so no release() follows.
    */
-  recordFailure(jail: Jail, ip: string, now?: number, detail?: FailureDetail, weight?: number): Promise<RecordResult>;
+  recordFailure(jail: Jail, ip: string, now?: number, detail?: FailureDetail, weight?: number, held?: string): Promise<RecordResult>;
   /**
    * Reserves one attempt of `ip`'s budget in `jail` for `lifetimeMs` (or until
    * released). Reservations of every gateway sharing the store count, so the
    * budget holds across them. A protected address is always reserved (token "").
    */
   reserve(jail: Jail, ip: string, lifetimeMs: number, now?: number): Promise<Reservation>;
-  /** gives a reservation back (after its failure, if any, was recorded) */
+  /** gives back the reservation of an attempt that did not fail (a failure gives it back as it is recorded) */
   release(jail: Jail, ip: string, token: string): Promise<void>;
   ban(ip: string, opts?: BanOptions): Promise<BanRecord>;
   /**

@@ -1,6 +1,9 @@
 --[[
   Records one failure of an address in a jail (sliding window) and bans it at
   maxretry, all in one atomic step so concurrent failures count exactly.
+  A failure that held a request-time reservation (reserve-3.lua) gives it
+  back in the same step: the budget never sees the unit both held and
+  failed, nor neither, and the failing login costs no extra round trip.
 
   KEYS[1] {p}:fail:<jail>:<ip>   ZSET   failures, score = ms
   KEYS[2] {p}:ban:<ip>           HASH   the ban
@@ -9,6 +12,7 @@
   KEYS[5] {p}:stats:<jail>       HASH   failed, banned
   KEYS[6] {p}:events             STREAM
   KEYS[7] {p}:recent:<jail>:<ip> LIST   last failing requests, for ban alerts
+  KEYS[8] {p}:held:<jail>:<ip>   ZSET   reservations (request-time budget)
 
   ARGV[1]  now (ms)              ARGV[2]  findtime (ms)
   ARGV[3]  maxretry              ARGV[4]  ban lengths by earlier bans, space
@@ -23,6 +27,7 @@
   ARGV[15] weight ("" = one failure per member; n = this member counts n:
            a flood jail's gateway sends its local count in one call)
   ARGV[16] what is counted, for the ban reason ("failures", "requests")
+  ARGV[17] the reservation this failure used ("" = none)
 
   Returns { count, state, until, bans }
     state 0: counted, not banned; 1: banned now; 2: was already banned
@@ -36,6 +41,8 @@ local maxretry = tonumber(ARGV[3])
 local weighted = ARGV[15] ~= nil and ARGV[15] ~= ''
 local weight = weighted and tonumber(ARGV[15]) or 1
 redis.call('HINCRBY', KEYS[5], 'failed', weight)
+-- the reservation is given back whatever follows (counted, ban, already banned)
+if ARGV[17] ~= nil and ARGV[17] ~= '' then redis.call('ZREM', KEYS[8], ARGV[17]) end
 
 -- Already banned (a gateway whose cache was a moment late): keep that ban.
 local current = redis.call('HGET', KEYS[2], 'until')
