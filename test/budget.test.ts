@@ -89,6 +89,36 @@ describe.runIf(Boolean(djangoVersion))(title, () => {
     expect(await suite.cli.zcard('{portcullis}:bans')).toBe(0);
   });
 
+  it('a wrong password then the right one: two Redis round trips each, the failure giving its unit back inside its script', async () => {
+    const g = await gateway();
+    const ip = '203.0.113.57';
+    const held = `{portcullis}:held:django-login:${ip}`;
+    // another client loads the scripts first (a fresh Redis answers the first EVALSHA with NOSCRIPT)
+    expect(await login(g, '203.0.113.58')).toBe(401);
+    const monitor = await suite.cli.monitor();
+    // the django-login jail's own commands for this client (the signal jail records the helper's header apart)
+    const seen: Array<{ command: string; lua: boolean }> = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (args.some((a) => a.endsWith(`:django-login:${ip}`)) || args[1] === 'budget-marker') seen.push({ command: args[0]!.toLowerCase(), lua: source === 'lua' });
+    });
+    try {
+      expect(await login(g, ip)).toBe(401);
+      await waitFor('the failure recorded', async () => (await suite.cli.zcard(`{portcullis}:fail:django-login:${ip}`)) === 1);
+      expect(await suite.cli.exists(held)).toBe(0);
+      expect(await login(g, ip, DEMO_PASSWORD)).toBe(200);
+      await waitFor('the unit given back', async () => (await suite.cli.exists(held)) === 0);
+      // MONITOR shows commands in the order Redis ran them: once the marker is seen, all of the pair is
+      await suite.cli.echo('budget-marker');
+      await waitFor('the marker seen', () => seen.some((c) => c.command === 'echo'));
+    } finally {
+      monitor.disconnect();
+    }
+    // what the gateway sent (the test's own reads aside): reserve + record (wrong), reserve + release (right)
+    const sent = seen.filter((c) => !c.lua && (c.command === 'evalsha' || c.command === 'zrem')).map((c) => c.command);
+    expect(sent).toEqual(['evalsha', 'evalsha', 'evalsha', 'zrem']);
+    expect(seen.filter((c) => c.lua && c.command === 'zrem')).toHaveLength(1);
+  });
+
   it('clean requests and other paths take no unit: a client mid-attack still reads pages', async () => {
     const g = await gateway();
     for (let i = 0; i < 4; i++) expect(await login(g, '203.0.113.56')).toBe(401);
