@@ -11,7 +11,9 @@
  *   {p}:stats:<jail>       HASH    failed, banned (totals)
  *   {p}:events             STREAM  ban/unban events for the sidecars
  *   {p}:events:dead        STREAM  malformed events parked by a sidecar
- *   {p}:changes            pub/sub ban/unban notices for gateways
+ *   {p}:sidecar:<host>:lock STRING the live sidecar of one host id (PX, renewed)
+ *   {p}:changes            pub/sub ban/unban notices for gateways (sharded on a Cluster)
+ *   {p}:meta               HASH    epoch, by, accepted: "this Redis holds our data" marker
  */
 export class Keys {
   readonly tag: string;
@@ -19,6 +21,7 @@ export class Keys {
   readonly events: string;
   readonly deadEvents: string;
   readonly changes: string;
+  readonly meta: string;
 
   constructor(readonly prefix: string) {
     this.tag = `{${prefix}}`;
@@ -26,6 +29,7 @@ export class Keys {
     this.events = `${this.tag}:events`;
     this.deadEvents = `${this.tag}:events:dead`;
     this.changes = `${this.tag}:changes`;
+    this.meta = `${this.tag}:meta`;
   }
 
   fail(jail: string, ip: string): string {
@@ -46,5 +50,8 @@ export class Keys {
   }
   stats(jail: string): string {
     return `${this.tag}:stats:${jail}`;
+  }
+  sidecarLock(hostId: string): string {
+    return `${this.tag}:sidecar:${hostId}:lock`;
   }
 }
