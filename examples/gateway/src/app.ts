@@ -2,9 +2,9 @@ import { Agent as HttpAgent, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import express from 'express';
 import { createProxyMiddleware } from 'http-proxy-middleware';
-import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
 import type { PortcullisMiddleware } from '@portcullis/express';
+import { requestLogger } from './request-log.js';
 
 /**
  * The gateway: request logging, then Portcullis, then the proxy to Django.
@@ -18,14 +18,8 @@ export interface GatewayAppOptions {
 export function createGatewayApp(guard: PortcullisMiddleware, djangoUrl: string, logger: Logger, opts: GatewayAppOptions = {}): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.use(
-    pinoHttp({
-      logger,
-      // never log credentials: no bodies are logged, and these headers are redacted
-      redact: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
-    }),
-  );
+  // (the bench's pass-through guard has no config)
+  app.use(requestLogger(logger, guard.config));
   app.use(guard);
   app.use(
     createProxyMiddleware({
