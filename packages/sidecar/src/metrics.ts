@@ -57,6 +57,6 @@ export class SidecarMetrics {
       help: '1 when the firewall enforces our rules (0: e.g. ufw inactive, dry-run)',
       registers,
     });
-    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'portcullis_sidecar_' });
+    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry }); // unprefixed: standard dashboards read process_* and nodejs_*
   }
 }
