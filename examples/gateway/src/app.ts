@@ -4,7 +4,15 @@ import express from 'express';
 import { createProxyMiddleware } from 'http-proxy-middleware';
 import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
+import { LOOPBACK, normalizeHostAddress } from '@portcullis/core';
 import type { PortcullisMiddleware } from '@portcullis/express';
+
+/**
+ * The gateway's own endpoints, answered by the gateway and never proxied:
+ * under a prefix no Django URLconf uses (Django's own /metrics, e.g.
+ * django-prometheus, stays Django's). Metrics only to this host's loopback.
+ */
+export const ADMIN_PATHS = { health: '/_portcullis/healthz', metrics: '/_portcullis/metrics' } as const;
 
 /**
  * The gateway: request logging, then Portcullis, then the proxy to Django.
@@ -18,6 +26,13 @@ export interface GatewayAppOptions {
 export function createGatewayApp(guard: PortcullisMiddleware, djangoUrl: string, logger: Logger, opts: GatewayAppOptions = {}): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  // before request logging: a load balancer's checks every few seconds would drown the log
+  app.get(ADMIN_PATHS.health, guard.health);
+  app.get(ADMIN_PATHS.metrics, (req, res) => {
+    const peer = normalizeHostAddress(req.socket.remoteAddress);
+    if (peer !== null && LOOPBACK.has(peer)) guard.metrics.handler(req, res);
+    else res.status(404).end();
+  });
   app.use(
     pinoHttp({
       logger,
