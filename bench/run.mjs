@@ -10,10 +10,11 @@ import * as propagation from './sections/propagation.mjs';
 import * as firewall from './sections/firewall.mjs';
 import * as memory from './sections/memory.mjs';
 import * as login from './sections/login.mjs';
+import * as bans from './sections/bans.mjs';
 import { machineInfo } from './lib/machine.mjs';
 import { loadResults, saveResults, writeMarkdown, RESULTS_MD } from './lib/results.mjs';
 
-const SECTIONS = [clean, failures, propagation, firewall, memory, login];
+const SECTIONS = [clean, failures, propagation, firewall, memory, login, bans];
 
 const { values } = parseArgs({
   options: {

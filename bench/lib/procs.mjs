@@ -62,10 +62,11 @@ export const startUpstream = () => forkServer('upstream.mjs');
  * A gateway child process. mode 'bare' | 'portcullis'; config is the
  * Portcullis config (only used with portcullis).
  */
-export function startGateway({ mode, upstream, config, execArgv = [], env = {} }) {
+export function startGateway({ mode, upstream, config, execArgv = [], env = {}, timeout }) {
   return forkServer('gateway.mjs', {
     env: { PC_MODE: mode, PC_UPSTREAM: upstream, PC_CONFIG: JSON.stringify(config ?? {}), ...env },
     execArgv,
+    ...(timeout ? { timeout } : {}),
   });
 }
 

@@ -35,9 +35,10 @@ export function redisServerVersion() {
  * A private redis-server on a free loopback port (no persistence), never
  * the user's own Redis. Same settings as the test helper.
  */
-export async function startRedis() {
+export async function startRedis({ port: wanted } = {}) {
   if (redisServerVersion() === null) throw new Error('redis-server is not installed (apt-get install redis-server)');
-  const port = await freePort();
+  // a given port: for a Redis that comes after its clients (start-order figures)
+  const port = wanted ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'pc-bench-redis-'));
   const child = spawn(
     'redis-server',

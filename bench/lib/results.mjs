@@ -27,6 +27,12 @@ export const SKELETON = [
   { key: '6a', figure: '6', section: 'login', what: 'Extra latency of a legitimate login: one wrong password, then the right one (pair)', aim: '— (report)' },
   { key: '6b', figure: '6', section: 'login', what: 'Redis round trips of that pair', aim: '— (report)' },
   { key: '6c', figure: '6', section: 'login', what: 'Requests answered while Redis is dead', aim: 'max < 100 ms' },
+  { key: '7a', figure: '7', section: 'bans', what: 'A fresh gateway enforces 1,000,000 existing bans', aim: 'all enforced; loop held ≤ ~20 ms (over the idle gateway)' },
+  { key: '7b', figure: '7', section: 'bans', what: 'Gateway heap per cached ban (1,000,000 cached)', aim: '≤ 100 B' },
+  { key: '7c', figure: '7', section: 'bans', what: 'Redis commands during 2,000 requests at a gateway holding 1,000,000 bans', aim: '0 per clean request' },
+  { key: '7d', figure: '7', section: 'bans', what: '100,000 range bans (v4 + v6): cache load', aim: '< 1 s' },
+  { key: '7e', figure: '7', section: 'bans', what: 'Added per clean request by 100,000 range bans', aim: '< 5 µs' },
+  { key: '7f', figure: '7', section: 'bans', what: 'Gateway started 5 s before Redis: ban at another gateway → 403 here', aim: 'p99 < 50 ms' },
 ];
 
 export function loadResults() {

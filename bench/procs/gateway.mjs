@@ -4,6 +4,7 @@
 //   PC_MODE=bare        guard = a pass-through (req, res, next) => next()
 // Everything else is identical. The logger is pino level "silent" (pino-http
 // still runs, with the same silent logger on both sides).
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { portcullis } from '@portcullis/express';
 import { Redis } from 'ioredis';
@@ -14,6 +15,11 @@ const mode = process.env.PC_MODE ?? 'portcullis';
 const upstream = process.env.PC_UPSTREAM;
 const config = JSON.parse(process.env.PC_CONFIG ?? '{}');
 const logger = pino({ level: process.env.PC_LOG_LEVEL ?? 'silent' });
+
+// the longest the event loop was held, from start (the ban cache's load included)
+const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+loopDelay.enable();
+const startedAt = performance.now();
 
 let guard;
 if (mode === 'portcullis') {
@@ -34,6 +40,7 @@ if (mode === 'portcullis') {
 } else {
   guard = Object.assign((_req, _res, next) => next(), { ready: async () => {}, close: async () => {} });
 }
+const readyMs = performance.now() - startedAt;
 const app = createGatewayApp(guard, upstream, logger);
 const server = app.listen(0, '127.0.0.1', () => process.send({ type: 'listening', port: server.address().port }));
 server.keepAliveTimeout = 60_000;
@@ -49,6 +56,9 @@ process.on('message', (m) => {
   if (m?.type === 'cpu') {
     const u = process.cpuUsage();
     process.send({ type: 'cpu', micros: u.user + u.system });
+  }
+  if (m?.type === 'loop') {
+    process.send({ type: 'loop', readyMs, maxDelayMs: loopDelay.max / 1e6, p99DelayMs: loopDelay.percentile(99) / 1e6 });
   }
   if (m?.type === 'heap') {
     globalThis.gc?.();

@@ -98,7 +98,7 @@ export async function run(ctx) {
     stop.push(gwEmpty);
     const hFull = await gwFull.ask('heap');
     const hEmpty = await gwEmpty.ask('heap');
-    const gwPerBan = (hFull.heapUsed - hEmpty.heapUsed) / hFull.cacheSize;
+    const gwPerBan = (hFull.heapUsed + hFull.arrayBuffers - hEmpty.heapUsed - hEmpty.arrayBuffers) / hFull.cacheSize;
     ctx.log(`gateway: ${hFull.cacheSize} bans cached, ${fmt(gwPerBan, 1)} B/ban`);
 
     const rows = [
@@ -126,8 +126,8 @@ export async function run(ctx) {
       `- active ban, through the real Lua path (maxretry 1): ban HASH ≈ ${fmtInt(banHash)} B, offenses counter ≈ ${fmtInt(offenses)} B, share of the {p}:bans ZSET ≈ ${fmtInt(bansZset)} B, share of the events stream ≈ ${fmtInt(events)} B (MEMORY USAGE). ` +
         'The events stream is capped (streamMaxLen, default 100,000) so that part stops growing; the offenses counter outlives the ban by `increment.memory`.',
       '',
-      `Gateway heap: (1) bench/procs/heap.mjs: a fresh node --expose-gc process, heapUsed after forced GC before and after BanCache.replace() of ${fmtInt(N)} bans with freshly built IP strings, the snapshot array dropped (as the middleware does). ` +
-        `(2) two gateway processes (--expose-gc) on the same Redis, one whose prefix holds the ${fmtInt(N)} bans and one with an empty prefix; heapUsed difference after GC / bans cached (includes the garbage-free remains of loading the snapshot).`,
+      `Gateway heap: (1) bench/procs/heap.mjs: a fresh node --expose-gc process, heapUsed + arrayBuffers after forced GC before and after BanCache.replace() of ${fmtInt(N)} bans with freshly built IP strings, the snapshot array dropped (as the middleware does). ` +
+        `(2) two gateway processes (--expose-gc) on the same Redis, one whose prefix holds the ${fmtInt(N)} bans and one with an empty prefix; heapUsed + arrayBuffers difference after GC / bans cached (includes the garbage-free remains of loading the snapshot).`,
       `Per-run BanCache figures: ${heapRuns.map((h) => fmt(h.perBan, 1)).join(', ')} B; gateway heapUsed ${fmtInt(hFull.heapUsed)} vs ${fmtInt(hEmpty.heapUsed)} B.`,
     ];
     return { rows, details: details.join('\n'), raw: { perFailIp, perBan, failKeyBytes, banHash, offenses, bansZset, events, heapRuns, hFull, hEmpty } };

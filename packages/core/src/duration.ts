@@ -3,6 +3,13 @@ import { InvalidDurationError } from './errors.js';
 /** Milliseconds value that stands for "forever" (fail2ban's bantime = -1). */
 export const FOREVER = -1;
 
+/**
+ * The longest duration Portcullis accepts anywhere: 10 years. Far inside
+ * what Redis (PEXPIREAT), Lua's integer formatting and the firewalls take,
+ * so no ban time, however computed, can overflow one of them.
+ */
+export const MAX_DURATION_MS = 315_360_000_000;
+
 const UNIT_MS: Record<string, number> = {
   ms: 1,
   s: 1_000,
@@ -22,7 +29,7 @@ const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/gy;
 export function parseDuration(value: unknown): number {
   if (typeof value === 'number') {
     if (value === -1) return FOREVER;
-    if (Number.isFinite(value) && value > 0) return Math.round(value * 1000);
+    if (Number.isFinite(value) && value > 0) return bounded(value, Math.round(value * 1000));
     throw new InvalidDurationError(value);
   }
   if (typeof value !== 'string') throw new InvalidDurationError(value);
@@ -39,7 +46,14 @@ export function parseDuration(value: unknown): number {
     consumed = PART.lastIndex;
   }
   if (consumed !== text.length || total <= 0) throw new InvalidDurationError(value);
-  return Math.round(total);
+  return bounded(value, Math.round(total));
+}
+
+/** A parsed duration is a whole, positive number of ms up to MAX_DURATION_MS: "0.4ms" is not 0 (which would mean forever). */
+function bounded(value: unknown, ms: number): number {
+  if (ms < 1) throw new InvalidDurationError(value, 'shorter than 1 ms');
+  if (ms > MAX_DURATION_MS) throw new InvalidDurationError(value, `longer than ${formatDuration(MAX_DURATION_MS)} (10 years), the most Portcullis accepts`);
+  return ms;
 }
 
 /** Human form for logs and the CLI: 3600000 → "1h", 5400000 → "1h30m". */

@@ -28,10 +28,13 @@ export class InvalidIpError extends PortcullisError {
 
 /** A duration string that is not one of fail2ban's forms. */
 export class InvalidDurationError extends PortcullisError {
-  constructor(value: unknown) {
+  /** `outOfRange`: a well-formed duration outside the accepted bounds, and why */
+  constructor(value: unknown, outOfRange?: string) {
     super(
       'ERR_PORTCULLIS_DURATION',
-      `Not a duration: ${JSON.stringify(value)} (use seconds like 600, or 10m, 1h, 1d, 1w; -1 means forever)`,
+      outOfRange
+        ? `Duration out of range: ${JSON.stringify(value)} is ${outOfRange}`
+        : `Not a duration: ${JSON.stringify(value)} (use seconds like 600, or 10m, 1h, 1d, 1w; -1 means forever)`,
     );
   }
 }

@@ -1,5 +1,6 @@
 export * from './errors.js';
 export * from './duration.js';
+export * from './ban-length.js';
 export * from './ip.js';
 export * from './path.js';
 export * from './presets.js';

@@ -1,4 +1,4 @@
-import type { IncrementConfig, JailConfig, PortcullisConfig } from './config/schema.js';
+import type { JailConfig, PortcullisConfig } from './config/schema.js';
 import { IpSet } from './ip.js';
 import { normalizePath } from './path.js';
 import { PRESETS, type RuleFields } from './presets.js';
@@ -84,10 +84,15 @@ function compileRule(rule: RuleFields): CompiledRule {
   };
 }
 
+const PATH_FIELDS = ['path', 'pathPrefix', 'pathRegex'] as const;
+
 export function resolveJail(name: string, jail: JailConfig, config: PortcullisConfig): Jail {
   const preset: RuleFields = jail.preset ? PRESETS[jail.preset as keyof typeof PRESETS] : {};
   // The jail's own rule fields replace the preset's; unset ones fall through.
+  // The path fields go together: a jail's own path, pathPrefix or pathRegex
+  // replaces every path field of the preset (never ANDed with them).
   const rule: RuleFields = { ...preset };
+  if (PATH_FIELDS.some((key) => jail[key] !== undefined)) for (const key of PATH_FIELDS) delete rule[key];
   for (const key of ['methods', 'path', 'pathPrefix', 'pathRegex', 'statuses', 'responseHeader', 'exclude'] as const) {
     if (jail[key] !== undefined) (rule as Record<string, unknown>)[key] = jail[key];
   }
@@ -122,24 +127,4 @@ export function resolveJails(config: PortcullisConfig): Map<string, Jail> {
     if (jail.enabled) jails.set(name, resolveJail(name, jail, config));
   }
   return jails;
-}
-
-/**
- * fail2ban's bantime.increment: the first ban lasts bantime; after `previous`
- * earlier bans it lasts bantime × 2^previous × factor (or × multipliers[previous]),
- * capped at maxtime, plus up to rndtime of random jitter. FOREVER stays forever.
- */
-export function banDuration(bantime: number, previous: number, inc: IncrementConfig, random = Math.random): number {
-  if (bantime < 0) return bantime;
-  let ms = bantime;
-  if (inc.enabled && previous > 0) {
-    if (inc.multipliers) {
-      ms = bantime * inc.multipliers[Math.min(previous, inc.multipliers.length - 1)]!;
-    } else {
-      ms = bantime * 2 ** Math.min(previous, 20) * inc.factor;
-    }
-    ms = Math.min(ms, Math.max(inc.maxtime, bantime));
-  }
-  if (inc.enabled && inc.rndtime > 0) ms += Math.floor(random() * inc.rndtime);
-  return Math.round(ms);
 }

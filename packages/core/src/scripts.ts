@@ -1,17 +1,43 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 
 // The .lua files sit in <package>/lua, one level above both src/ and dist/.
-const lua = (name: string) => readFileSync(new URL(`../lua/${name}.lua`, import.meta.url), 'utf8');
+const LUA_DIR = new URL('../lua/', import.meta.url);
 
-const SCRIPTS = {
-  pcRecordFailure: { numberOfKeys: 6, lua: lua('recordFailure') },
-  pcBan: { numberOfKeys: 5, lua: lua('ban') },
-  // variable number of keys: numkeys is passed first
-  pcUnban: { lua: lua('unban') },
-  pcBanMany: { lua: lua('banMany') },
-  pcReserve: { numberOfKeys: 3, lua: lua('reserve') },
-} as const;
+/** `--- @include "includes/name"` pulls lua/includes/name.lua in, once per script. */
+const INCLUDE = /^--- @include "([\w/]+)"\s*$/gm;
+/** `name-<keys>.lua`: a fixed number of keys; `name-n.lua`: numkeys is passed first at each call */
+const SCRIPT_FILE = /^(\w+)-(\d+|n)\.lua$/;
+
+export interface ScriptDefinition {
+  lua: string;
+  /** undefined: variable, passed as the first argument */
+  numberOfKeys?: number;
+}
+
+/** The script's source with its includes expanded in place (each one once, nested ones first). */
+export function expandIncludes(source: string, dir: URL = LUA_DIR, seen = new Set<string>()): string {
+  return source.replace(INCLUDE, (_line, name: string) => {
+    if (seen.has(name)) return '';
+    seen.add(name);
+    return expandIncludes(readFileSync(new URL(`${name}.lua`, dir), 'utf8'), dir, seen);
+  });
+}
+
+/** Every script of a lua/ directory, by command name (`recordFailure-6.lua` → pcRecordFailure). */
+export function loadScripts(dir: URL = LUA_DIR): Record<string, ScriptDefinition> {
+  const scripts: Record<string, ScriptDefinition> = {};
+  for (const file of readdirSync(dir).sort()) {
+    const m = SCRIPT_FILE.exec(file);
+    if (!m) continue;
+    const [, name, keys] = m as unknown as [string, string, string];
+    const lua = expandIncludes(readFileSync(new URL(file, dir), 'utf8'), dir);
+    scripts[`pc${name[0]!.toUpperCase()}${name.slice(1)}`] = keys === 'n' ? { lua } : { lua, numberOfKeys: Number(keys) };
+  }
+  return scripts;
+}
+
+const SCRIPTS = loadScripts();
 
 type Arg = string | number;
 /** The scripts as typed methods of a client they were defined on. */

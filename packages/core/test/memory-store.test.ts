@@ -2,10 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { MemoryBanStore, parseConfig, resolveJails, type BanEvent } from '@portcullis/core';
 import { banStoreContract, CONTRACT_CONFIG } from './store-contract.js';
 
-banStoreContract('MemoryBanStore', async (config) => {
-  const store = new MemoryBanStore({ config });
-  await store.connect();
-  return store;
+banStoreContract('MemoryBanStore', {
+  async make(config, opts = {}) {
+    const store = new MemoryBanStore({ config, ...opts });
+    await store.connect();
+    return store;
+  },
+  events: async (store) => [...(store as MemoryBanStore).events],
 });
 
 describe('MemoryBanStore: embedded extras', () => {

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { RedisBanStore, parseConfig, resolveJails } from '@portcullis/core';
-import { RedisServer } from '../../../test/helpers/redis-server.js';
+import { RedisBanStore, parseBanEvent, parseConfig, resolveJails } from '@portcullis/core';
+import { RedisServer, freePort } from '../../../test/helpers/redis-server.js';
+import { waitFor } from '../../../test/helpers/wait-for.js';
 import { banStoreContract, CONTRACT_CONFIG } from './store-contract.js';
 
 let server: RedisServer;
@@ -10,13 +11,21 @@ beforeAll(async () => {
 });
 afterAll(() => server?.stop());
 
-banStoreContract('RedisBanStore', async (config) => {
-  const flush = new Redis(server.port);
-  await flush.flushall();
-  flush.disconnect();
-  const store = new RedisBanStore({ config: { ...config, redis: server.url } });
-  await store.connect();
-  return store;
+banStoreContract('RedisBanStore', {
+  async make(config, opts = {}) {
+    const flush = new Redis(server.port);
+    await flush.flushall();
+    flush.disconnect();
+    const store = new RedisBanStore({ config: { ...config, redis: server.url }, ...opts });
+    await store.connect();
+    return store;
+  },
+  async events(store) {
+    const r = server.client();
+    const entries = await r.xrange((store as RedisBanStore).keys.events, '-', '+');
+    r.disconnect();
+    return entries.map(([, fields]) => parseBanEvent(fields));
+  },
 });
 
 describe('RedisBanStore: the key schema (a public contract)', () => {
@@ -46,5 +55,79 @@ describe('RedisBanStore: the key schema (a public contract)', () => {
     expect((await r.pexpiretime('{pc}:ban:203.0.113.7'))).toBe(now + 4 + 3_600_000);
     await store.close();
     r.disconnect();
+  });
+});
+
+describe('RedisBanStore: one way of writing a ban', () => {
+  it('ban, banMany and recordFailure all trim ended entries and leave a forever ban without TTL', async () => {
+    const r = server.client();
+    await r.flushall();
+    const config = parseConfig({ ...CONTRACT_CONFIG, redis: server.url, jails: { j: { bantime: -1, maxretry: 1, findtime: 60 } } });
+    const store = new RedisBanStore({ config, by: 'test' });
+    await store.connect();
+    const j = resolveJails(config).get('j')!;
+    const now = Date.now();
+    const ways: Array<[string, (ip: string) => Promise<unknown>]> = [
+      ['ban', (ip) => store.ban(ip, { duration: -1, now })],
+      ['banMany', (ip) => store.banMany([ip], { duration: -1, now })],
+      ['recordFailure', (ip) => store.recordFailure(j, ip, now)],
+    ];
+    for (const [i, [way, banForever]] of ways.entries()) {
+      const ip = `203.0.113.${110 + i}`;
+      // an ended entry another writer left behind, and a timed ban of this address
+      await r.zadd('{portcullis}:bans', now - 10, `198.18.0.${i}`);
+      await r.hset(`{portcullis}:ban:${ip}`, 'until', String(now - 5), 'jail', 'j');
+      await r.pexpire(`{portcullis}:ban:${ip}`, 60_000);
+      await banForever(ip);
+      expect(await r.pttl(`{portcullis}:ban:${ip}`), way).toBe(-1);
+      expect(await r.zscore('{portcullis}:bans', ip), way).toBe('inf');
+      expect(await r.zscore('{portcullis}:bans', `198.18.0.${i}`), way).toBeNull();
+    }
+    await store.close();
+    r.disconnect();
+  });
+});
+
+describe('RedisBanStore: its own connection state and a subscription that holds', () => {
+  it('subscribes before Redis exists, reports down/up, and re-subscribes after a restart', async () => {
+    const late = new RedisServer();
+    late.port = await freePort();
+    const config = parseConfig({ ...CONTRACT_CONFIG, redis: late.url });
+    const store = new RedisBanStore({ config, by: 'late' });
+    const states: string[] = [];
+    const offState = store.onStateChange((s, err) => states.push(s === 'down' ? `down:${err instanceof Error}` : s));
+    expect(store.state).toBe('down');
+    await expect(store.connect(200)).rejects.toThrow();
+    const seen: string[] = [];
+    let held = 0;
+    // resolves although nothing listens on the port yet
+    const off = await store.subscribe((c) => seen.push(`${c.type} ${c.ip}`), { onSubscribed: () => held++ });
+    expect(held).toBe(0);
+    await late.restart();
+    try {
+      await waitFor('the subscription to hold', () => held === 1, 30_000);
+      await waitFor('the store up', () => store.state === 'up', 30_000);
+      const other = new RedisBanStore({ config, by: 'other' });
+      await other.connect();
+      await other.ban('203.0.113.1', { duration: 60_000 });
+      await waitFor('the notice', () => seen.includes('ban 203.0.113.1'), 30_000);
+      // a crash and a restart: down with its error, then up, held again, notices flow
+      await late.kill();
+      await waitFor('the store down', () => store.state === 'down', 30_000);
+      await late.restart();
+      await waitFor('held again', () => held === 2, 30_000);
+      await waitFor('the store up again', () => store.state === 'up', 30_000);
+      await waitFor('the other store up again', () => other.state === 'up', 30_000);
+      // (the restarted Redis is empty: no persistence in tests)
+      await other.ban('203.0.113.2', { duration: 60_000 });
+      await waitFor('the notice after the restart', () => seen.includes('ban 203.0.113.2'), 30_000);
+      expect(states).toEqual(['up', 'down:true', 'up']);
+      offState();
+      await off();
+      await other.close();
+    } finally {
+      await store.close();
+      await late.stop();
+    }
   });
 });

@@ -1,5 +1,14 @@
 import { describe, expect, it, beforeEach } from 'vitest';
-import { parseConfig, resolveJails, type BanStore, type BanChange, type PortcullisConfigInput } from '@portcullis/core';
+import {
+  parseConfig,
+  resolveJails,
+  type BanChange,
+  type BanEvent,
+  type BanStore,
+  type PortcullisConfig,
+  type PortcullisConfigInput,
+} from '@portcullis/core';
+import { waitFor } from '../../../test/helpers/wait-for.js';
 
 export const CONTRACT_CONFIG: PortcullisConfigInput = {
   ignoreIp: ['127.0.0.0/8', '::1', '198.51.100.0/24'],
@@ -11,11 +20,28 @@ export const CONTRACT_CONFIG: PortcullisConfigInput = {
   },
 };
 
+export interface ContractStore {
+  /** a fresh, empty, connected store; `random` is its jitter source */
+  make(config: PortcullisConfig, opts?: { random?: () => number }): Promise<BanStore>;
+  /** the ban/unban events the store has logged, oldest first */
+  events(store: BanStore): Promise<BanEvent[]>;
+}
+
 /**
- * The behaviour every BanStore must have. `make` returns a fresh, empty,
- * connected store for the given config.
+ * How long each ban lasts, by case: both stores must give exactly these
+ * lengths (ms; one entry per successive ban of one address).
  */
-export function banStoreContract(name: string, make: (config: ReturnType<typeof parseConfig>) => Promise<BanStore>) {
+const BAN_LENGTH_CASES: Array<{ name: string; bantime: number; increment?: PortcullisConfigInput['increment']; random?: number; lengths: number[] }> = [
+  { name: 'fractional factor: whole ms, rounded down', bantime: 1, increment: { factor: 1.00035 }, lengths: [1000, 2000, 4001, 8002] },
+  { name: 'multipliers, the last one holding', bantime: 1, increment: { multipliers: [1, 5, 30] }, lengths: [1000, 5000, 30_000, 30_000] },
+  { name: 'maxtime caps the increment', bantime: 60, increment: { maxtime: '3m' }, lengths: [60_000, 120_000, 180_000, 180_000] },
+  { name: 'rndtime with a fixed random source', bantime: 10, increment: { rndtime: '10s' }, random: 0.25, lengths: [12_500, 22_500, 42_500] },
+  { name: 'a tiny factor never makes a ban shorter than 1 s', bantime: 1, increment: { factor: 0.0001 }, lengths: [1000, 1000, 1000] },
+  { name: 'increment off', bantime: 1, increment: { enabled: false }, lengths: [1000, 1000, 1000] },
+  { name: 'forever', bantime: -1, lengths: [-1] },
+];
+
+export function banStoreContract(name: string, { make, events }: ContractStore) {
   describe(`${name}: BanStore contract`, () => {
     const config = parseConfig(CONTRACT_CONFIG);
     const jails = resolveJails(config);
@@ -132,6 +158,61 @@ export function banStoreContract(name: string, make: (config: ReturnType<typeof 
       expect(await store.banMany([])).toEqual([]);
     });
 
+    it('pages through the active bans with a cursor, each at least once', async () => {
+      const ips = Array.from({ length: 2500 }, (_, i) => `2001:db8:1::${(i + 1).toString(16)}`);
+      await store.banMany(ips, { duration: 60_000, now: T0 });
+      await store.ban('203.0.113.95', { duration: 1_000, now: T0 }); // expired by the time we read
+      const seen = new Set<string>();
+      let cursor = '0';
+      let pages = 0;
+      do {
+        const page = await store.activeBansPage(cursor, { now: T0 + 2_000, count: 100 });
+        for (const b of page.bans) {
+          expect(b.until).toBe(T0 + 60_000);
+          seen.add(b.ip);
+        }
+        cursor = page.cursor;
+        pages++;
+      } while (cursor !== '0' && pages < 10_000);
+      expect(seen.size).toBe(2500);
+      expect(seen.has('203.0.113.95')).toBe(false);
+    });
+
+    it('reads what changed since a change-log position, in order', async () => {
+      const start = await store.changeLogPosition();
+      expect(await store.readChangeLog(start)).toEqual({ position: start, changes: [] });
+      await store.ban('203.0.113.96', { duration: 60_000, now: T0 });
+      await store.ban('2001:db8::/48', { duration: -1, now: T0 });
+      await store.unban('203.0.113.96');
+      const read = await store.readChangeLog(start);
+      expect(read!.changes).toEqual([
+        { type: 'ban', ip: '203.0.113.96', jail: 'manual', until: T0 + 60_000 },
+        { type: 'ban', ip: '2001:db8::/48', jail: 'manual', until: -1 },
+        { type: 'unban', ip: '203.0.113.96' },
+      ]);
+      expect(read!.position).toBe(await store.changeLogPosition());
+      // in steps: the position moves past what was read
+      const first = await store.readChangeLog(start, 2);
+      expect(first!.changes).toHaveLength(2);
+      expect((await store.readChangeLog(first!.position))!.changes).toEqual([{ type: 'unban', ip: '203.0.113.96' }]);
+      expect((await store.readChangeLog(read!.position))!.changes).toEqual([]);
+    });
+
+    it('says so when the change log no longer reaches back to a position', async () => {
+      const small = await make(parseConfig({ ...CONTRACT_CONFIG, streamMaxLen: 100 }));
+      try {
+        const start = await small.changeLogPosition();
+        await small.ban('203.0.113.97', { duration: 60_000 });
+        const mid = (await small.readChangeLog(start))!.position;
+        await small.banMany(Array.from({ length: 1000 }, (_, i) => `2001:db8:2::${(i + 1).toString(16)}`), { duration: 60_000 });
+        expect(await small.readChangeLog(start)).toBeNull();
+        expect(await small.readChangeLog(mid)).toBeNull();
+        expect(await small.readChangeLog('not a position')).toBeNull();
+      } finally {
+        await small.close();
+      }
+    });
+
     it('unban forgets the failure window', async () => {
       for (let i = 0; i < 4; i++) await store.recordFailure(login, '203.0.113.60');
       await store.ban('203.0.113.60');
@@ -217,16 +298,73 @@ export function banStoreContract(name: string, make: (config: ReturnType<typeof 
 
     it('tells subscribers about bans and unbans', async () => {
       const seen: BanChange[] = [];
-      const off = await store.subscribe((c) => seen.push(c));
+      let held = false;
+      const off = await store.subscribe((c) => seen.push(c), { onSubscribed: () => (held = true) });
+      // subscribe() resolves at once; notices flow once it holds
+      await waitFor('the subscription to hold', () => held);
       await store.ban('203.0.113.80', { duration: 60_000 });
       await store.unban('203.0.113.80');
-      const deadline = Date.now() + 2000;
-      while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      await waitFor('both notices', () => seen.length >= 2);
       await off();
       expect(seen).toEqual([
         expect.objectContaining({ type: 'ban', ip: '203.0.113.80' }),
         { type: 'unban', ip: '203.0.113.80' },
       ]);
+    });
+
+    describe.each(BAN_LENGTH_CASES)('ban lengths: $name', ({ bantime, increment, random, lengths }) => {
+      it('gives exactly the lengths of the table', async () => {
+        const cfg = parseConfig({ ...CONTRACT_CONFIG, increment, jails: { j: { bantime, maxretry: 2, findtime: 60 } } });
+        const j = resolveJails(cfg).get('j')!;
+        const s = await make(cfg, random === undefined ? {} : { random: () => random });
+        try {
+          let t = T0;
+          const got: number[] = [];
+          for (let i = 0; i < lengths.length; i++) {
+            await s.recordFailure(j, '203.0.113.100', t);
+            const r = await s.recordFailure(j, '203.0.113.100', t + 1);
+            expect(r).toMatchObject({ banned: true, bans: i + 1 });
+            got.push(r.until === -1 ? -1 : r.until - (t + 1));
+            t = r.until + 1;
+          }
+          expect(got).toEqual(lengths);
+        } finally {
+          await s.close();
+        }
+      });
+    });
+
+    it('logs the same stream fields for every way of banning', async () => {
+      const s = await make(parseConfig({ ...CONTRACT_CONFIG, jails: { j: { bantime: 60, maxretry: 2, findtime: 60 } } }));
+      try {
+        const j = resolveJails(parseConfig({ ...CONTRACT_CONFIG, jails: { j: { bantime: 60, maxretry: 2, findtime: 60 } } })).get('j')!;
+        await s.ban('203.0.113.101', { duration: 60_000, reason: 'by hand', now: T0 });
+        await s.banMany(['203.0.113.102', '2001:db8::/64'], { duration: -1, jail: 'j', reason: 'list', now: T0 + 1 });
+        await s.recordFailure(j, '203.0.113.103', T0 + 2);
+        await s.recordFailure(j, '203.0.113.103', T0 + 3);
+        await s.unban('203.0.113.101', { reason: 'oops', now: T0 + 4 });
+        expect(await events(s)).toEqual([
+          { type: 'ban', ip: '203.0.113.101', jail: 'manual', until: T0 + 60_000, reason: 'by hand', at: T0 },
+          { type: 'ban', ip: '203.0.113.102', jail: 'j', until: -1, reason: 'list', at: T0 + 1 },
+          { type: 'ban', ip: '2001:db8::/64', jail: 'j', until: -1, reason: 'list', at: T0 + 1 },
+          { type: 'ban', ip: '203.0.113.103', jail: 'j', until: T0 + 3 + 60_000, reason: 'maxretry', at: T0 + 3 },
+          { type: 'unban', ip: '203.0.113.101', jail: 'manual', reason: 'oops', at: T0 + 4 },
+        ]);
+        // what the hash keeps, the same whichever way the ban was made
+        expect(await s.isBanned('203.0.113.102', T0 + 5)).toMatchObject({ jail: 'j', reason: 'list', until: -1, count: 1, at: T0 + 1 });
+        expect(await s.isBanned('203.0.113.103', T0 + 5)).toMatchObject({ jail: 'j', reason: '2 failures within 60s', until: T0 + 3 + 60_000, count: 1 });
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('refuses hand-ban lengths that would round to 0 or overflow, writing nothing', async () => {
+      for (const duration of [0, 0.5, 1.5, -2, 315_360_000_001, Number.MAX_SAFE_INTEGER]) {
+        await expect(store.ban('203.0.113.104', { duration })).rejects.toThrow(/not a ban length/);
+        await expect(store.banMany(['203.0.113.105', '203.0.113.106'], { duration })).rejects.toThrow(/not a ban length/);
+      }
+      expect(await store.listBans()).toEqual([]);
+      expect(await events(store)).toEqual([]);
     });
   });
 }

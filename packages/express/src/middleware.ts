@@ -8,12 +8,12 @@ import {
   RedisBanStore,
   parseConfig,
   resolveJails,
-  type BanChange,
   type BanStore,
   type PortcullisConfig,
   type PortcullisConfigInput,
 } from '@portcullis/core';
 import { BanCache } from './ban-cache.js';
+import { CacheSync } from './cache-sync.js';
 import { ClientIpResolver } from './client-ip.js';
 import { ExpressTrustResolver } from './express-trust.js';
 import { healthHandler, healthReport, type HealthReport, type HealthState } from './health.js';
@@ -51,7 +51,7 @@ export interface PortcullisMiddleware {
   readonly store: BanStore;
   readonly config: PortcullisConfig;
   readonly cache: BanCache;
-  /** reloads the ban cache from the store now */
+  /** reloads every ban into the cache from the store now */
   resync(): Promise<void>;
   /**
    * Guards the server's Upgrade requests (WebSocket), which Node never hands
@@ -81,8 +81,9 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
   const by = options.by ?? `gateway@${hostname()}`;
   let store = options.store;
   if (!store && config.redis) {
-    // many requests fail at once under attack: let their scripts share socket writes
-    store = new RedisBanStore({ config, by, autoPipelining: true });
+    // many requests fail at once under attack: let their scripts share socket writes;
+    // a slow Redis must not hold requests: the gateway's own short timeout
+    store = new RedisBanStore({ config, by, autoPipelining: true, commandTimeout: config.gateway.commandTimeout });
   } else if (!store) {
     // the README's config table: no redis, the embedded store
     store = new MemoryBanStore({ config, by });
@@ -98,58 +99,18 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
       : new ClientIpResolver(new IpSet(config.trustProxy), log, config.clientHeader);
   const cache = new BanCache();
   const outage = new OutageLog(log);
-  let unsubscribe: (() => Promise<void>) | null = null;
-  let resyncTimer: NodeJS.Timeout | null = null;
-  let closed = false;
-  // ready() has run: reconnects resync from then on
-  let started = false;
-  // changes that arrive while a snapshot is loading are replayed on top of it
-  let resyncing: BanChange[] | null = null;
-  // for the health report: ready() has finished once; when the cache last loaded
-  let readyDone = false;
-  let loadedAt: number | null = null;
-
   const theStore = store;
-  if (theStore instanceof RedisBanStore) {
-    theStore.redis.on('error', (err: Error) => outage.failed(err));
-    // after a reconnect: heal anything missed while away
-    theStore.redis.on('ready', () => {
-      if (!closed && started) void resync();
-    });
-  }
+  // keeping the cache in step with the store (load, notices, change-log reads) lives apart from requests
+  const sync = new CacheSync({
+    store: theStore,
+    cache,
+    outage,
+    resyncInterval: config.gateway.resyncInterval,
+    readyTimeout: options.readyTimeout ?? 3000,
+  });
 
-  // One load at a time; a request for another while one runs is coalesced.
-  let loading: Promise<void> | null = null;
-  let loadAgain = false;
-  function resync(): Promise<void> {
-    if (loading) {
-      loadAgain = true;
-      return loading;
-    }
-    loading = (async () => {
-      do {
-        loadAgain = false;
-        const late: BanChange[] = [];
-        resyncing = late;
-        try {
-          const snapshot = await theStore.activeBans();
-          cache.replace(snapshot);
-          for (const change of late) cache.apply(change);
-          loadedAt = Date.now();
-          outage.recovered();
-        } catch (err) {
-          outage.failed(err);
-        } finally {
-          resyncing = null;
-        }
-      } while (loadAgain && !closed);
-    })().finally(() => {
-      loading = null;
-    });
-    return loading;
-  }
-
-  const storeUp = () => !outage.isDown;
+  // the store's own view of its connection
+  const storeUp = () => theStore.state === 'up';
   const metrics = new GatewayMetrics({ cachedBans: () => cache.size, storeUp });
   const requests = new RequestGuard({
     config,
@@ -182,31 +143,11 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
     requests.handle(req, res, next);
   } as PortcullisMiddleware;
 
+  // for the health report: ready() has finished once; close() was called
+  let readyDone = false;
+  let closed = false;
   async function ready(): Promise<void> {
-    started = true;
-    const timeout = options.readyTimeout ?? 3000;
-    try {
-      await theStore.connect(timeout);
-    } catch (err) {
-      outage.failed(err);
-      // keep going: the client reconnects by itself and resyncs when it does
-    }
-    await resync();
-    const subscribing = theStore
-      .subscribe((change) => {
-        if (resyncing) resyncing.push(change);
-        cache.apply(change);
-      })
-      .then((off) => {
-        if (closed) void off();
-        else unsubscribe = off;
-      })
-      .catch((err) => outage.failed(err));
-    await Promise.race([subscribing, new Promise((r) => setTimeout(r, timeout).unref())]);
-    if (!resyncTimer && !closed) {
-      resyncTimer = setInterval(() => void resync(), config.gateway.resyncInterval);
-      resyncTimer.unref();
-    }
+    await sync.start();
     readyDone = true;
   }
 
@@ -217,17 +158,15 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
       storeKind: theStore.kind,
       storeUp: storeUp(),
       cachedBans: cache.size,
-      loadedAt,
-      subscribed: unsubscribe !== null,
+      loadedAt: sync.syncedAt,
+      subscribed: sync.subscribed && storeUp(),
     };
   }
 
   async function close(): Promise<void> {
     closed = true;
     for (const off of unguards.splice(0)) off();
-    if (resyncTimer) clearInterval(resyncTimer);
-    resyncTimer = null;
-    if (unsubscribe) await unsubscribe();
+    await sync.close();
     if (ownsStore) await theStore.close();
   }
 
@@ -237,7 +176,7 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
     store: theStore,
     config,
     cache,
-    resync,
+    resync: () => sync.reload(),
     upgrade,
     metrics,
     health: healthHandler(healthState),

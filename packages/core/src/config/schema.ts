@@ -1,10 +1,15 @@
 import { z } from 'zod';
-import { FOREVER, parseDuration } from '../duration.js';
+import safeRegex from 'safe-regex2';
+import { FOREVER, formatDuration, parseDuration } from '../duration.js';
+import { InvalidDurationError } from '../errors.js';
 import { normalizeCidr } from '../ip.js';
 import { PRESET_NAMES } from '../presets.js';
 
-/** fail2ban duration forms → milliseconds (FOREVER = -1 where allowed). */
-const duration = (opts: { forever?: boolean; zero?: boolean } = {}) =>
+/**
+ * fail2ban duration forms → milliseconds (FOREVER = -1 where allowed), at
+ * most MAX_DURATION_MS; `min` (ms) for lengths that must not be tiny.
+ */
+const duration = (opts: { forever?: boolean; zero?: boolean; min?: number } = {}) =>
   z.union([z.number(), z.string()]).transform((value, ctx) => {
     if (opts.zero && (value === 0 || value === '0')) return 0;
     try {
@@ -13,8 +18,16 @@ const duration = (opts: { forever?: boolean; zero?: boolean } = {}) =>
         ctx.addIssue({ code: z.ZodIssueCode.custom, message: '-1 (forever) is not allowed here' });
         return z.NEVER;
       }
+      if (ms !== FOREVER && opts.min !== undefined && ms < opts.min) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `at least ${formatDuration(opts.min)}, got ${JSON.stringify(value)}` });
+        return z.NEVER;
+      }
       return ms;
-    } catch {
+    } catch (err) {
+      if (err instanceof InvalidDurationError && /out of range/.test(err.message)) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: err.message });
+        return z.NEVER;
+      }
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
         message: `expected a duration like 600, "10m", "1h", "1d", "1w"${opts.forever ? ' or -1 (forever)' : ''}, got ${JSON.stringify(value)}`,
@@ -22,6 +35,9 @@ const duration = (opts: { forever?: boolean; zero?: boolean } = {}) =>
       return z.NEVER;
     }
   });
+
+/** a ban or failure-window length: under a second is a typo (and 0 would mean forever) */
+const SECOND = 1000;
 
 const cidr = z.string().transform((value, ctx) => {
   const parsed = normalizeCidr(value.trim());
@@ -37,11 +53,23 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export const jailName = z.string().regex(NAME, 'expected letters, digits, "_", "." or "-" (at most 64)');
 
 const pathString = z.string().startsWith('/', 'a path starts with "/"');
+/**
+ * A pattern matched against request paths, which attackers choose: nested
+ * quantifiers such as ^/(a+)+$ backtrack exponentially, so they are refused
+ * here (safe-regex2's star-height check), not found out at request time.
+ */
 const regex = z.string().superRefine((value, ctx) => {
   try {
     new RegExp(value);
   } catch (err) {
     ctx.addIssue({ code: z.ZodIssueCode.custom, message: `invalid regular expression: ${(err as Error).message}` });
+    return;
+  }
+  if (!safeRegex(value)) {
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message: `unsafe regular expression ${JSON.stringify(value)}: nested quantifiers can take exponential time on a crafted path; write it without a repeated group that itself repeats (e.g. ^/a+$ instead of ^/(a+)+$)`,
+    });
   }
 });
 const httpStatus = z.number().int().min(100).max(599);
@@ -53,8 +81,8 @@ export const jailSchema = z
       errorMap: () => ({ message: `unknown preset; expected one of ${PRESET_NAMES.join(', ')}` }),
     }).optional(),
     enabled: z.boolean().default(true),
-    bantime: duration({ forever: true }).optional(),
-    findtime: duration().optional(),
+    bantime: duration({ forever: true, min: SECOND }).optional(),
+    findtime: duration({ min: SECOND }).optional(),
     maxretry: maxretry.optional(),
     methods: z.array(z.string().regex(/^[A-Za-z]+$/, 'expected an HTTP method').transform((m) => m.toUpperCase())).optional(),
     path: z.union([pathString, z.array(pathString).min(1)]).optional(),
@@ -75,10 +103,10 @@ export const incrementSchema = z
     factor: z.number().positive().default(1),
     /** fail2ban's bantime.multipliers: used instead of the formula when set */
     multipliers: z.array(z.number().positive()).min(1).optional(),
-    maxtime: duration().default('1w'),
+    maxtime: duration({ min: SECOND }).default('1w'),
     rndtime: duration({ zero: true }).default(0),
     /** how long past its end a ban is remembered for the increment */
-    memory: duration().default('1w'),
+    memory: duration({ min: SECOND }).default('1w'),
   })
   .strict();
 
@@ -103,7 +131,7 @@ export const gatewaySchema = z
     blockStatus: httpStatus.default(403),
     blockBody: z.string().default('Forbidden: too many failed attempts. Try again later.\n'),
     /** how often the local ban cache is reloaded from Redis (heals a missed message) */
-    resyncInterval: duration().default('30s'),
+    resyncInterval: duration({ min: SECOND }).default('30s'),
     /** a Redis command slower than this fails open */
     commandTimeout: z.number().int().positive().default(250),
     /** an attempt in flight holds its unit of the budget at most this long (keep it ≥ the proxy's timeout) */
@@ -128,8 +156,8 @@ export const sidecarSchema = z
 
 const defaultsSchema = z
   .object({
-    bantime: duration({ forever: true }).default('1h'),
-    findtime: duration().default('10m'),
+    bantime: duration({ forever: true, min: SECOND }).default('1h'),
+    findtime: duration({ min: SECOND }).default('10m'),
     maxretry: maxretry.default(5),
   })
   .strict();
@@ -139,8 +167,14 @@ export const configSchema = z
     /** redis://… URL; absent = the embedded in-memory store (one process) */
     redis: z.string().regex(/^rediss?:\/\/\S+$/, 'expected a redis:// or rediss:// URL').optional(),
     prefix: jailName.default('portcullis'),
-    /** peers allowed to set X-Forwarded-For; default nobody */
-    trustProxy: z.array(cidr).default([]),
+    /** peers allowed to set X-Forwarded-For; default nobody, never everybody */
+    trustProxy: z
+      .array(
+        cidr.refine((text) => typeof text !== 'string' || !text.endsWith('/0'), {
+          message: 'trusting every address lets any client forge X-Forwarded-For and get others banned; list your proxies',
+        }),
+      )
+      .default([]),
     ignoreIp: z.array(cidr).default(['127.0.0.0/8', '::1']),
     /** IPv6 clients are counted and banned by their network of this many bits (128 = per address) */
     ipv6Prefix: z.number().int().min(32).max(128).default(64),

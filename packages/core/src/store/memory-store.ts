@@ -3,11 +3,24 @@ import type { PortcullisConfig } from '../config/schema.js';
 import { InvalidIpError } from '../errors.js';
 import type { BanChange, BanEvent, BanRecord } from '../events.js';
 import { IpSet, normalizeCidr } from '../ip.js';
-import { assertKnownJail, banDuration, type Jail } from '../jail.js';
+import { banDuration } from '../ban-length.js';
+import { assertKnownJail, type Jail } from '../jail.js';
 import { Protection } from '../protection.js';
 import { resolveManualBan } from './manual-ban.js';
+import { toBanChange } from './ban-change.js';
 import { countedKey } from './counted-key.js';
-import type { ActiveBan, BanOptions, BanStore, JailStatus, RecordResult, Reservation, UnbanOptions } from './types.js';
+import type {
+  ActiveBan,
+  ActiveBanPage,
+  BanOptions,
+  BanStore,
+  ChangeLogRead,
+  JailStatus,
+  RecordResult,
+  Reservation,
+  StoreState,
+  UnbanOptions,
+} from './types.js';
 
 export interface MemoryBanStoreOptions {
   config: PortcullisConfig;
@@ -63,6 +76,8 @@ const sortKey = (until: number) => (until === -1 ? Infinity : until);
  */
 export class MemoryBanStore implements BanStore {
   readonly kind = 'memory' as const;
+  /** in-process: always reachable */
+  readonly state: StoreState = 'up';
   private readonly config: PortcullisConfig;
   private readonly protection: Protection;
   private readonly by: string;
@@ -86,6 +101,8 @@ export class MemoryBanStore implements BanStore {
   private readonly eventLog: BanEvent[] = [];
   private readonly emitter = new EventEmitter();
   private lastSweep = -Infinity;
+  /** events ever emitted: the change log's position (eventLog holds the last ones) */
+  private emitted = 0;
 
   constructor(opts: MemoryBanStoreOptions) {
     this.config = opts.config;
@@ -248,6 +265,23 @@ export class MemoryBanStore implements BanStore {
     return (await this.listBans(now)).map((b) => ({ ip: b.ip, until: b.until }));
   }
 
+  /** one page holds everything: the bans are in this process already */
+  async activeBansPage(_cursor: string, opts: { now?: number } = {}): Promise<ActiveBanPage> {
+    return { cursor: '0', bans: await this.activeBans(opts.now) };
+  }
+
+  async changeLogPosition(): Promise<string> {
+    return String(this.emitted);
+  }
+
+  async readChangeLog(position: string, limit = 1000): Promise<ChangeLogRead | null> {
+    const from = /^\d+$/.test(position) ? Number(position) : NaN;
+    const first = this.emitted - this.eventLog.length;
+    if (!(from >= first && from <= this.emitted)) return null;
+    const events = this.eventLog.slice(from - first, from - first + limit);
+    return { position: String(from + events.length), changes: events.map(toBanChange) };
+  }
+
   async listBans(now = Date.now()): Promise<BanRecord[]> {
     const out: BanRecord[] = [];
     for (const ip of [...this.bans.keys()]) {
@@ -277,9 +311,16 @@ export class MemoryBanStore implements BanStore {
     });
   }
 
-  async subscribe(listener: (change: BanChange) => void): Promise<() => Promise<void>> {
+  onStateChange(): () => void {
+    return () => {};
+  }
+
+  async subscribe(listener: (change: BanChange) => void, opts: { onSubscribed?: () => void } = {}): Promise<() => Promise<void>> {
     const safe = guard(listener);
     this.emitter.on('change', safe);
+    // holds at once; told after the caller has its unsubscribe function, as with Redis
+    const { onSubscribed } = opts;
+    if (onSubscribed) queueMicrotask(() => guard(onSubscribed)(undefined));
     return async () => {
       this.emitter.off('change', safe);
     };
@@ -374,10 +415,9 @@ export class MemoryBanStore implements BanStore {
     if (this.eventLog.length > this.maxEvents + Math.max(1, Math.floor(this.maxEvents / 10))) {
       this.eventLog.splice(0, this.eventLog.length - this.maxEvents);
     }
+    this.emitted++;
     this.emitter.emit('event', event);
-    const change: BanChange =
-      event.type === 'ban' ? { type: 'ban', ip: event.ip, jail: event.jail, until: event.until } : { type: 'unban', ip: event.ip };
-    this.emitter.emit('change', change);
+    this.emitter.emit('change', toBanChange(event));
   }
 }
 

@@ -1,17 +1,32 @@
 import { randomBytes } from 'node:crypto';
+import { banJitter, banLadder, withJitter } from '../ban-length.js';
 import type { Redis } from 'ioredis';
 import type { PortcullisConfig } from '../config/schema.js';
 import { InvalidIpError } from '../errors.js';
-import type { BanChange, BanRecord } from '../events.js';
+import { parseBanEvent, type BanChange, type BanEvent, type BanRecord } from '../events.js';
 import { IpSet, normalizeCidr } from '../ip.js';
 import { assertKnownJail, type Jail } from '../jail.js';
 import { Keys } from '../keys.js';
 import { Protection } from '../protection.js';
 import { createRedis, waitReady } from '../redis.js';
 import { withScripts, type ScriptCommands } from '../scripts.js';
+import { toBanChange } from './ban-change.js';
+import { ConnectionState } from './connection-state.js';
+import { KeptSubscription } from './kept-subscription.js';
 import { resolveManualBan } from './manual-ban.js';
 import { countedKey } from './counted-key.js';
-import type { ActiveBan, BanOptions, BanStore, JailStatus, RecordResult, Reservation, UnbanOptions } from './types.js';
+import type {
+  ActiveBan,
+  ActiveBanPage,
+  BanOptions,
+  BanStore,
+  ChangeLogRead,
+  JailStatus,
+  RecordResult,
+  Reservation,
+  StoreState,
+  UnbanOptions,
+} from './types.js';
 
 export interface RedisBanStoreOptions {
   config: PortcullisConfig;
@@ -19,12 +34,22 @@ export interface RedisBanStoreOptions {
   redis?: Redis | string;
   /** who acts, written into bans and events (e.g. "gateway@host", "cli") */
   by?: string;
+  /**
+   * ms before a command fails; default STORE_COMMAND_TIMEOUT. A gateway
+   * passes its own short `gateway.commandTimeout` (fail open fast); other
+   * users (CLI, sidecar, tests, bulk work) must not inherit that tuning.
+   */
   commandTimeout?: number;
   /** keep reconnecting (daemons) or fail at once (CLI) */
   retry?: boolean;
+  /** jitter source for increment.rndtime (tests pass a fixed one) */
+  random?: () => number;
   /** see createRedis: on for gateways (many concurrent failures), off by default */
   autoPipelining?: boolean;
 }
+
+/** a general client's command timeout: slow is tolerated, hung is not */
+export const STORE_COMMAND_TIMEOUT = 5000;
 
 /** addresses per banMany script call */
 const BAN_MANY_CHUNK = 1000;
@@ -39,8 +64,11 @@ export class RedisBanStore implements BanStore {
   private readonly protection: Protection;
   private readonly by: string;
   private readonly ownsClient: boolean;
-  private readonly subscribers = new Set<Redis>();
+  private readonly subscriptions = new Set<KeptSubscription>();
+  private readonly connection: ConnectionState;
   private token = 0;
+  private readonly random: () => number;
+  private readonly ladders = new WeakMap<Jail, { lengths: number[]; text: string }>();
   private readonly tokenBase = randomBytes(4).toString('hex');
 
   constructor(opts: RedisBanStoreOptions) {
@@ -48,13 +76,14 @@ export class RedisBanStore implements BanStore {
     this.keys = new Keys(opts.config.prefix);
     this.protection = new Protection(opts.config);
     this.by = opts.by ?? 'portcullis';
+    this.random = opts.random ?? Math.random;
     const source = opts.redis ?? opts.config.redis;
     if (source === undefined) throw new TypeError('RedisBanStore needs a Redis URL (config.redis) or client');
     this.ownsClient = typeof source === 'string';
     const client =
       typeof source === 'string'
         ? createRedis(source, {
-            commandTimeout: opts.commandTimeout ?? opts.config.gateway.commandTimeout,
+            commandTimeout: opts.commandTimeout ?? STORE_COMMAND_TIMEOUT,
             retry: opts.retry ?? true,
             autoPipelining: opts.autoPipelining ?? false,
           })
@@ -63,6 +92,15 @@ export class RedisBanStore implements BanStore {
     // Connection trouble surfaces as rejected commands (and to whoever else
     // listens); without a listener ioredis prints "Unhandled error event".
     if (this.ownsClient) this.redis.on('error', () => {});
+    this.connection = new ConnectionState(this.redis);
+  }
+
+  get state(): StoreState {
+    return this.connection.state;
+  }
+
+  onStateChange(listener: (state: StoreState, err?: unknown) => void): () => void {
+    return this.connection.onChange(listener);
   }
 
   async connect(timeoutMs = 5000): Promise<void> {
@@ -72,17 +110,25 @@ export class RedisBanStore implements BanStore {
   async recordFailure(jail: Jail, rawIp: string, now = Date.now()): Promise<RecordResult> {
     const ip = countedKey(rawIp, jail, this.protection);
     if (ip === null) return NO_BAN;
-    const inc = this.config.increment;
-    const jitter = inc.enabled && inc.rndtime > 0 ? Math.floor(Math.random() * inc.rndtime) : 0;
     const k = this.keys;
     const [count, state, until, bans] = await this.redis.pcRecordFailure(
       k.fail(jail.name, ip), k.ban(ip), k.bans, k.offenses(ip), k.stats(jail.name), k.events,
-      now, jail.findtime, jail.maxretry, jail.bantime, jail.name, ip,
+      now, jail.findtime, jail.maxretry, this.ladderOf(jail), jail.name, ip,
       this.nextToken(),
-      inc.enabled ? 1 : 0, inc.factor, inc.multipliers?.join(' ') ?? '', inc.maxtime, jitter, inc.memory,
-      this.config.streamMaxLen, k.changes, this.by,
+      this.config.increment.memory, this.config.streamMaxLen, k.changes, this.by,
     );
     return { count, banned: state === 1, alreadyBanned: state === 2, until: Number(until), bans };
+  }
+
+  /** the jail's ban lengths by earlier bans for the script, jitter drawn now (see banLadder) */
+  private ladderOf(jail: Jail): string {
+    let ladder = this.ladders.get(jail);
+    if (!ladder) {
+      const lengths = banLadder(jail.bantime, this.config.increment);
+      this.ladders.set(jail, (ladder = { lengths, text: lengths.join(' ') }));
+    }
+    const jitter = banJitter(this.config.increment, this.random);
+    return jitter === 0 ? ladder.text : ladder.lengths.map((ms) => withJitter(ms, jitter)).join(' ');
   }
 
   async reserve(jail: Jail, rawIp: string, lifetimeMs: number, now = Date.now()): Promise<Reservation> {
@@ -195,6 +241,65 @@ export class RedisBanStore implements BanStore {
     return out;
   }
 
+  async activeBansPage(cursor: string, opts: { now?: number; count?: number } = {}): Promise<ActiveBanPage> {
+    const now = opts.now ?? Date.now();
+    // ZSCAN, not ZRANGE: a cursor holds its place without offsets, whatever the set's size
+    const [next, flat] = await this.redis.zscan(this.keys.bans, cursor, 'COUNT', opts.count ?? 2000);
+    const bans: ActiveBan[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const score = flat[i + 1]!;
+      const until = score === 'inf' ? -1 : Number(score);
+      if (until === -1 || until > now) bans.push({ ip: flat[i]!, until });
+    }
+    return { cursor: next, bans };
+  }
+
+  /**
+   * A position in {p}:events is "<entry id>/<entries-added at that entry>":
+   * XINFO STREAM's entries-added (Redis ≥ 7) then tells whether the stream
+   * still holds everything after it (nothing trimmed in between).
+   */
+  async changeLogPosition(): Promise<string> {
+    const info = await this.streamInfo(await this.redis.xinfo('STREAM', this.keys.events).catch(noStream));
+    return info ? `${info.lastId}/${info.added}` : '0-0/0';
+  }
+
+  async readChangeLog(position: string, limit = 1000): Promise<ChangeLogRead | null> {
+    const at = /^(\d+-\d+)\/(\d+)$/.exec(position);
+    if (!at) return null;
+    const [, fromId, fromAdded] = at as unknown as [string, string, string];
+    // one transaction: nothing is trimmed between the check and the read
+    const [[, rawInfo], [, entries]] = (await this.redis
+      .multi()
+      .xinfo('STREAM', this.keys.events)
+      .xrange(this.keys.events, `(${fromId}`, '+', 'COUNT', limit)
+      .exec()) as [[Error | null, unknown], [Error | null, Array<[string, string[]]> | null]];
+    const info = this.streamInfo(rawInfo);
+    const base = Number(fromAdded);
+    if (!info) return base === 0 ? { position, changes: [] } : null;
+    if (info.added === undefined || info.added < base || info.added - base > info.length) return null;
+    const changes: BanChange[] = [];
+    let lastId = fromId;
+    for (const [id, fields] of entries ?? []) {
+      lastId = id;
+      const change = changeOf(fields);
+      if (change) changes.push(change);
+    }
+    return { position: `${lastId}/${base + (entries?.length ?? 0)}`, changes };
+  }
+
+  private streamInfo(raw: unknown): { lastId: string; added: number | undefined; length: number } | null {
+    if (!Array.isArray(raw)) return null;
+    const f = new Map<string, unknown>();
+    for (let i = 0; i + 1 < raw.length; i += 2) f.set(String(raw[i]), raw[i + 1]);
+    const added = f.get('entries-added');
+    return {
+      lastId: String(f.get('last-generated-id') ?? '0-0'),
+      added: added === undefined ? undefined : Number(added),
+      length: Number(f.get('length') ?? 0),
+    };
+  }
+
   async listBans(now = Date.now()): Promise<BanRecord[]> {
     const active = await this.activeBans(now);
     if (active.length === 0) return [];
@@ -232,24 +337,26 @@ export class RedisBanStore implements BanStore {
     return out;
   }
 
-  async subscribe(listener: (change: BanChange) => void): Promise<() => Promise<void>> {
-    const sub = this.redis.duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
-    this.subscribers.add(sub);
-    sub.on('error', () => {}); // reconnects by itself; the owner watches the main client
-    sub.on('message', (_channel: string, message: string) => {
-      const change = parseChange(message);
-      if (change) listener(change);
-    });
-    await sub.subscribe(this.keys.changes);
+  async subscribe(listener: (change: BanChange) => void, opts: { onSubscribed?: () => void } = {}): Promise<() => Promise<void>> {
+    const subscription = new KeptSubscription(
+      this.redis,
+      this.keys.changes,
+      (message) => {
+        const change = parseChange(message);
+        if (change) listener(change);
+      },
+      () => opts.onSubscribed?.(),
+    );
+    this.subscriptions.add(subscription);
     return async () => {
-      this.subscribers.delete(sub);
-      sub.disconnect();
+      this.subscriptions.delete(subscription);
+      subscription.stop();
     };
   }
 
   async close(): Promise<void> {
-    for (const sub of this.subscribers) sub.disconnect();
-    this.subscribers.clear();
+    for (const subscription of this.subscriptions) subscription.stop();
+    this.subscriptions.clear();
     if (this.ownsClient) this.redis.disconnect();
   }
 }
@@ -267,6 +374,23 @@ function toRecord(ip: string, h: Record<string, string>, now: number): BanRecord
     count: Number(h.count ?? 1),
     by: h.by ?? '',
   };
+}
+
+/** XINFO on a stream that does not exist yet: nothing was ever logged */
+function noStream(err: unknown): null {
+  if (/no such key/i.test(String((err as Error)?.message))) return null;
+  throw err;
+}
+
+/** A {p}:events entry as a cache change; a malformed one is skipped (the sidecar parks it). */
+function changeOf(fields: string[]): BanChange | null {
+  let event: BanEvent;
+  try {
+    event = parseBanEvent(fields);
+  } catch {
+    return null;
+  }
+  return toBanChange(event);
 }
 
 /** A {p}:changes message, validated: a bad address never reaches a cache. */

@@ -58,12 +58,33 @@ export interface ActiveBan {
   until: number;
 }
 
+/** One page of a cursor scan over the active bans. */
+export interface ActiveBanPage {
+  /** pass back for the next page; '0' when the scan is complete */
+  cursor: string;
+  bans: ActiveBan[];
+}
+
+/** What changed after a change-log position, oldest first. */
+export interface ChangeLogRead {
+  /** the position after the last change read */
+  position: string;
+  changes: BanChange[];
+}
+
+/** Whether the store's commands reach its backend. */
+export type StoreState = 'up' | 'down';
+
 /**
  * The ban state. RedisBanStore is the real one; MemoryBanStore serves the
  * embedded single-process default. Both pass the same contract tests.
  */
 export interface BanStore {
   readonly kind: 'redis' | 'memory';
+  /** the store's own view: commands reach the backend ('up') or not */
+  readonly state: StoreState;
+  /** called on every transition; `err` with 'down'; returns an unsubscribe function */
+  onStateChange(listener: (state: StoreState, err?: unknown) => void): () => void;
   /** connects; rejects when the backend cannot be reached within timeoutMs */
   connect(timeoutMs?: number): Promise<void>;
   /** `ip` is an address or an IPv6 prefix (clientPrefix): the key the client is counted under */
@@ -89,10 +110,26 @@ export interface BanStore {
   isBanned(ip: string, now?: number): Promise<BanRecord | null>;
   /** every active ban with its details, soonest expiry first */
   listBans(now?: number): Promise<BanRecord[]>;
-  /** every active ban, addresses and expiry only (cheap: for caches) */
+  /** every active ban, addresses and expiry only (one read: small sets, the CLI) */
   activeBans(now?: number): Promise<ActiveBan[]>;
+  /**
+   * The active bans a page at a time ('0' starts the scan), so no single read
+   * holds the backend, or the reader's event loop, for long. Every ban active
+   * for the whole scan is returned at least once; one may come twice.
+   */
+  activeBansPage(cursor: string, opts?: { now?: number; count?: number }): Promise<ActiveBanPage>;
+  /** the change log's current end: take it before a scan, read what changed since after */
+  changeLogPosition(): Promise<string>;
+  /**
+   * Ban/unban changes after `position` (at most `limit`), oldest first; null
+   * when the log no longer reaches back that far (trimmed): reload in full.
+   */
+  readChangeLog(position: string, limit?: number): Promise<ChangeLogRead | null>;
   status(jail?: string, now?: number): Promise<JailStatus[]>;
-  /** live ban/unban notices; returns an unsubscribe function */
-  subscribe(listener: (change: BanChange) => void): Promise<() => Promise<void>>;
+  /** live ban/unban notices. Resolves at once (never waits for Redis); the store keeps the
+   *  subscription alive itself: retries until it holds and re-establishes it after every
+   *  reconnect, calling opts.onSubscribed each time it (re)holds, because notices may have been
+   *  missed before that moment and the caller resyncs. */
+  subscribe(listener: (change: BanChange) => void, opts?: { onSubscribed?: () => void }): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }

@@ -1,0 +1,62 @@
+--[[
+  Records one failure of an address in a jail (sliding window) and bans it at
+  maxretry, all in one atomic step so concurrent failures count exactly.
+
+  KEYS[1] {p}:fail:<jail>:<ip>   ZSET   failures, score = ms
+  KEYS[2] {p}:ban:<ip>           HASH   the ban
+  KEYS[3] {p}:bans               ZSET   ip -> until
+  KEYS[4] {p}:offenses:<ip>      STRING bans so far
+  KEYS[5] {p}:stats:<jail>       HASH   failed, banned
+  KEYS[6] {p}:events             STREAM
+
+  ARGV[1]  now (ms)              ARGV[2]  findtime (ms)
+  ARGV[3]  maxretry              ARGV[4]  ban lengths by earlier bans, space
+                                          separated (ms, -1 = forever; jitter
+                                          included; the last one holds past the end)
+  ARGV[5]  jail                  ARGV[6]  ip
+  ARGV[7]  unique member token   ARGV[8]  offense memory (ms)
+  ARGV[9]  events MAXLEN (~)     ARGV[10] changes channel
+  ARGV[11] by (who recorded it)
+
+  Returns { count, state, until, bans }
+    state 0: counted, not banned; 1: banned now; 2: was already banned
+]]
+--- @include "includes/writeBan"
+
+local now = tonumber(ARGV[1])
+local findtime = tonumber(ARGV[2])
+local maxretry = tonumber(ARGV[3])
+
+redis.call('HINCRBY', KEYS[5], 'failed', 1)
+
+-- Already banned (a gateway whose cache was a moment late): keep that ban.
+local current = redis.call('HGET', KEYS[2], 'until')
+if current then
+  local u = tonumber(current)
+  if u == -1 or u > now then
+    return { 0, 2, current, tonumber(redis.call('HGET', KEYS[2], 'count') or '1') }
+  end
+end
+
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - findtime)
+redis.call('ZADD', KEYS[1], now, ARGV[1] .. ':' .. ARGV[7])
+local count = redis.call('ZCARD', KEYS[1])
+if count < maxretry then
+  redis.call('PEXPIRE', KEYS[1], findtime)
+  return { count, 0, '0', 0 }
+end
+
+-- Ban: the window starts over, like fail2ban after a ban.
+redis.call('DEL', KEYS[1])
+local previous = previousBans(KEYS[4])
+local ladder = {}
+for ms in string.gmatch(ARGV[4], '%S+') do ladder[#ladder + 1] = tonumber(ms) end
+local bans = previous + 1
+trimBans(KEYS[3], now)
+local untilText = writeBan(
+  { key = KEYS[2], offenseKey = KEYS[4], ip = ARGV[6], jail = ARGV[5],
+    reason = count .. ' failures within ' .. math.floor(findtime / 1000) .. 's', eventReason = 'maxretry',
+    by = ARGV[11], now = now, duration = ladder[math.min(bans, #ladder)], bans = bans },
+  { bans = KEYS[3], events = KEYS[6], maxlen = ARGV[9], channel = ARGV[10], memory = tonumber(ARGV[8]) })
+redis.call('HINCRBY', KEYS[5], 'banned', 1)
+return { count, 1, untilText, bans }
