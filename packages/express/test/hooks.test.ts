@@ -6,7 +6,7 @@ import { createProxyMiddleware } from 'http-proxy-middleware';
 import type { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { PortcullisError, type PortcullisConfigInput } from '@portcullis/core';
-import { keyAddress, portcullis, type PortcullisMiddleware, type PortcullisOptions } from '@portcullis/express';
+import { keyAddress, portcullis, type BlockedInfo, type PortcullisMiddleware, type PortcullisOptions } from '@portcullis/express';
 import { RedisServer } from '../../../test/helpers/redis-server.js';
 import { send } from '../../../test/helpers/gateway.js';
 
@@ -226,10 +226,10 @@ describe('handler', () => {
   it('answers a banned client in JSON (an API), with Retry-After already set', async () => {
     const seen: unknown[] = [];
     const g = await gateway(config(), {
-      handler: (_req, res, _next, info) => {
+      // typed with Express's own Request/Response: accepted as is
+      handler: (_req: express.Request, res: express.Response, _next: express.NextFunction, info: BlockedInfo) => {
         seen.push(info);
-        const r = res as express.Response;
-        r.status(429).json({ error: 'locked', retryAfter: info.retryAfter, until: new Date(info.until).toISOString() });
+        res.status(429).json({ error: 'locked', retryAfter: info.retryAfter, until: new Date(info.until).toISOString() });
       },
     });
     for (let i = 0; i < 3; i++) await send(g.url, '/auth/login/', { ip: '203.0.113.40' });
