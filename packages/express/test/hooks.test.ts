@@ -151,7 +151,19 @@ describe('keyGenerator', () => {
     expect(await everythingInRedis()).not.toContain('sk_live');
   });
 
-  it('any key text (CRLF, braces, 100 kB) is hashed: never a Redis key', async () => {
+  it('40 attempts of one key in flight at once from 40 addresses: the key gets its 3 guesses, no more', async () => {
+    const g = await gateway(config(), { keyGenerator: byApiKey });
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => send(g.url, '/auth/login/', { ip: `203.0.113.${100 + i}`, headers: { 'x-api-key': 'stolen' } })),
+    );
+    const statuses = answers.map((a) => a.status);
+    expect(statuses.filter((s) => s === 401)).toHaveLength(3);
+    expect(statuses.every((s) => s === 401 || s === 403 || s === 429)).toBe(true);
+    expect(upstream.hits).toBe(3);
+    expect(await cli.zrange('{portcullis}:bans', 0, -1)).toEqual([keyAddress('stolen')]);
+  });
+
+  it('any key text (CRLF, braces, 4 kB) is hashed: never a Redis key', async () => {
     const g = await gateway(config(), { keyGenerator: byApiKey });
     const nasty = `a\r\n*3\r\n$3\r\nDEL{portcullis}:bans:${'x'.repeat(4000)}`;
     const header = encodeURIComponent(nasty);
