@@ -106,28 +106,32 @@ export class RequestGuard {
     this.front(
       req,
       (r) => {
-        const now = Date.now();
-        if (r.reason === 'banned' && r.client && this.d.hooks.hasHandler) {
-          // the headers every answer to a ban carries; the handler writes the rest
-          res.setHeader('Cache-Control', 'no-store');
-          if (r.until > 0) res.setHeader('Retry-After', retryAfter(r.until, now));
-          const info = {
-            ip: r.client.ip,
-            ...(r.client.key && this.d.cache.bannedUntil(r.client.ip, now) === 0 ? { key: r.client.key.key } : {}),
-            until: r.until,
-            ...(r.until > 0 ? { retryAfter: Number(retryAfter(r.until, now)) } : {}),
-            status: r.status,
-            message: r.body,
-          };
-          if (this.d.hooks.blocked(req, res, next, info)) return;
-        }
-        sendBlocked(res, r.status, r.body, r.until, now);
+        if (r.reason === 'banned' && r.client && this.d.hooks.hasHandler && this.byHandler(req, res, next, r, r.client)) return;
+        sendBlocked(res, r.status, r.body, r.until, Date.now());
       },
       (client, path, held) => {
         this.watch(req, res, client, path, held);
         next();
       },
     );
+  }
+
+  /** The handler hook answers a banned client; false when it did not (it threw first). */
+  private byHandler(req: Req, res: ServerResponse, next: Next, r: Refusal, client: Client): boolean {
+    const now = Date.now();
+    // the headers every answer to a ban carries; the handler writes the rest
+    res.setHeader('Cache-Control', 'no-store');
+    if (r.until > 0) res.setHeader('Retry-After', retryAfter(r.until, now));
+    // the key, when the ban is the key's and not the address's
+    const key = client.key && this.d.cache.bannedUntil(client.ip, now) === 0 ? client.key.key : undefined;
+    return this.d.hooks.blocked(req, res, next, {
+      ip: client.ip,
+      ...(key !== undefined ? { key } : {}),
+      until: r.until,
+      ...(r.until > 0 ? { retryAfter: Number(retryAfter(r.until, now)) } : {}),
+      status: r.status,
+      message: r.body,
+    });
   }
 
   /**
