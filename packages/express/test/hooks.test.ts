@@ -1,14 +1,13 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import express from 'express';
 import { createProxyMiddleware } from 'http-proxy-middleware';
-import type { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { PortcullisError, type PortcullisConfigInput } from '@portcullis/core';
 import { keyAddress, portcullis, type BlockedInfo, type PortcullisMiddleware, type PortcullisOptions } from '@portcullis/express';
-import { RedisServer } from '../../../test/helpers/redis-server.js';
 import { send } from '../../../test/helpers/gateway.js';
+import { gatewaySuite } from '../../../test/helpers/example-gateway.js';
 
 /**
  * The hooks, each through a real gateway: Express + Portcullis +
@@ -16,16 +15,23 @@ import { send } from '../../../test/helpers/gateway.js';
  * redis-server behind the guard.
  */
 
-let redis: RedisServer;
-let cli: Redis;
-let upstream: Upstream;
-const open: Array<{ close(): Promise<void> }> = [];
-
 interface Upstream {
   url: string;
+  /** requests it answered since the test began */
   hits: number;
   close(): Promise<void>;
 }
+
+// one redis-server and one upstream for the file; Redis flushed before each test
+const suite = gatewaySuite(startUpstream);
+const upstream = (): Upstream => suite.upstream as Upstream;
+const open: Array<{ close(): Promise<void> }> = [];
+beforeEach(() => {
+  upstream().hits = 0;
+});
+afterEach(async () => {
+  for (const g of open.splice(0)) await g.close();
+});
 
 /** Django stand-in: an API login (401), a GraphQL endpoint (always 200; a failed login mutation flagged in a header), /ok/. */
 async function startUpstream(): Promise<Upstream> {
@@ -52,6 +58,9 @@ async function startUpstream(): Promise<Upstream> {
     get hits() {
       return state.hits;
     },
+    set hits(n: number) {
+      state.hits = n;
+    },
     close: () => {
       server.closeAllConnections();
       return new Promise((r) => server.close(() => r()));
@@ -77,7 +86,7 @@ async function gateway(config: PortcullisConfigInput, opts: PortcullisOptions = 
   const app = express();
   configure?.(app);
   app.use(guard);
-  app.use(createProxyMiddleware({ target: upstream.url }));
+  app.use(createProxyMiddleware({ target: upstream().url }));
   await guard.ready();
   const server: Server = await new Promise((r) => {
     const s = app.listen(0, '127.0.0.1', () => r(s));
@@ -93,7 +102,7 @@ async function gateway(config: PortcullisConfigInput, opts: PortcullisOptions = 
 }
 
 const config = (extra: Partial<PortcullisConfigInput> = {}): PortcullisConfigInput => ({
-  redis: redis.url,
+  redis: suite.redis.url,
   trustProxy: ['127.0.0.1'],
   defaults: { bantime: 3600, findtime: 600, maxretry: 3 },
   jails: { 'django-login': { preset: 'django.login' } },
@@ -102,33 +111,16 @@ const config = (extra: Partial<PortcullisConfigInput> = {}): PortcullisConfigInp
 
 /** Every key in Redis, with the members/fields of the bans set and hashes, as one text. */
 async function everythingInRedis(): Promise<string> {
-  const keys = await cli.keys('*');
+  const keys = await suite.cli.keys('*');
   const parts = [...keys];
   for (const k of keys) {
-    const type = await cli.type(k);
-    if (type === 'zset') parts.push(...(await cli.zrange(k, 0, -1)));
-    if (type === 'hash') parts.push(...Object.values(await cli.hgetall(k)));
-    if (type === 'stream') parts.push(JSON.stringify(await cli.xrange(k, '-', '+')));
+    const type = await suite.cli.type(k);
+    if (type === 'zset') parts.push(...(await suite.cli.zrange(k, 0, -1)));
+    if (type === 'hash') parts.push(...Object.values(await suite.cli.hgetall(k)));
+    if (type === 'stream') parts.push(JSON.stringify(await suite.cli.xrange(k, '-', '+')));
   }
   return parts.join('\n');
 }
-
-beforeAll(async () => {
-  redis = await RedisServer.start();
-  cli = redis.client();
-});
-afterAll(async () => {
-  cli?.disconnect();
-  await redis?.stop();
-});
-beforeEach(async () => {
-  await cli.flushall();
-  upstream = await startUpstream();
-});
-afterEach(async () => {
-  for (const g of open.splice(0)) await g.close();
-  await upstream.close();
-});
 
 describe('keyGenerator', () => {
   const byApiKey: PortcullisOptions['keyGenerator'] = (req) => (req.headers['x-api-key'] as string | undefined) ?? null;
@@ -146,7 +138,7 @@ describe('keyGenerator', () => {
     expect((await send(g.url, '/auth/login/', { ip: '203.0.113.1' })).status).toBe(401);
     expect((await send(g.url, '/auth/login/', { ip: '203.0.113.1', headers: { 'x-api-key': 'sk_other' } })).status).toBe(401);
     // held under the key's address; the key's text never reaches Redis
-    expect(await cli.hget(`{portcullis}:ban:${keyAddress(secret)}`, 'jail')).toBe('django-login');
+    expect(await suite.cli.hget(`{portcullis}:ban:${keyAddress(secret)}`, 'jail')).toBe('django-login');
     expect(keyAddress(secret)).toMatch(/^100::/);
     expect(await everythingInRedis()).not.toContain('sk_live');
   });
@@ -159,8 +151,8 @@ describe('keyGenerator', () => {
     const statuses = answers.map((a) => a.status);
     expect(statuses.filter((s) => s === 401)).toHaveLength(3);
     expect(statuses.every((s) => s === 401 || s === 403 || s === 429)).toBe(true);
-    expect(upstream.hits).toBe(3);
-    expect(await cli.zrange('{portcullis}:bans', 0, -1)).toEqual([keyAddress('stolen')]);
+    expect(upstream().hits).toBe(3);
+    expect(await suite.cli.zrange('{portcullis}:bans', 0, -1)).toEqual([keyAddress('stolen')]);
   });
 
   it('any key text (CRLF, braces, 4 kB) is hashed: never a Redis key', async () => {
@@ -181,7 +173,7 @@ describe('keyGenerator', () => {
       expect((await send(g.url, '/auth/login/', { headers: { 'x-api-key': 'k-proxy' } })).status).toBe(401);
       expect((await send(g.url, '/auth/login/', { ip: '198.51.100.7', headers: { 'x-api-key': 'k-ignored' } })).status).toBe(401);
     }
-    expect(await cli.zcard('{portcullis}:bans')).toBe(0);
+    expect(await suite.cli.zcard('{portcullis}:bans')).toBe(0);
   });
 
   it('a throwing or non-string keyGenerator falls back to the address, logged once with its code', async () => {
@@ -198,7 +190,7 @@ describe('keyGenerator', () => {
     const codes: number[] = [];
     for (let i = 0; i < 4; i++) codes.push((await send(g.url, '/auth/login/', { ip: '203.0.113.20' })).status);
     expect(codes).toEqual([401, 401, 401, 403]);
-    expect(await cli.exists('{portcullis}:ban:203.0.113.20')).toBe(1);
+    expect(await suite.cli.exists('{portcullis}:ban:203.0.113.20')).toBe(1);
     const logged = lines.filter((l) => typeof l.code === 'string').map((l) => l.code);
     expect(logged).toEqual(['ERR_PORTCULLIS_KEY_GENERATOR_FAILED', 'ERR_PORTCULLIS_KEY_GENERATOR_RESULT']);
     expect(String(lines.find((l) => l.code === 'ERR_PORTCULLIS_KEY_GENERATOR_FAILED')?.msg)).toContain('docs/error-codes.md#err_portcullis_key_generator_failed');
@@ -210,7 +202,7 @@ describe('skip', () => {
     const g = await gateway(config(), { skip: (req) => req.url === '/internal/status' || req.headers['x-internal'] === 'yes' });
     // internal callers: never counted
     for (let i = 0; i < 6; i++) expect((await send(g.url, '/auth/login/', { ip: '203.0.113.30', headers: { 'x-internal': 'yes' } })).status).toBe(401);
-    expect(await cli.exists('{portcullis}:fail:django-login:203.0.113.30')).toBe(0);
+    expect(await suite.cli.exists('{portcullis}:fail:django-login:203.0.113.30')).toBe(0);
     // a banned client still reaches the health check, and only it
     for (let i = 0; i < 4; i++) await send(g.url, '/auth/login/', { ip: '203.0.113.31' });
     expect((await send(g.url, '/ok/', { method: 'GET', ip: '203.0.113.31' })).status).toBe(403);
@@ -254,7 +246,7 @@ describe('handler', () => {
     expect(body.error).toBe('locked');
     expect(body.retryAfter).toBe(Number(res.headers.get('retry-after')));
     expect(seen[0]).toMatchObject({ ip: '203.0.113.40', status: 403 });
-    expect(upstream.hits).toBe(3);
+    expect(upstream().hits).toBe(3);
   });
 
   it('tells the handler the key a ban is held under', async () => {
@@ -303,7 +295,7 @@ describe('classify', () => {
     const codes: number[] = [];
     for (let i = 0; i < 4; i++) codes.push((await send(g.url, '/graphql', { ip: '203.0.113.50', body: bad })).status);
     expect(codes).toEqual([200, 200, 200, 403]);
-    expect(await cli.hget('{portcullis}:ban:203.0.113.50', 'jail')).toBe('graphql-login');
+    expect(await suite.cli.hget('{portcullis}:ban:203.0.113.50', 'jail')).toBe('graphql-login');
   });
 
   it('a jail name the config lacks is logged once and not counted', async () => {
@@ -311,7 +303,7 @@ describe('classify', () => {
     const g = await gateway(graphqlConfig(), { logger, classify: () => ['no-such-jail'] });
     for (let i = 0; i < 5; i++) expect((await send(g.url, '/graphql', { ip: '203.0.113.51' })).status).toBe(200);
     expect(lines.filter((l) => l.code === 'ERR_PORTCULLIS_CLASSIFY_JAIL')).toHaveLength(1);
-    expect(await cli.zcard('{portcullis}:bans')).toBe(0);
+    expect(await suite.cli.zcard('{portcullis}:bans')).toBe(0);
   });
 });
 
@@ -329,10 +321,10 @@ describe('trustProxy: "express" (the app\'s trust proxy, via proxy-addr)', () =>
     for (let i = 0; i < 4; i++) codes.push((await send(g.url, '/auth/login/', { ip: '192.0.2.1, 203.0.113.60' })).status);
     expect(codes).toEqual([401, 401, 401, 403]);
     expect(ips[0]).toBe('203.0.113.60');
-    expect(await cli.exists('{portcullis}:ban:203.0.113.60')).toBe(1);
+    expect(await suite.cli.exists('{portcullis}:ban:203.0.113.60')).toBe(1);
     // the proxy's own requests (no header): never counted
     for (let i = 0; i < 5; i++) expect((await send(g.url, '/auth/login/')).status).toBe(401);
-    expect(await cli.zrange('{portcullis}:bans', 0, -1)).toEqual(['203.0.113.60']);
+    expect(await suite.cli.zrange('{portcullis}:bans', 0, -1)).toEqual(['203.0.113.60']);
   });
 
   it('a proxy trusted by address or by position is never counted when it is the client itself', async () => {
@@ -343,14 +335,14 @@ describe('trustProxy: "express" (the app\'s trust proxy, via proxy-addr)', () =>
     // two hops trusted: a one-entry header names the second proxy, not a client
     for (let i = 0; i < 5; i++) expect((await send(hops.url, '/auth/login/', { ip: '203.0.113.62' })).status).toBe(401);
     for (let i = 0; i < 3; i++) await send(hops.url, '/auth/login/', { ip: '203.0.113.61, 203.0.113.62' });
-    expect(await cli.zrange('{portcullis}:bans', 0, -1)).toEqual(['203.0.113.61']);
+    expect(await suite.cli.zrange('{portcullis}:bans', 0, -1)).toEqual(['203.0.113.61']);
   });
 
   it('trust proxy true (anyone picks their address) is refused: unknown client, logged with its code', async () => {
     const { logger, lines } = capturingLogger();
     const g = await gateway(config({ trustProxy: [] }), { logger, trustProxy: 'express' }, (app) => app.set('trust proxy', true));
     for (let i = 0; i < 5; i++) expect((await send(g.url, '/auth/login/', { ip: `203.0.113.${70 + i}` })).status).toBe(400);
-    expect(upstream.hits).toBe(0);
+    expect(upstream().hits).toBe(0);
     expect(lines.filter((l) => l.code === 'ERR_PORTCULLIS_TRUST_PROXY_ALL')).toHaveLength(1);
   });
 });
@@ -392,6 +384,6 @@ describe('no redis in the config', () => {
     for (let i = 0; i < 4; i++) codes.push((await send(g.url, '/auth/login/', { ip: '203.0.113.80' })).status);
     expect(codes).toEqual([401, 401, 401, 403]);
     expect(lines.filter((l) => String(l.msg).includes('in-memory store'))).toHaveLength(1);
-    expect(await cli.dbsize()).toBe(0);
+    expect(await suite.cli.dbsize()).toBe(0);
   });
 });

@@ -1,53 +1,28 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import express from 'express';
 import { pino } from 'pino';
 import request from 'supertest';
 import type { PortcullisConfigInput } from '@portcullis/core';
 import { portcullis, type HealthReport } from '@portcullis/express';
-import { RedisServer } from '../../../test/helpers/redis-server.js';
 import { send } from '../../../test/helpers/gateway.js';
-import { startExampleGateway, type ExampleGateway } from '../../../test/helpers/example-gateway.js';
+import { gatewaySuite, type ExampleGateway } from '../../../test/helpers/example-gateway.js';
 import { waitFor } from '../../../test/helpers/wait-for.js';
 import { startStandInDjango, type StandInDjango } from '../../../examples/gateway/src/stand-in-django.js';
 import { ADMIN_PATHS } from '../../../examples/gateway/src/app.js';
 
 /** The example gateway's metrics and health endpoints, scraped as Prometheus and a load balancer would. */
 
-let redis: RedisServer;
-let cli: Redis;
 let django: StandInDjango;
-const open: ExampleGateway[] = [];
+// one redis-server and one stand-in Django for the file; Redis flushed and gateways closed before each test
+const suite = gatewaySuite(async () => (django = await startStandInDjango()));
 
-beforeAll(async () => {
-  redis = await RedisServer.start();
-  cli = redis.client();
-});
-afterAll(async () => {
-  cli?.disconnect();
-  await redis?.stop();
-});
-beforeEach(async () => {
-  await cli.flushall();
-  django = await startStandInDjango();
-});
-afterEach(async () => {
-  for (const g of open.splice(0)) await g.close();
-  await django.close();
-});
-
-const config = (): PortcullisConfigInput => ({
-  redis: redis.url,
+const config = (): Omit<PortcullisConfigInput, 'redis'> => ({
   trustProxy: ['127.0.0.1'],
   defaults: { bantime: 3600, findtime: 600, maxretry: 3 },
   jails: { 'django-login': { preset: 'django.login' } },
 });
 
-async function gateway(): Promise<ExampleGateway> {
-  const g = await startExampleGateway(config(), django.url);
-  open.push(g);
-  return g;
-}
+const gateway = (): Promise<ExampleGateway> => suite.gateway(config());
 
 /** The value of one sample line (`name{labels} value`) in a Prometheus text scrape; undefined when absent. */
 function sample(text: string, series: string): number | undefined {
@@ -113,7 +88,7 @@ describe('health', () => {
     expect(up.report.cache.ageSeconds).toBeGreaterThanOrEqual(0);
     expect(Date.parse(up.report.cache.loadedAt!)).not.toBeNaN();
 
-    await redis.kill();
+    await suite.redis.kill();
     // the store reports the outage once a command or the connection fails
     await waitFor('health says degraded', async () => {
       await send(g.url, '/auth/login/', { ip: '203.0.113.9' });
@@ -126,13 +101,13 @@ describe('health', () => {
     // the site keeps serving
     expect((await send(g.url, '/ok/', { method: 'GET', ip: '203.0.113.9' })).status).toBe(200);
 
-    await redis.restart();
+    await suite.redis.restart();
     await waitFor('health says ok again', async () => (await health(g)).report.status === 'ok', 15_000, 50);
     expect(sample(await scrape(g), 'portcullis_store_up')).toBe(1);
   });
 
   it('503 before ready() and after close()', async () => {
-    const guard = portcullis(config(), { logger: pino({ level: 'silent' }) });
+    const guard = portcullis({ ...config(), redis: suite.redis.url }, { logger: pino({ level: 'silent' }) });
     const app = express().get('/healthz', guard.health);
     const before = await request(app).get('/healthz');
     expect([before.status, before.body.status]).toEqual([503, 'starting']);
