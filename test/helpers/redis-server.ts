@@ -69,6 +69,12 @@ export class RedisServer {
     }
   }
 
+  /** SIGSTOP / SIGCONT: a hung Redis (the port stays open, nothing answers). */
+  signal(signal: 'SIGSTOP' | 'SIGCONT'): void {
+    if (!this.child?.pid) throw new Error('redis-server is not running');
+    process.kill(this.child.pid, signal);
+  }
+
   /** SIGKILL, as a crash would. */
   async kill(): Promise<void> {
     const child = this.child;

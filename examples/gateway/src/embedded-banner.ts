@@ -1,42 +1,37 @@
 import type { Logger } from 'pino';
 import type { BanEvent, FirewallConfig, MemoryBanStore } from '@portcullis/core';
-import { DryRunBackend, ExpiryWheel } from '@portcullis/sidecar';
+import { Applier, DryRunBackend } from '@portcullis/sidecar';
 
 /**
  * The embedded default's stand-in for the sidecar: the in-memory store's
- * ban/unban events go straight to a dry-run firewall that logs the ufw
- * commands it would run, and lifts "rules" at their until.
+ * ban/unban events go straight to the sidecar's Applier over a dry-run
+ * firewall, which logs the ufw commands it would run and lifts "rules" at
+ * their until (the applier's expiry heap).
  */
 export class EmbeddedBanner {
-  private readonly backend: DryRunBackend;
-  private readonly wheel: ExpiryWheel;
+  readonly backend: DryRunBackend;
+  private readonly applier: Applier;
   private readonly off: () => void;
+  private readonly log: Logger;
 
   constructor(store: MemoryBanStore, firewall: FirewallConfig, log: Logger) {
+    this.log = log;
     this.backend = new DryRunBackend(firewall, log);
-    this.wheel = new ExpiryWheel((ips) => {
-      const remove = ips.flatMap((ip) => {
-        const rule = this.backend.rules.get(ip);
-        return rule ? [rule] : [];
-      });
-      if (remove.length > 0) void this.backend.apply({ add: [], remove });
-    });
+    this.applier = new Applier({ backend: this.backend, log });
     this.off = store.onEvent((event) => this.apply(event));
   }
 
   private apply(event: BanEvent): void {
-    if (event.type === 'ban') {
-      this.wheel.set(event.ip, event.until);
-      void this.backend.apply({ add: [{ ip: event.ip, jail: event.jail, until: event.until }], remove: [] });
-    } else {
-      const rule = this.backend.rules.get(event.ip);
-      this.wheel.delete(event.ip);
-      if (rule) void this.backend.apply({ add: [], remove: [rule] });
-    }
+    if (event.type === 'unban' && !this.applier.owned.has(event.ip)) return;
+    const batch =
+      event.type === 'ban'
+        ? { add: [{ ip: event.ip, jail: event.jail, until: event.until }], remove: [] }
+        : { add: [], remove: [{ ip: event.ip, jail: event.jail, until: 0 }] };
+    this.applier.apply(batch).catch((err: unknown) => this.log.error({ err: (err as Error).message, ip: event.ip }, 'dry-run banner failed'));
   }
 
-  stop(): void {
+  stop(): Promise<void> {
     this.off();
-    this.wheel.stop();
+    return this.applier.stop();
   }
 }

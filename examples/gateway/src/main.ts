@@ -50,7 +50,7 @@ async function main(): Promise<void> {
     log.info({ signal }, 'portcullis gateway stopping');
     server.closeAllConnections();
     server.close();
-    banner?.stop();
+    await banner?.stop();
     await guard.close();
     await upstream?.stop();
     process.exit(0);

@@ -11,6 +11,7 @@
  *   {p}:stats:<jail>       HASH    failed, banned (totals)
  *   {p}:events             STREAM  ban/unban events for the sidecars
  *   {p}:events:dead        STREAM  malformed events parked by a sidecar
+ *   {p}:sidecar:<host>:lock STRING the live sidecar of one host id (PX, renewed)
  *   {p}:changes            pub/sub ban/unban notices for gateways
  */
 export class Keys {
@@ -46,5 +47,8 @@ export class Keys {
   }
   stats(jail: string): string {
     return `${this.tag}:stats:${jail}`;
+  }
+  sidecarLock(hostId: string): string {
+    return `${this.tag}:sidecar:${hostId}:lock`;
   }
 }

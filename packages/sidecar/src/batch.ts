@@ -1,5 +1,4 @@
-import { MalformedEventError, parseBanEvent, type BanEvent, type Cidr } from '@portcullis/core';
-import { normalizeCidr } from '@portcullis/core';
+import { MalformedEventError, normalizeCidr, parseBanEvent, type BanEvent, type Cidr } from '@portcullis/core';
 import type { Ban, FirewallBatch } from './backends/firewall.js';
 
 /** A raw stream entry as XREADGROUP returns it. */
@@ -32,8 +31,8 @@ export interface MergedBatch {
 export function mergeEntries(
   entries: readonly StreamEntry[],
   now: number,
-  /** why an address must never be banned (loopback, trustProxy, ignoreIp), or null */
-  refuse?: (cidr: Cidr) => string | null,
+  /** why a ban must never be applied (loopback, trustProxy, ignoreIp, too wide, absurd until), or null */
+  refuse?: (cidr: Cidr, until: number) => string | null,
 ): MergedBatch {
   const latest = new Map<string, { id: string; event: BanEvent }>();
   const malformed: MalformedEntry[] = [];
@@ -49,9 +48,10 @@ export function mergeEntries(
       continue;
     }
     if (event.type === 'ban' && refuse) {
-      const why = refuse(normalizeCidr(event.ip)!);
+      const why = refuse(normalizeCidr(event.ip)!, event.until);
       if (why) {
-        // a ban of 0.0.0.0/0 or of our own proxy would lock everybody out: never applied
+        // a ban of 0.0.0.0/0 or of our own proxy would lock everybody out, one until 300 millennia
+        // away wedges the firewall: never applied
         malformed.push({ id, fields, error: `refused to ban ${event.ip}: ${why}` });
         continue;
       }

@@ -3,7 +3,7 @@
  * the soonest, instead of a setTimeout per ban (100k bans stay cheap). Updating
  * an address pushes a new entry; stale entries are skipped lazily when popped.
  */
-export class ExpiryWheel {
+export class ExpiryHeap {
   private readonly heap: Array<{ at: number; ip: string }> = [];
   private readonly due = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
@@ -12,7 +12,7 @@ export class ExpiryWheel {
 
   /**
    * @param onDue called with the addresses whose time has come (they are
-   *   already removed from the wheel)
+   *   already removed from the heap)
    */
   constructor(
     private readonly onDue: (ips: string[]) => void,

@@ -23,6 +23,8 @@ async function main(): Promise<void> {
     { config: opts.configPath, backend: opts.config.firewall.backend, hostId: sidecar.hostId, health: `http://${opts.config.sidecar.healthHost}:${sidecar.healthPort}/healthz` },
     'portcullis-sidecar started',
   );
+  // cannot start (another live sidecar holds this host id): the reason is logged, exit non-zero
+  sidecar.ready.catch(() => process.exit(1));
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;

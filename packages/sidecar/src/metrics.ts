@@ -14,6 +14,13 @@ export class SidecarMetrics {
   readonly errors: Counter<'kind'>;
   readonly rules: Gauge;
   readonly enforcing: Gauge;
+  readonly poison: Counter;
+  readonly failing: Gauge;
+  readonly firewallIntact: Gauge;
+  readonly firewallRestores: Counter;
+  readonly redisLastReply: Gauge;
+  readonly healthy: Gauge;
+  readonly lockHeld: Gauge;
 
   constructor(opts: { defaultMetrics?: boolean; labels?: Record<string, string> } = {}) {
     const registers = [this.registry];
@@ -57,6 +64,33 @@ export class SidecarMetrics {
       help: '1 when the firewall enforces our rules (0: e.g. ufw inactive, dry-run)',
       registers,
     });
+    this.poison = new Counter({
+      name: 'portcullis_sidecar_poison_events_total',
+      help: 'Events the firewall refused for good (or kept failing), parked in {p}:events:dead so the others go on',
+      registers,
+    });
+    this.failing = new Gauge({
+      name: 'portcullis_sidecar_failing_changes',
+      help: 'Firewall changes failing right now and being retried (0 when all is well)',
+      registers,
+    });
+    this.firewallIntact = new Gauge({
+      name: 'portcullis_sidecar_firewall_intact',
+      help: '1 when the kernel holds our table/chains and rules (last check); 0: lost, being restored',
+      registers,
+    });
+    this.firewallRestores = new Counter({
+      name: 'portcullis_sidecar_firewall_restores_total',
+      help: 'Times the firewall was found without our rules (flushed, reloaded) and rebuilt',
+      registers,
+    });
+    this.redisLastReply = new Gauge({
+      name: 'portcullis_sidecar_redis_last_reply_timestamp_seconds',
+      help: 'When Redis last answered a stream read (unix seconds)',
+      registers,
+    });
+    this.healthy = new Gauge({ name: 'portcullis_sidecar_healthy', help: '1 when /healthz says ok', registers });
+    this.lockHeld = new Gauge({ name: 'portcullis_sidecar_host_lock_held', help: '1 while this sidecar holds its host id lock', registers });
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry }); // unprefixed: standard dashboards read process_* and nodejs_*
   }
 }

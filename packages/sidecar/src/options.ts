@@ -63,8 +63,9 @@ export async function resolveCliOptions(argv: string[], env: NodeJS.ProcessEnv =
   if (values['health-host'] !== undefined) raw.sidecar.healthHost = values['health-host'];
   const redis = values.redis ?? env.REDIS_URL ?? base.redis;
   // durations are already in ms in `base`: pass them as "<n>ms"
-  raw.sidecar.reconcileInterval = `${base.sidecar.reconcileInterval}ms`;
-  raw.sidecar.claimIdle = `${base.sidecar.claimIdle}ms`;
+  for (const key of ['reconcileInterval', 'claimIdle', 'checkInterval', 'unhealthyAfter', 'lockTtl'] as const) {
+    raw.sidecar[key] = `${base.sidecar[key]}ms`;
+  }
   const checked = parseConfig({ redis, firewall: raw.firewall, sidecar: raw.sidecar }, 'flags/environment');
   const config: PortcullisConfig = { ...base, redis: checked.redis, firewall: checked.firewall, sidecar: checked.sidecar };
   if (!config.redis) {

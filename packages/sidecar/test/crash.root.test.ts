@@ -31,12 +31,12 @@ describe.runIf(skip === null)('crash safety: SIGKILL at a random point, restart,
     await redis?.stop();
   });
 
+  const childEnv = (backend: string, hostId: string, batch: number) => ({
+    ...process.env, REDIS_URL: redis.url, NS: net.server, ETC_UFW: net.etcUfw, LIB_UFW: net.libUfw, BACKEND: backend, HOST_ID: hostId, BATCH: String(batch),
+  });
+
   function startChild(backend: string, hostId: string, batch: number): Promise<ChildProcess> {
-    const child = spawn(process.execPath, [FIXTURE], {
-      cwd: ROOT,
-      env: { ...process.env, REDIS_URL: redis.url, NS: net.server, ETC_UFW: net.etcUfw, LIB_UFW: net.libUfw, BACKEND: backend, HOST_ID: hostId, BATCH: String(batch) },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(process.execPath, [FIXTURE], { cwd: ROOT, env: childEnv(backend, hostId, batch), stdio: ['ignore', 'pipe', 'inherit'] });
     net.track(child);
     return new Promise((resolve, reject) => {
       child.stdout!.on('data', (d: Buffer) => {
@@ -46,7 +46,24 @@ describe.runIf(skip === null)('crash safety: SIGKILL at a random point, restart,
     });
   }
 
-  async function scenario(backend: 'nftables' | 'ufw', count: () => Map<string, number>, killWithinMs: number, batch: number) {
+  /** a second sidecar with a host id already live: it must refuse to start */
+  function startDuplicate(backend: string, hostId: string): Promise<{ code: number | null; stderr: string; stdout: string }> {
+    const child = spawn(process.execPath, [FIXTURE], { cwd: ROOT, env: childEnv(backend, hostId, 20), stdio: ['ignore', 'pipe', 'pipe'] });
+    net.track(child);
+    let stderr = '';
+    let stdout = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stderr, stdout })));
+  }
+
+  /**
+   * Half the bans while the sidecar runs; SIGKILL once the firewall holds a
+   * random number of them (some, never all: the rest of the stream is still
+   * pending); the other half while it is down; restart; every ban exactly once.
+   * `waitMs` bounds every wait so the test's own timeout is never the one to fire.
+   */
+  async function scenario(backend: 'nftables' | 'ufw', count: () => Map<string, number>, batch: number, waitMs: number) {
     const hostId = `crash-${backend}`;
     // a clean Redis: bans left by the other scenario would be reconciled into this firewall first
     const flush = redis.client();
@@ -55,20 +72,35 @@ describe.runIf(skip === null)('crash safety: SIGKILL at a random point, restart,
     const config = testConfig(redis.url, { firewall: { backend, ports: [8080] } });
     const s = await store(config);
     let child = await startChild(backend, hostId, batch);
-    // half the bans while it runs, SIGKILL at a random point, the other half while it is down
+    if (backend === 'nftables') {
+      // the same host id twice by mistake: the second refuses to start, the first goes on
+      const dup = await startDuplicate(backend, hostId);
+      expect(dup.code).toBe(3);
+      expect(dup.stderr).toContain(`another sidecar is running with host id "${hostId}"`);
+      expect(dup.stdout).not.toContain('ready');
+    }
+    const r = redis.client();
     const firstHalf = Promise.all(ips.slice(0, N / 2).map((ip) => s.ban(ip, { duration: 3_600_000 })));
-    await new Promise((r) => setTimeout(r, Math.floor(Math.random() * killWithinMs)));
+    // a quarter of the first half at most: several batches of margin between the poll and the kill
+    const killAt = 1 + Math.floor(Math.random() * (N / 4));
+    await waitFor(`${killAt} rules in the firewall`, () => count().size >= killAt, waitMs, 5);
     child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
+    await new Promise((res) => child.once('exit', res));
     await firstHalf;
     const before = count();
+    // mid-stream: some applied, and the stream still held events this life never acknowledged
+    expect(before.size).toBeGreaterThanOrEqual(killAt);
+    expect(before.size).toBeLessThan(N / 2);
+    const info = (await r.xinfo('GROUPS', '{pct}:events')) as Array<Array<string | number>>;
+    const group = info.map((g) => Object.fromEntries(g.flatMap((v, i) => (i % 2 ? [] : [[v, g[i + 1]]])))).find((g) => g.name === hostId)!;
+    expect(Number(group.pending) + Number(group.lag)).toBeGreaterThan(0);
     await Promise.all(ips.slice(N / 2).map((ip) => s.ban(ip, { duration: 3_600_000 })));
+    // the dead one's host id lock is not renewed any more: it passes on after its TTL (2 s)
     child = await startChild(backend, hostId, batch);
-    const r = redis.client();
     await waitFor('all bans applied and acked', async () => {
       const pending = (await r.xpending('{pct}:events', hostId)) as [number, ...unknown[]];
       return pending[0] === 0 && count().size === N;
-    }, 840_000, 250);
+    }, waitMs, 250);
     const final = count();
     for (const ip of ips) expect(final.get(ip), ip).toBe(1);
     expect(final.size).toBe(N);
@@ -89,9 +121,9 @@ describe.runIf(skip === null)('crash safety: SIGKILL at a random point, restart,
       }
       return out;
     };
-    const { killedWith } = await scenario('nftables', count, 300, 20);
+    const { killedWith } = await scenario('nftables', count, 20, 100_000);
     console.log(`nftables crash test: ${killedWith}/${N} elements present at SIGKILL`);
-  }, 300_000);
+  }, 300_000); // the two waits (100 s each) and the child starts fit inside
 
   it('ufw: 500 bans, SIGKILL mid-stream, restart: no duplicate rule in ufw or the kernel', async () => {
     net.enableUfw(8080);
@@ -103,10 +135,10 @@ describe.runIf(skip === null)('crash safety: SIGKILL at a random point, restart,
       }
       return out;
     };
-    const { killedWith } = await scenario('ufw', count, 15_000, 500);
+    const { killedWith } = await scenario('ufw', count, 500, 400_000);
     // ufw's own store agrees with the kernel
     const added = net.inServer(['ufw', 'show', 'added']).split('\n').filter((l) => l.includes('198.18.'));
     expect(added).toHaveLength(N);
     console.log(`ufw crash test: ${killedWith}/${N} rules present at SIGKILL`);
-  }, 900_000);
+  }, 900_000); // the two waits (400 s each) and the child starts fit inside
 });

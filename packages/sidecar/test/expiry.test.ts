@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { ExpiryWheel } from '@portcullis/sidecar';
+import { ExpiryHeap } from '@portcullis/sidecar';
 
-describe('ExpiryWheel: one heap, one timer', () => {
+describe('ExpiryHeap: one heap, one timer', () => {
   it('pops addresses in until order; a moved or deleted address is skipped', () => {
     let now = 1000;
-    const w = new ExpiryWheel(() => {}, () => now);
+    const w = new ExpiryHeap(() => {}, () => now);
     w.set('a', 5000);
     w.set('b', 2000);
     w.set('c', 3000);
@@ -22,7 +22,7 @@ describe('ExpiryWheel: one heap, one timer', () => {
 
   it('handles 100k bans with one timer and fires the due ones', async () => {
     const fired: string[] = [];
-    const w = new ExpiryWheel((ips) => fired.push(...ips));
+    const w = new ExpiryHeap((ips) => fired.push(...ips));
     const now = Date.now();
     for (let i = 0; i < 100_000; i++) w.set(`10.0.${i >> 8}.${i & 255}`, now + 3_600_000 + i);
     w.set('198.51.100.1', now + 30);

@@ -1,7 +1,10 @@
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
+import type { Redis } from 'ioredis';
 import { parseConfig, RedisBanStore, type PortcullisConfig, type PortcullisConfigInput } from '@portcullis/core';
 import { pino } from 'pino';
 import { netnsRunner, startSidecar, type Sidecar, type SidecarOptions } from '@portcullis/sidecar';
 import type { TestNet } from '../../../test/helpers/netns.js';
+import { RedisServer } from '../../../test/helpers/redis-server.js';
 
 export const quiet = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
@@ -57,4 +60,39 @@ export async function getJson(port: number, path: string): Promise<{ status: num
   const res = await fetch(`http://127.0.0.1:${port}${path}`);
   const text = await res.text();
   return { status: res.status, body: path === '/metrics' ? text : JSON.parse(text) };
+}
+
+/**
+ * One redis-server for a test file, flushed before each test; sidecars
+ * started with `start` (dry-run unless told, any free health port) are
+ * stopped after each test.
+ */
+export function redisSidecarSuite() {
+  const suite = {
+    server: undefined as unknown as RedisServer,
+    /** a plain client for assertions */
+    r: undefined as unknown as Redis,
+    running: [] as Sidecar[],
+    async start(config: PortcullisConfig, opts: SidecarOptions = {}, waitReady = true): Promise<Sidecar> {
+      const s = await startSidecar(config, { healthPort: 0, logger: quiet, blockMs: 200, ...opts });
+      suite.running.push(s);
+      if (waitReady) await s.ready;
+      return s;
+    },
+  };
+  beforeAll(async () => {
+    suite.server = await RedisServer.start();
+    suite.r = suite.server.client();
+  });
+  beforeEach(async () => {
+    await suite.r.flushall();
+  });
+  afterEach(async () => {
+    await Promise.all(suite.running.splice(0).map((s) => s.stop()));
+  });
+  afterAll(async () => {
+    suite.r?.disconnect();
+    await suite.server?.stop();
+  });
+  return suite;
 }

@@ -1,12 +1,11 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import type { PortcullisConfig } from '@portcullis/core';
-import { CommandNotFoundError, DryRunBackend, NftablesBackend, UfwBackend, startSidecar, type FirewallBatch, type Runner, type Sidecar, type SidecarOptions } from '@portcullis/sidecar';
-import { RedisServer, redisServerAvailable } from '../../../test/helpers/redis-server.js';
-import { getJson, quiet, store, testConfig, waitFor } from './harness.js';
+import { CommandNotFoundError, DryRunBackend, NftablesBackend, UfwBackend, type FirewallBatch, type Runner, type Sidecar, type SidecarOptions } from '@portcullis/sidecar';
+import { redisServerAvailable } from '../../../test/helpers/redis-server.js';
+import { getJson, redisSidecarSuite, store, testConfig, waitFor } from './harness.js';
 
 const skip = redisServerAvailable() ? null : 'needs redis-server (apt-get install redis-server)';
 if (skip) console.warn(`[skipped] sidecar Redis tests: ${skip}`);
@@ -28,37 +27,13 @@ class FlakyBackend extends DryRunBackend {
 }
 
 describe.runIf(skip === null)('Sidecar against a real Redis (dry-run backend)', () => {
-  let server: RedisServer;
-  let r: Redis;
-  const running: Sidecar[] = [];
-
-  beforeAll(async () => {
-    server = await RedisServer.start();
-    r = server.client();
-    r.on('error', () => {});
-  });
-  beforeEach(async () => {
-    await r.flushall();
-  });
-  afterEach(async () => {
-    await Promise.all(running.splice(0).map((s) => s.stop()));
-  });
-  afterAll(async () => {
-    r?.disconnect();
-    await server?.stop();
-  });
-
-  async function start(config: PortcullisConfig, opts: SidecarOptions = {}): Promise<Sidecar> {
-    const s = await startSidecar(config, { healthPort: 0, logger: quiet, blockMs: 200, ...opts });
-    running.push(s);
-    await s.ready;
-    return s;
-  }
+  const suite = redisSidecarSuite();
+  const start = (config: PortcullisConfig, opts: SidecarOptions = {}) => suite.start(config, opts);
   const rules = (s: Sidecar) => (s.backend as DryRunBackend).rules;
-  const pending = async (group: string) => ((await r.xpending('{pct}:events', group)) as [number])[0];
+  const pending = async (group: string) => ((await suite.r.xpending('{pct}:events', group)) as [number])[0];
 
   it('applies bans and unbans, acks them, and reports health and metrics', async () => {
-    const config = testConfig(server.url);
+    const config = testConfig(suite.server.url);
     const s = await start(config, { hostId: 'h1' });
     const bs = await store(config);
     await bs.ban('203.0.113.1', { duration: 60_000, jail: 'django-login' });
@@ -83,7 +58,7 @@ describe.runIf(skip === null)('Sidecar against a real Redis (dry-run backend)', 
   });
 
   it('parks malformed events in {p}:events:dead, acks them, never runs a command for them, keeps running', async () => {
-    const config = testConfig(server.url, { firewall: { backend: 'ufw', ports: [443] } });
+    const config = testConfig(suite.server.url, { firewall: { backend: 'ufw', ports: [443] } });
     const dir = mkdtempSync(join(tmpdir(), 'pc-ufw-'));
     const commands: string[][] = [];
     const run: Runner = async (cmd, args) => {
@@ -105,10 +80,10 @@ describe.runIf(skip === null)('Sidecar against a real Redis (dry-run backend)', 
         ['type', 'ban', 'ip', '0.0.0.0/0', 'jail', 'x', 'until', '-1', 'at', at],
       ];
       const ids: string[] = [];
-      for (const fields of bad) ids.push((await r.xadd('{pct}:events', '*', ...fields))!);
-      await r.xadd('{pct}:events', '*', 'type', 'ban', 'ip', '203.0.113.6', 'jail', 'ok', 'until', '-1', 'at', at);
+      for (const fields of bad) ids.push((await suite.r.xadd('{pct}:events', '*', ...fields))!);
+      await suite.r.xadd('{pct}:events', '*', 'type', 'ban', 'ip', '203.0.113.6', 'jail', 'ok', 'until', '-1', 'at', at);
       await waitFor('valid ban after the bad ones', () => commands.some((c) => c.includes('203.0.113.6') && c.includes('prepend')));
-      const dead = await r.xrange('{pct}:events:dead', '-', '+');
+      const dead = await suite.r.xrange('{pct}:events:dead', '-', '+');
       expect(dead.map(([, f]) => f[1])).toEqual(ids);
       expect(dead[0]![1]).toEqual(expect.arrayContaining(['error', 'bad ip "1.2.3.4; rm -rf /"', 'host', 'h-dead']));
       await waitFor('all acked', async () => (await pending('h-dead')) === 0);
@@ -129,7 +104,7 @@ describe.runIf(skip === null)('Sidecar against a real Redis (dry-run backend)', 
   });
 
   it('a failing firewall is retried with backoff; the event stays pending until applied', async () => {
-    const config = testConfig(server.url);
+    const config = testConfig(suite.server.url);
     const backend = new FlakyBackend(config, 3);
     const s = await start(config, { hostId: 'h-flaky', backend });
     const bs = await store(config);
@@ -145,7 +120,7 @@ describe.runIf(skip === null)('Sidecar against a real Redis (dry-run backend)', 
   });
 
   it('a missing firewall binary: a clear error in /healthz, retries, and the event waits until the firewall works', async () => {
-    const config = testConfig(server.url, { firewall: { backend: 'nftables' } });
+    const config = testConfig(suite.server.url, { firewall: { backend: 'nftables' } });
     let installed = false;
     const scripts: string[] = [];
     const run: Runner = async (cmd, _args, opts) => {
@@ -153,8 +128,7 @@ describe.runIf(skip === null)('Sidecar against a real Redis (dry-run backend)', 
       if (opts?.input) scripts.push(opts.input);
       return { stdout: '{"nftables":[{"chain":{"hook":"input"}}]}', stderr: '', exitCode: 0 };
     };
-    const s = await startSidecar(config, { hostId: 'h-missing', backend: new NftablesBackend({ firewall: config.firewall, run }), run: async () => ({ stdout: '', stderr: '', exitCode: 0 }), healthPort: 0, logger: quiet, blockMs: 200 });
-    running.push(s);
+    const s = await suite.start(config, { hostId: 'h-missing', backend: new NftablesBackend({ firewall: config.firewall, run }), run: async () => ({ stdout: '', stderr: '', exitCode: 0 }) }, false);
     const bs = await store(config);
     await bs.ban('203.0.113.88', { duration: 60_000 });
     await waitFor('failing health', async () => {
@@ -169,16 +143,16 @@ describe.runIf(skip === null)('Sidecar against a real Redis (dry-run backend)', 
   }, 60_000);
 
   it('on start: reclaims its pending entries (a crash between read and ack), then reconciles', async () => {
-    const config = testConfig(server.url);
+    const config = testConfig(suite.server.url);
     const bs = await store(config);
-    await r.xgroup('CREATE', '{pct}:events', 'h-crash', '$', 'MKSTREAM');
+    await suite.r.xgroup('CREATE', '{pct}:events', 'h-crash', '$', 'MKSTREAM');
     for (let i = 1; i <= 5; i++) await bs.ban(`203.0.113.${i}`, { duration: 60_000 });
     // a previous life read them and died before XACK
-    const read = await r.xreadgroup('GROUP', 'h-crash', 'h-crash', 'COUNT', 100, 'STREAMS', '{pct}:events', '>');
+    const read = await suite.r.xreadgroup('GROUP', 'h-crash', 'h-crash', 'COUNT', 100, 'STREAMS', '{pct}:events', '>');
     expect((read as any)[0][1]).toHaveLength(5);
     expect(await pending('h-crash')).toBe(5);
     // a ban in {p}:bans whose event is long gone (trimmed): reconcile adds it
-    await r.zadd('{pct}:bans', Date.now() + 60_000, '198.51.100.50');
+    await suite.r.zadd('{pct}:bans', Date.now() + 60_000, '198.51.100.50');
     const s = await start(config, { hostId: 'h-crash' });
     expect(await pending('h-crash')).toBe(0);
     expect([...rules(s).keys()].sort()).toEqual(['198.51.100.50', '203.0.113.1', '203.0.113.2', '203.0.113.3', '203.0.113.4', '203.0.113.5']);
@@ -186,11 +160,11 @@ describe.runIf(skip === null)('Sidecar against a real Redis (dry-run backend)', 
   });
 
   it('reclaims entries left pending by another consumer of the same group (XAUTOCLAIM)', async () => {
-    const config = testConfig(server.url, { sidecar: { claimIdle: '100ms' } });
+    const config = testConfig(suite.server.url, { sidecar: { claimIdle: '100ms' } });
     const bs = await store(config);
-    await r.xgroup('CREATE', '{pct}:events', 'h-claim', '$', 'MKSTREAM');
+    await suite.r.xgroup('CREATE', '{pct}:events', 'h-claim', '$', 'MKSTREAM');
     await bs.ban('203.0.113.77', { duration: 60_000 });
-    await r.xreadgroup('GROUP', 'h-claim', 'old-consumer', 'COUNT', 10, 'STREAMS', '{pct}:events', '>');
+    await suite.r.xreadgroup('GROUP', 'h-claim', 'old-consumer', 'COUNT', 10, 'STREAMS', '{pct}:events', '>');
     await new Promise((res) => setTimeout(res, 150));
     await start(config, { hostId: 'h-claim' });
     expect(await pending('h-claim')).toBe(0);
@@ -198,7 +172,7 @@ describe.runIf(skip === null)('Sidecar against a real Redis (dry-run backend)', 
   });
 
   it('two sidecars with different host ids on the same stream both apply every ban', async () => {
-    const config = testConfig(server.url);
+    const config = testConfig(suite.server.url);
     const a = await start(config, { hostId: 'host-a' });
     const b = await start(config, { hostId: 'host-b' });
     const bs = await store(config);
@@ -212,15 +186,15 @@ describe.runIf(skip === null)('Sidecar against a real Redis (dry-run backend)', 
   });
 
   it('Redis restarted under the sidecar: it reconnects, recreates its group, reconciles and keeps applying', async () => {
-    const config = testConfig(server.url);
+    const config = testConfig(suite.server.url);
     const s = await start(config, { hostId: 'h-restart' });
     const bs = await store(config);
     await bs.ban('203.0.113.31', { duration: 60_000 });
     await waitFor('before restart', () => rules(s).has('203.0.113.31'));
-    await server.kill();
+    await suite.server.kill();
     await new Promise((res) => setTimeout(res, 500));
     expect((await getJson(s.healthPort, '/healthz')).body.redis).not.toBe('ready');
-    await server.restart(); // empty: no persistence
+    await suite.server.restart(); // empty: no persistence
     await waitFor('store reconnects', () => bs.redis.status === 'ready', 10_000);
     await waitFor('ban after restart', async () => {
       await bs.ban('203.0.113.32', { duration: 60_000 });
@@ -232,13 +206,13 @@ describe.runIf(skip === null)('Sidecar against a real Redis (dry-run backend)', 
   });
 
   it('removes a rule at its until (expiry wheel) and acks an already-expired ban without a rule', async () => {
-    const config = testConfig(server.url);
+    const config = testConfig(suite.server.url);
     const s = await start(config, { hostId: 'h-exp' });
     const bs = await store(config);
     await bs.ban('203.0.113.40', { duration: 400 });
     await waitFor('ban', () => rules(s).has('203.0.113.40'));
     await waitFor('expired', () => !rules(s).has('203.0.113.40'), 5000);
-    await r.xadd('{pct}:events', '*', 'type', 'ban', 'ip', '203.0.113.41', 'jail', 'x', 'until', String(Date.now() - 1000), 'at', String(Date.now() - 2000));
+    await suite.r.xadd('{pct}:events', '*', 'type', 'ban', 'ip', '203.0.113.41', 'jail', 'x', 'until', String(Date.now() - 1000), 'at', String(Date.now() - 2000));
     await waitFor('acked', async () => (await pending('h-exp')) === 0);
     expect(rules(s).has('203.0.113.41')).toBe(false);
     expect((await getJson(s.healthPort, '/metrics')).body).toContain('portcullis_sidecar_expired_total 1');
@@ -246,11 +220,11 @@ describe.runIf(skip === null)('Sidecar against a real Redis (dry-run backend)', 
   });
 
   it('periodic reconcile: removes a stale rule and adds a missing one, leaving the rest in place', async () => {
-    const config = testConfig(server.url, { sidecar: { reconcileInterval: '300ms' } });
+    const config = testConfig(suite.server.url, { sidecar: { reconcileInterval: '300ms' } });
     const backend = new DryRunBackend(config.firewall);
     backend.rules.set('198.51.100.200', { ip: '198.51.100.200', jail: 'x', until: -1 });
     backend.rules.set('198.51.100.201', { ip: '198.51.100.201', jail: 'x', until: -1 });
-    await r.zadd('{pct}:bans', '+inf', '198.51.100.201');
+    await suite.r.zadd('{pct}:bans', '+inf', '198.51.100.201');
     const applied: FirewallBatch[] = [];
     const orig = backend.apply.bind(backend);
     backend.apply = async (b) => {
@@ -260,8 +234,8 @@ describe.runIf(skip === null)('Sidecar against a real Redis (dry-run backend)', 
     const s = await start(config, { hostId: 'h-rec', backend });
     expect([...rules(s).keys()]).toEqual(['198.51.100.201']);
     expect(applied).toEqual([{ add: [], remove: [{ ip: '198.51.100.200', jail: 'x', until: -1, current: true }] }]);
-    await r.zadd('{pct}:bans', '+inf', '198.51.100.202');
-    await r.hset('{pct}:ban:198.51.100.202', 'jail', 'http-404');
+    await suite.r.zadd('{pct}:bans', '+inf', '198.51.100.202');
+    await suite.r.hset('{pct}:ban:198.51.100.202', 'jail', 'http-404');
     await waitFor('periodic reconcile', () => rules(s).has('198.51.100.202'), 5000);
     expect(rules(s).get('198.51.100.202')!.jail).toBe('http-404');
     expect(applied.flatMap((b) => b.remove)).toHaveLength(1); // nothing flushed and re-added

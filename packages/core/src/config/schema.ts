@@ -151,6 +151,19 @@ export const sidecarSchema = z
     /** pending events idle this long are reclaimed from a dead consumer */
     claimIdle: duration().default('30s'),
     batchSize: z.number().int().min(1).max(10000).default(5000),
+    /** widest range one ban may cover; a wider one is parked, never applied */
+    maxRangePrefix: z
+      .object({ ipv4: z.number().int().min(0).max(32).default(8), ipv6: z.number().int().min(0).max(128).default(32) })
+      .strict()
+      .default({}),
+    /** how often the firewall is checked (and restored when it lost our rules) */
+    checkInterval: duration().default('5s'),
+    /** /healthz fails when Redis has not answered for this long */
+    unhealthyAfter: duration().default('5s'),
+    /** a change that keeps failing for a reason not known to be transient is parked after this many attempts */
+    maxAttempts: z.number().int().min(1).max(100).default(5),
+    /** one live sidecar per host id: its lock expires this long after a crash */
+    lockTtl: duration().default('15s'),
   })
   .strict();
 

@@ -1,3 +1,5 @@
+import { PortcullisError } from '@portcullis/core';
+
 /**
  * The firewall backend contract. A backend turns bans into kernel rules it
  * can later find again (by tag or by owning a whole table), so reconcile can
@@ -32,6 +34,8 @@ export interface FirewallHealth {
   ok: boolean;
   /** rules in place actually filter traffic (false e.g. when ufw is inactive) */
   enforcing: boolean;
+  /** the kernel still holds our structure and rules (cheap to check); false: restore() */
+  intact?: boolean;
   message: string;
 }
 
@@ -61,9 +65,20 @@ export interface FirewallBackend {
   apply(batch: FirewallBatch, owned?: ReadonlyMap<string, OwnedRule>): Promise<void>;
   /** the commands a batch would run, for logs and the dry-run backend */
   describe(batch: FirewallBatch): string[];
+  /** rebuilds our structure and re-applies every owned rule (after check() found it lost) */
+  restore?(owned: ReadonlyMap<string, OwnedRule>): Promise<void>;
 }
 
 /** ISO form used in rule comments; "forever" for -1. */
 export function untilText(until: number): string {
   return until === -1 ? 'forever' : new Date(until).toISOString();
+}
+
+/** A firewall command failed. `transient`: worth retrying as is (a lock held, a command missing for a moment); otherwise the same input will fail again. */
+export class FirewallError extends PortcullisError {
+  readonly transient: boolean;
+  constructor(message: string, opts: { transient: boolean; cause?: unknown }) {
+    super('ERR_PORTCULLIS_FIREWALL', message, { cause: opts.cause });
+    this.transient = opts.transient;
+  }
 }
