@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { hostname } from 'node:os';
 import { pino } from 'pino';
-import { MemoryBanStore, PortcullisError } from '@portcullis/core';
+import { MemoryBanStore, PortcullisError, describeRedis } from '@portcullis/core';
 import { portcullis } from '@portcullis/express';
 import { createGatewayApp } from './app.js';
 import { EmbeddedBanner } from './embedded-banner.js';
@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   const port = typeof address === 'object' && address ? address.port : opts.port;
   const mode = memory
     ? 'embedded (in-memory ban store, one process; firewall: dry-run, commands are printed)'
-    : `redis (${config.redis!.replace(/\/\/[^@/]*@/, '//***@')}; run portcullis-sidecar for firewall rules)`;
+    : `redis (${describeRedis(config.redis!)}; run portcullis-sidecar for firewall rules)`;
   log.info(
     { port, django: djangoUrl, upstream: upstream?.kind ?? 'DJANGO_URL', mode: memory ? 'embedded' : 'redis', config: opts.configSource, jails: Object.keys(config.jails) },
     `portcullis gateway listening on :${port} → ${upstream ? `${upstream.kind} at ` : ''}${djangoUrl}; mode: ${mode}`,

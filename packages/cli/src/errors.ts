@@ -37,6 +37,9 @@ const EXIT_BY_CODE: Record<string, number> = {
   ERR_PORTCULLIS_PROTECTED_IP: EXIT.USER,
   ERR_PORTCULLIS_CLI: EXIT.USER,
   ERR_PORTCULLIS_REDIS_UNREACHABLE: EXIT.REDIS,
+  // Redis answers but is the wrong node, or looks wiped: a Redis problem, said in one line
+  ERR_PORTCULLIS_REDIS_TOPOLOGY: EXIT.REDIS,
+  ERR_PORTCULLIS_REDIS_WIPED: EXIT.REDIS,
 };
 
 export function exitCodeFor(err: unknown): number {

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { PortcullisError, RedisBanStore, type PortcullisConfig } from '@portcullis/core';
+import { PortcullisError, RedisBanStore, describeRedis, type PortcullisConfig } from '@portcullis/core';
 import { CliError, RedisUnreachableError } from './errors.js';
 
 /** How long the CLI waits for Redis before exit code 3. */
@@ -11,12 +11,12 @@ export const CONNECT_TIMEOUT_MS = 2000;
  * connect timeout, and connection errors mid-command also map to exit 3.
  */
 export async function withStore<T>(config: PortcullisConfig, fn: (store: RedisBanStore) => Promise<T>): Promise<T> {
-  const url = config.redis;
-  if (!url) {
+  if (!config.redis) {
     throw new CliError(
       'no Redis configured: set `redis:` in the config or REDIS_URL (the embedded store lives inside one gateway process)',
     );
   }
+  const url = describeRedis(config.redis);
   const store = new RedisBanStore({ config, retry: false, commandTimeout: 5000, by: `cli@${hostname()}` });
   let lastError: Error | undefined;
   // an 'error' listener keeps ioredis from printing its own unhandled-error lines
@@ -27,6 +27,8 @@ export async function withStore<T>(config: PortcullisConfig, fn: (store: RedisBa
     try {
       await store.connect(CONNECT_TIMEOUT_MS);
     } catch (err) {
+      // a wrong node (replica, Sentinel, non-owner Cluster node) says so in its own words
+      if (err instanceof PortcullisError) throw err;
       throw new RedisUnreachableError(url, lastError ?? err);
     }
     try {

@@ -7,7 +7,7 @@
 
   ARGV[1] now (ms)   ARGV[2] duration (ms, -1 = forever)   ARGV[3] jail
   ARGV[4] ip         ARGV[5] reason   ARGV[6] by   ARGV[7] events MAXLEN (~)
-  ARGV[8] changes channel   ARGV[9] offense memory (ms)
+  ARGV[8] changes notice target (see includes/notify)   ARGV[9] offense memory (ms)
 
   Returns { until, bans }
 ]]

@@ -8,7 +8,7 @@
 
   ARGV[1] now (ms)   ARGV[2] duration (ms, -1 = forever)   ARGV[3] jail
   ARGV[4] reason     ARGV[5] by   ARGV[6] events MAXLEN (~)
-  ARGV[7] changes channel   ARGV[8] offense memory (ms)
+  ARGV[7] changes notice target (see includes/notify)   ARGV[8] offense memory (ms)
   ARGV[8 + i] ip i
 
   Returns { until, bans 1, bans 2, ... } (bans = this address's ban count)

@@ -15,7 +15,7 @@
                                           included; the last one holds past the end)
   ARGV[5]  jail                  ARGV[6]  ip
   ARGV[7]  unique member token   ARGV[8]  offense memory (ms)
-  ARGV[9]  events MAXLEN (~)     ARGV[10] changes channel
+  ARGV[9]  events MAXLEN (~)     ARGV[10] changes notice target (see includes/notify)
   ARGV[11] by (who recorded it)
 
   Returns { count, state, until, bans }

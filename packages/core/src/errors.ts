@@ -52,3 +52,21 @@ export class ProtectedIpError extends PortcullisError {
     super('ERR_PORTCULLIS_PROTECTED_IP', `Refusing to ban ${ip}: ${why}`);
   }
 }
+
+/** Redis answers, but it is the wrong node for Portcullis (a replica, a Sentinel, a non-owner Cluster node…). */
+export class RedisTopologyError extends PortcullisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_PORTCULLIS_REDIS_TOPOLOGY', message, options);
+  }
+}
+
+/**
+ * The {p}:meta marker this client saw is gone (or replaced): the Redis it
+ * talks to looks wiped (an empty former master, a flush). Nothing replaces
+ * a cache or lifts a firewall rule from it until an operator accepts it.
+ */
+export class RedisWipedError extends PortcullisError {
+  constructor(message: string) {
+    super('ERR_PORTCULLIS_REDIS_WIPED', message);
+  }
+}

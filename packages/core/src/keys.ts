@@ -12,7 +12,8 @@
  *   {p}:events             STREAM  ban/unban events for the sidecars
  *   {p}:events:dead        STREAM  malformed events parked by a sidecar
  *   {p}:sidecar:<host>:lock STRING the live sidecar of one host id (PX, renewed)
- *   {p}:changes            pub/sub ban/unban notices for gateways
+ *   {p}:changes            pub/sub ban/unban notices for gateways (sharded on a Cluster)
+ *   {p}:meta               HASH    epoch, by, accepted: "this Redis holds our data" marker
  */
 export class Keys {
   readonly tag: string;
@@ -20,6 +21,7 @@ export class Keys {
   readonly events: string;
   readonly deadEvents: string;
   readonly changes: string;
+  readonly meta: string;
 
   constructor(readonly prefix: string) {
     this.tag = `{${prefix}}`;
@@ -27,6 +29,7 @@ export class Keys {
     this.events = `${this.tag}:events`;
     this.deadEvents = `${this.tag}:events:dead`;
     this.changes = `${this.tag}:changes`;
+    this.meta = `${this.tag}:meta`;
   }
 
   fail(jail: string, ip: string): string {

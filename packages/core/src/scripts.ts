@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 
 // The .lua files sit in <package>/lua, one level above both src/ and dist/.
 const LUA_DIR = new URL('../lua/', import.meta.url);
@@ -49,16 +49,16 @@ export interface ScriptCommands {
   pcReserve(...args: Arg[]): Promise<[number, number, string]>;
 }
 
-const defined = new WeakSet<Redis>();
+const defined = new WeakSet<RedisClient>();
 
 /**
  * Defines the scripts on a client once (ioredis sends EVALSHA and falls back
  * to EVAL on NOSCRIPT, so a restarted Redis reloads them by itself).
  */
-export function withScripts(redis: Redis): Redis & ScriptCommands {
+export function withScripts<C extends RedisClient>(redis: C): C & ScriptCommands {
   if (!defined.has(redis)) {
     for (const [name, def] of Object.entries(SCRIPTS)) redis.defineCommand(name, def);
     defined.add(redis);
   }
-  return redis as Redis & ScriptCommands;
+  return redis as C & ScriptCommands;
 }

@@ -1,5 +1,5 @@
 import { setImmediate as yieldToRequests } from 'node:timers/promises';
-import type { BanChange, BanStore } from '@portcullis/core';
+import { PortcullisError, type BanChange, type BanStore } from '@portcullis/core';
 import { BanCache } from './ban-cache.js';
 import type { OutageLog } from './outage.js';
 
@@ -209,7 +209,8 @@ export class CacheSync {
       try {
         return await read();
       } catch (err) {
-        if (this.closed || this.opts.store.state === 'down' || Date.now() + 100 * attempt > deadline) throw err;
+        // a PortcullisError is an answer, not a hiccup (a wiped Redis, a wrong node): no retry
+        if (this.closed || err instanceof PortcullisError || this.opts.store.state === 'down' || Date.now() + 100 * attempt > deadline) throw err;
         await new Promise((r) => setTimeout(r, Math.min(100 * attempt, 1000)));
       }
     }

@@ -1,5 +1,4 @@
-import type { Keys } from '@portcullis/core';
-import type { Redis } from 'ioredis';
+import type { Keys, RedisClient } from '@portcullis/core';
 import type { Logger } from 'pino';
 import type { StreamEntry } from './batch.js';
 
@@ -12,9 +11,9 @@ export interface ParkedEntry {
 
 export interface StreamConsumerOptions {
   /** commands (ack, park, claim, group) */
-  cmd: Redis;
+  cmd: RedisClient;
   /** blocking reads only (XREADGROUP BLOCK holds its connection) */
-  reader: Redis;
+  reader: RedisClient;
   keys: Keys;
   /** this host's consumer group */
   group: string;

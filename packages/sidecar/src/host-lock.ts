@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { PortcullisError } from '@portcullis/core';
-import type { Redis } from 'ioredis';
+import { PortcullisError, type RedisClient } from '@portcullis/core';
 import type { Logger } from 'pino';
 
 /** Another live sidecar already runs with this host id. */
@@ -35,7 +34,7 @@ export class HostLock {
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly key: string,
     private readonly hostId: string,
     private readonly ttlMs: number,

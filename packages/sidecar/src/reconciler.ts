@@ -1,5 +1,4 @@
-import { normalizeCidr, type Cidr, type Keys } from '@portcullis/core';
-import type { Redis } from 'ioredis';
+import { normalizeCidr, type Cidr, type DataMarker, type Keys, type RedisClient } from '@portcullis/core';
 import type { Logger } from 'pino';
 import type { Applier } from './applier.js';
 import type { Ban, FirewallBackend } from './backends/firewall.js';
@@ -7,7 +6,7 @@ import { diffReconcile } from './batch.js';
 import type { SidecarMetrics } from './metrics.js';
 
 export interface ReconcilerOptions {
-  cmd: Redis;
+  cmd: RedisClient;
   keys: Keys;
   backend: FirewallBackend;
   applier: Applier;
@@ -15,6 +14,8 @@ export interface ReconcilerOptions {
   refuse: (cidr: Cidr, until: number) => string | null;
   log: Logger;
   metrics: SidecarMetrics;
+  /** the {p}:meta marker: while Redis looks wiped, reconcile adds but removes nothing */
+  marker?: DataMarker;
 }
 
 const JAIL = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -57,6 +58,8 @@ export class Reconciler {
     const { applier, backend, cmd, keys, log, metrics } = this.o;
     return applier.exclusive(async () => {
       const owned = await backend.listOwned();
+      await this.o.marker?.verify();
+      const wiped = this.o.marker?.wiped ?? null;
       const now = Date.now();
       const flat = await cmd.zrangebyscore(keys.bans, `(${now}`, '+inf', 'WITHSCORES');
       const active: Ban[] = [];
@@ -72,7 +75,12 @@ export class Reconciler {
         }
         active.push({ ip: cidr.text, jail: '', until });
       }
-      const diff = diffReconcile(owned, active, now);
+      let diff = diffReconcile(owned, active, now);
+      if (wiped && diff.remove.length > 0) {
+        // an empty Redis is no reason to open the firewall: keep every rule until an operator acts
+        log.error({ kept: diff.remove.length, err: wiped.message }, 'Redis looks wiped: reconcile removes no rule');
+        diff = { ...diff, remove: [] };
+      }
       if (diff.add.length > 0) {
         const p = cmd.pipeline();
         for (const b of diff.add) p.hget(keys.ban(b.ip), 'jail');

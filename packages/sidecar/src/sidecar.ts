@@ -1,6 +1,18 @@
 import { hostname } from 'node:os';
-import { Keys, PortcullisError, createRedis, type PortcullisConfig } from '@portcullis/core';
-import type { Redis } from 'ioredis';
+import {
+  DataMarker,
+  Keys,
+  PortcullisError,
+  createRedis,
+  describeRedis,
+  explainRedisError,
+  isCluster,
+  topologyProblem,
+  watchSlotOwner,
+  type PortcullisConfig,
+  type RedisClient,
+  type RedisSetting,
+} from '@portcullis/core';
 import { pino, type Logger } from 'pino';
 import { Applier } from './applier.js';
 import { createBackend } from './backends/index.js';
@@ -22,8 +34,8 @@ export interface SidecarOptions {
   hostId?: string;
   /** consumer name inside the group (default: the host id; stable across restarts so pending entries come back) */
   consumer?: string;
-  /** Redis URL (default config.redis) */
-  redis?: string;
+  /** the redis setting, a URL or an object (default config.redis) */
+  redis?: RedisSetting;
   /** a ready backend (tests); default: the one config.firewall.backend names */
   backend?: FirewallBackend;
   /** runs firewall / ss / conntrack commands (default execa, argument arrays) */
@@ -70,8 +82,8 @@ export class Sidecar {
 
   private readonly config: PortcullisConfig;
   private readonly opts: SidecarOptions;
-  private cmd!: Redis;
-  private reader!: Redis;
+  private cmd!: RedisClient;
+  private reader!: RedisClient;
   private consumer!: StreamConsumer;
   private handler!: EventHandler;
   private reconciler!: Reconciler;
@@ -84,6 +96,9 @@ export class Sidecar {
   private needReconcile = false;
   private reconcilingInLoop = false;
   private startError: string | null = null;
+  /** Redis answers but is the wrong node (a replica, a Sentinel, …): one clear line, /healthz fails */
+  private topologyError: string | null = null;
+  private marker!: DataMarker;
   private lastError: string | null = null;
   private readyResolve!: () => void;
   private readyReject!: (err: Error) => void;
@@ -126,7 +141,7 @@ export class Sidecar {
     return Math.min(this.config.sidecar.batchSize, this.backend.maxBatch ?? Infinity);
   }
 
-  private get redisUrl(): string {
+  private get redisUrl(): RedisSetting {
     const url = this.opts.redis ?? this.config.redis;
     if (!url) throw new PortcullisError('ERR_PORTCULLIS_CONFIG', 'the sidecar needs Redis: set `redis:` in the config or REDIS_URL');
     return url;
@@ -139,6 +154,7 @@ export class Sidecar {
     const url = this.redisUrl;
     this.cmd = createRedis(url, { retry: true, commandTimeout: 10_000 });
     this.reader = createRedis(url, { retry: true });
+    this.marker = new DataMarker(this.cmd, this.keys.meta, `sidecar@${this.hostId}`, (err) => this.log.error(err.message));
     this.wireRedis();
     const refuse = banRefusal(this.config);
     this.consumer = new StreamConsumer({
@@ -153,7 +169,7 @@ export class Sidecar {
       log: this.log,
     });
     const parts = { applier: this.applier, backend: this.backend, log: this.log, metrics: this.metrics };
-    this.reconciler = new Reconciler({ ...parts, cmd: this.cmd, keys: this.keys, refuse });
+    this.reconciler = new Reconciler({ ...parts, cmd: this.cmd, keys: this.keys, refuse, marker: this.marker });
     this.handler = new EventHandler({
       ...parts,
       consumer: this.consumer,
@@ -192,6 +208,18 @@ export class Sidecar {
         if (!this.stopping) this.log.debug({ err: err.message }, 'redis error');
       });
     }
+    this.cmd.on('ready', () => void this.checkTopology());
+    // a Cluster stays 'ready' through a failover: when another master owns the stream's slot,
+    // look at the data again and reconcile (events are at least once; the reconcile heals the rest)
+    if (isCluster(this.cmd)) {
+      watchSlotOwner(this.cmd, this.keys.events, (owner) => {
+        if (this.stopping) return;
+        this.log.info({ owner }, 'redis cluster failover: reclaiming and reconciling');
+        void this.marker.verify();
+        this.needReclaim = true;
+        this.needReconcile = true;
+      });
+    }
     this.cmd.on('ready', () => {
       if (connectedOnce && !this.stopping) {
         // the group may be gone (no persistence): recreate it FIRST, then reconcile, in the loop
@@ -207,6 +235,14 @@ export class Sidecar {
     });
     void this.cmd.connect().catch(() => {});
     void this.reader.connect().catch(() => {});
+  }
+
+  /** at start and after every reconnect: the right kind of node, and the data we knew */
+  private async checkTopology(): Promise<void> {
+    const problem = await topologyProblem(this.cmd, describeRedis(this.redisUrl));
+    if (problem && problem.message !== this.topologyError) this.log.error(problem.message);
+    this.topologyError = problem?.message ?? null;
+    if (!problem) await this.marker.verify();
   }
 
   async stop(): Promise<void> {
@@ -232,7 +268,7 @@ export class Sidecar {
     const report = healthReport({
       now,
       ready: this.isReady,
-      startError: this.startError,
+      startError: this.startError ?? this.topologyError,
       firewall: fw,
       dryRun: this.backend.name === 'dry-run',
       failingSince: this.handler?.failingSince ?? null,
@@ -302,9 +338,15 @@ export class Sidecar {
         if (entries.length > 0) await this.handler.handle(entries);
         this.metrics.pending.set(await this.consumer.updatePending());
         attempt = 0;
+        // the node answered a full round: whatever was wrong with it is not any more
+        this.topologyError = null;
       } catch (err) {
         if (this.stopping || err instanceof Stopped) break;
-        const message = errorText(err);
+        // MOVED / READONLY / CROSSSLOT: the wrong node, said in one clear line
+        const wrongNode = explainRedisError(err, describeRedis(this.redisUrl));
+        if (wrongNode && wrongNode.message !== this.topologyError) this.log.error(wrongNode.message);
+        if (wrongNode) this.topologyError = wrongNode.message;
+        const message = errorText(wrongNode ?? err);
         // entries read but not acked stay pending to us: read them again
         this.needReclaim = true;
         if (/NOGROUP/.test(message)) {

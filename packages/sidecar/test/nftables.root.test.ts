@@ -162,7 +162,16 @@ describe.runIf(skip === null)('nftables backend, real nft in a network namespace
         const has = (n: TestNet) => n.inServer(['nft', 'list', 'set', 'inet', 'portcullis', 'v4']).includes('198.51.100.99');
         return has(net) && has(other);
       }, 20_000, 500);
-      // reconcile after the reconnect made both firewalls match the (new, empty) Redis
+      // Redis looks wiped ({p}:meta is gone): the reconcile after the reconnect lifts nothing
+      await sidecar.reconcile();
+      await second.reconcile();
+      expect([count(net), count(other)]).toEqual([101, 101]);
+      // an operator accepts this Redis: both firewalls match it again
+      const r = redis.client();
+      await r.hset(`{${config.prefix}}:meta`, 'accepted', String(Date.now()));
+      r.disconnect();
+      await sidecar.reconcile();
+      await second.reconcile();
       await waitFor('stale elements removed', () => count(net) === 1 && count(other) === 1, 10_000);
       await s.unban('198.51.100.99');
       await waitFor('unbanned on both', () => count(net) === 0 && count(other) === 0);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ConfigError, formatDuration, resolveJail } from '@portcullis/core';
+import { ConfigError, describeRedis, formatDuration, resolveJail } from '@portcullis/core';
 import type { Io } from '../io.js';
 import { configPath, resolveConfig } from '../config.js';
 import { CliError, ReportedError } from '../errors.js';
@@ -33,13 +33,13 @@ export function registerCheckConfig(program: Command, io: Io): void {
         return { name, enabled: j.enabled, rule: describeRule(j), maxretry: r.maxretry, findtime: r.findtime, bantime: r.bantime };
       });
       if (opts.json) {
-        io.stdout.write(json({ ok: true, file: path, redis: config.redis ?? null, jails }));
+        io.stdout.write(json({ ok: true, file: path, redis: config.redis ? describeRedis(config.redis) : null, jails }));
         return;
       }
       const enabled = jails.filter((j) => j.enabled).length;
       io.stdout.write(
         `${path}: OK — ${jails.length} jail${jails.length === 1 ? '' : 's'} (${enabled} enabled), ` +
-          `store: ${config.redis ? 'redis' : 'in-memory (no redis configured)'}\n\n` +
+          `store: ${config.redis ? `redis (${describeRedis(config.redis)})` : 'in-memory (no redis configured)'}\n\n` +
           table(
             ['JAIL', 'RULE', 'MAXRETRY', 'FINDTIME', 'BANTIME'],
             jails.map((j) => [

@@ -6,6 +6,7 @@
   DEL before HSET drops any earlier one). The length comes from the caller
   (TypeScript's ban-length rule): nothing is computed here.
 ]]
+--- @include "includes/notify"
 
 -- bans of this address so far (the increment's memory)
 local function previousBans(offenseKey)
@@ -45,6 +46,6 @@ local function writeBan(ban, sink)
   redis.call('XADD', sink.events, 'MAXLEN', '~', sink.maxlen, '*',
     'type', 'ban', 'ip', ban.ip, 'jail', ban.jail, 'until', untilText,
     'reason', ban.eventReason, 'at', at, 'count', ban.bans)
-  redis.call('PUBLISH', sink.channel, cjson.encode({ type = 'ban', ip = ban.ip, jail = ban.jail, ['until'] = untilMs }))
+  notify(sink.channel, cjson.encode({ type = 'ban', ip = ban.ip, jail = ban.jail, ['until'] = untilMs }))
   return untilText
 end

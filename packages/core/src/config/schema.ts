@@ -4,6 +4,7 @@ import { FOREVER, formatDuration, parseDuration } from '../duration.js';
 import { InvalidDurationError } from '../errors.js';
 import { normalizeCidr } from '../ip.js';
 import { PRESET_NAMES } from '../presets.js';
+import { RedisTargetError, redisTarget, type RedisSetting } from '../redis-target.js';
 
 /**
  * fail2ban duration forms → milliseconds (FOREVER = -1 where allowed), at
@@ -175,10 +176,61 @@ const defaultsSchema = z
   })
   .strict();
 
+const nodeAddress = z.union([
+  z.string(),
+  z.object({ host: z.string(), port: z.number().int() }).strict(),
+]);
+
+const redisObjectSchema = z
+  .object({
+    mode: z.enum(['standalone', 'sentinel', 'cluster']),
+    nodes: z.array(nodeAddress).optional(),
+    sentinels: z.array(nodeAddress).optional(),
+    /** sentinel: the master name */
+    name: z.string().optional(),
+    db: z.number().int().min(0).optional(),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    sentinelUsername: z.string().optional(),
+    sentinelPassword: z.string().optional(),
+    tls: z
+      .union([
+        z.boolean(),
+        z.object({ servername: z.string().optional(), rejectUnauthorized: z.boolean().optional(), caFile: z.string().optional() }).strict(),
+      ])
+      .optional(),
+  })
+  .strict();
+
+/**
+ * The redis setting: a URL or an object, both checked by the one parser
+ * (redis-target.ts). Not a z.union: a union reports only "invalid input",
+ * this names the bad field (redis.mode, redis.nodes.0, …).
+ */
+export const redisSchema = z.unknown().transform((value, ctx): RedisSetting => {
+  if (typeof value !== 'string' && (typeof value !== 'object' || value === null || Array.isArray(value))) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'expected a redis:// URL or an object with mode: standalone | sentinel | cluster' });
+    return z.NEVER;
+  }
+  const parsed = typeof value === 'string' ? { success: true as const, data: value } : redisObjectSchema.safeParse(value);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) ctx.addIssue(issue);
+    return z.NEVER;
+  }
+  try {
+    redisTarget(parsed.data as RedisSetting);
+  } catch (err) {
+    if (!(err instanceof RedisTargetError)) throw err;
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: err.message });
+    return z.NEVER;
+  }
+  return parsed.data as RedisSetting;
+});
+
 export const configSchema = z
   .object({
-    /** redis://… URL; absent = the embedded in-memory store (one process) */
-    redis: z.string().regex(/^rediss?:\/\/\S+$/, 'expected a redis:// or rediss:// URL').optional(),
+    /** a URL (redis://, rediss://, redis+sentinel://, redis+cluster://) or an object; absent = the embedded in-memory store */
+    redis: redisSchema.optional(),
     prefix: jailName.default('portcullis'),
     /** peers allowed to set X-Forwarded-For; default nobody, never everybody */
     trustProxy: z

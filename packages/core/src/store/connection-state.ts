@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import type { StoreState } from './types.js';
 
 type Listener = (state: StoreState, err?: unknown) => void;
@@ -8,17 +8,26 @@ type Listener = (state: StoreState, err?: unknown) => void;
  * until the connection closes, 'down' otherwise. Listeners hear every
  * transition once (ioredis repeats 'error' on each failed reconnect; those
  * are not transitions). `err` is the last error the client reported.
+ * `verify` runs on every 'ready' first: a node that answers but is the wrong
+ * one (topology-check.ts) keeps the state 'down' with that one clear line.
  */
 export class ConnectionState {
   private current: StoreState;
   private lastError: unknown = undefined;
   private readonly listeners = new Set<Listener>();
 
-  constructor(redis: Redis) {
+  constructor(redis: RedisClient, verify: () => Promise<Error | null> = async () => null) {
     this.current = redis.status === 'ready' ? 'up' : 'down';
     redis.on('ready', () => {
       this.lastError = undefined;
-      this.set('up');
+      void verify().then(
+        (problem) => {
+          if (redis.status !== 'ready') return;
+          if (problem) this.set('down', (this.lastError = problem));
+          else this.set('up');
+        },
+        () => this.set('up'),
+      );
     });
     redis.on('error', (err: unknown) => {
       this.lastError = err;

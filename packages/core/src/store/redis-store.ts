@@ -1,20 +1,25 @@
 import { randomBytes } from 'node:crypto';
 import { banJitter, banLadder, withJitter } from '../ban-length.js';
-import type { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { PortcullisConfig } from '../config/schema.js';
-import { InvalidIpError } from '../errors.js';
+import { InvalidIpError, type RedisWipedError } from '../errors.js';
 import { parseBanEvent, type BanChange, type BanEvent, type BanRecord } from '../events.js';
 import { IpSet, normalizeCidr } from '../ip.js';
 import { assertKnownJail, type Jail } from '../jail.js';
 import { Keys } from '../keys.js';
 import { Protection } from '../protection.js';
-import { createRedis, waitReady } from '../redis.js';
+import { createRedis, isCluster, waitReady, type RedisClient } from '../redis.js';
+import { describeRedis, type RedisSetting } from '../redis-target.js';
 import { withScripts, type ScriptCommands } from '../scripts.js';
 import { toBanChange } from './ban-change.js';
 import { ConnectionState } from './connection-state.js';
+import { DataMarker } from './data-marker.js';
 import { KeptSubscription } from './kept-subscription.js';
 import { resolveManualBan } from './manual-ban.js';
 import { countedKey } from './counted-key.js';
+import { ShardedSubscription, supportsShardedPubSub } from './sharded-subscription.js';
+import { nodeClient, slotOwner, watchSlotOwner } from './slot-owner.js';
+import { explainRedisError, topologyProblem } from './topology-check.js';
 import type {
   ActiveBan,
   ActiveBanPage,
@@ -30,8 +35,11 @@ import type {
 
 export interface RedisBanStoreOptions {
   config: PortcullisConfig;
-  /** a client, or a URL (default config.redis); a client passed in is not closed by close() */
-  redis?: Redis | string;
+  /**
+   * a client (Redis or Cluster), or a redis setting (URL or object; default
+   * config.redis); a client passed in is not closed by close()
+   */
+  redis?: RedisClient | RedisSetting;
   /** who acts, written into bans and events (e.g. "gateway@host", "cli") */
   by?: string;
   /**
@@ -46,7 +54,15 @@ export interface RedisBanStoreOptions {
   random?: () => number;
   /** see createRedis: on for gateways (many concurrent failures), off by default */
   autoPipelining?: boolean;
+  /** told once each time the Redis starts to look wiped (see DataMarker) */
+  onWiped?: (err: RedisWipedError) => void;
 }
+
+/** the store's methods that talk to Redis: a wrong-node error becomes one clear line (explainRedisError) */
+const GUARDED = [
+  'recordFailure', 'ban', 'banMany', 'unban', 'unbanAll', 'isBanned', 'activeBans', 'activeBansPage',
+  'changeLogPosition', 'readChangeLog', 'listBans', 'status', 'reserve', 'release',
+] as const;
 
 /** a general client's command timeout: slow is tolerated, hung is not */
 export const STORE_COMMAND_TIMEOUT = 5000;
@@ -59,12 +75,20 @@ const NO_BAN: RecordResult = { count: 0, banned: false, alreadyBanned: false, un
 export class RedisBanStore implements BanStore {
   readonly kind = 'redis' as const;
   readonly keys: Keys;
-  readonly redis: Redis & ScriptCommands;
+  readonly redis: RedisClient & ScriptCommands;
+  /** the {p}:meta marker: whether this Redis still holds the data this store saw */
+  readonly marker: DataMarker;
+  /** the Redis for messages, without passwords */
+  readonly where: string;
+  /** notices go out with SPUBLISH (a Cluster of Redis 7+) or PUBLISH */
+  private sharded = false;
+  private verifying: Promise<Error | null> = Promise.resolve(null);
+  private readonly unwatch: () => void;
   private readonly config: PortcullisConfig;
   private readonly protection: Protection;
   private readonly by: string;
   private readonly ownsClient: boolean;
-  private readonly subscriptions = new Set<KeptSubscription>();
+  private readonly subscriptions = new Set<KeptSubscription | ShardedSubscription>();
   private readonly connection: ConnectionState;
   private token = 0;
   private readonly random: () => number;
@@ -79,20 +103,46 @@ export class RedisBanStore implements BanStore {
     this.random = opts.random ?? Math.random;
     const source = opts.redis ?? opts.config.redis;
     if (source === undefined) throw new TypeError('RedisBanStore needs a Redis URL (config.redis) or client');
-    this.ownsClient = typeof source === 'string';
+    this.ownsClient = !(source instanceof Redis || source instanceof Cluster);
+    this.where = this.ownsClient ? describeRedis(source as RedisSetting) : 'the Redis client passed in';
     const client =
-      typeof source === 'string'
-        ? createRedis(source, {
+      this.ownsClient
+        ? createRedis(source as RedisSetting, {
             commandTimeout: opts.commandTimeout ?? STORE_COMMAND_TIMEOUT,
             retry: opts.retry ?? true,
             autoPipelining: opts.autoPipelining ?? false,
           })
-        : source;
+        : (source as RedisClient);
     this.redis = withScripts(client);
     // Connection trouble surfaces as rejected commands (and to whoever else
     // listens); without a listener ioredis prints "Unhandled error event".
     if (this.ownsClient) this.redis.on('error', () => {});
-    this.connection = new ConnectionState(this.redis);
+    this.marker = new DataMarker(this.redis, this.keys.meta, this.by, opts.onWiped);
+    // the marker's 'ready' handler must not race the state: verify() runs the marker first
+    this.connection = new ConnectionState(this.redis, () => (this.verifying = this.verify()));
+    if (this.redis.status === 'ready') this.verifying = this.verify();
+    // a Cluster stays 'ready' through a failover: a new owner of the slot is the moment to look again
+    this.unwatch = isCluster(this.redis) ? watchSlotOwner(this.redis, this.keys.bans, () => void this.marker.verify()) : () => {};
+    for (const name of GUARDED) {
+      const method = (this[name] as (...args: unknown[]) => Promise<unknown>).bind(this);
+      (this as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => method(...args).catch((err: unknown) => {
+        throw explainRedisError(err, this.where) ?? err;
+      });
+    }
+  }
+
+  /** At start and after every reconnect: the right kind of node, and the data we knew. */
+  private async verify(): Promise<Error | null> {
+    const problem = await topologyProblem(this.redis, this.where);
+    if (problem) return problem;
+    if (isCluster(this.redis)) this.sharded = await this.slotNode().then(supportsShardedPubSub).catch(() => false);
+    await this.marker.verify();
+    return null;
+  }
+
+  /** where the scripts send {p}:changes notices (lua/includes/notify.lua) */
+  private get notices(): string {
+    return this.sharded ? `SPUBLISH ${this.keys.changes}` : this.keys.changes;
   }
 
   get state(): StoreState {
@@ -104,7 +154,19 @@ export class RedisBanStore implements BanStore {
   }
 
   async connect(timeoutMs = 5000): Promise<void> {
-    await waitReady(this.redis, timeoutMs);
+    let last: unknown;
+    const note = (err: unknown) => (last = err);
+    this.redis.on('error', note);
+    try {
+      await waitReady(this.redis, timeoutMs);
+    } catch (err) {
+      // a node that refuses what we ask of it (not a cluster node, …) says why
+      throw explainRedisError(last, this.where) ?? err;
+    } finally {
+      this.redis.off('error', note);
+    }
+    const problem = await this.verifying;
+    if (problem) throw problem;
   }
 
   async recordFailure(jail: Jail, rawIp: string, now = Date.now()): Promise<RecordResult> {
@@ -115,7 +177,7 @@ export class RedisBanStore implements BanStore {
       k.fail(jail.name, ip), k.ban(ip), k.bans, k.offenses(ip), k.stats(jail.name), k.events,
       now, jail.findtime, jail.maxretry, this.ladderOf(jail), jail.name, ip,
       this.nextToken(),
-      this.config.increment.memory, this.config.streamMaxLen, k.changes, this.by,
+      this.config.increment.memory, this.config.streamMaxLen, this.notices, this.by,
     );
     return { count, banned: state === 1, alreadyBanned: state === 2, until: Number(until), bans };
   }
@@ -161,7 +223,7 @@ export class RedisBanStore implements BanStore {
     const k = this.keys;
     const [until, count] = await this.redis.pcBan(
       k.ban(cidr.text), k.bans, k.offenses(cidr.text), k.stats(jail), k.events,
-      now, duration, jail, cidr.text, reason, by, this.config.streamMaxLen, k.changes, this.config.increment.memory,
+      now, duration, jail, cidr.text, reason, by, this.config.streamMaxLen, this.notices, this.config.increment.memory,
     );
     return { ip: cidr.text, jail, reason, at: now, until: Number(until), count, by };
   }
@@ -181,7 +243,7 @@ export class RedisBanStore implements BanStore {
       const keys = [k.bans, k.stats(jail), k.events, ...ips.flatMap((ip) => [k.ban(ip), k.offenses(ip)])];
       const [until, ...counts] = await this.redis.pcBanMany(
         keys.length, ...keys,
-        now, duration, jail, reason, by, this.config.streamMaxLen, k.changes, this.config.increment.memory, ...ips,
+        now, duration, jail, reason, by, this.config.streamMaxLen, this.notices, this.config.increment.memory, ...ips,
       );
       ips.forEach((ip, j) => out.push({ ip, jail, reason, at: now, until: Number(until), count: counts[j] ?? 1, by }));
     }
@@ -195,7 +257,7 @@ export class RedisBanStore implements BanStore {
     const keys = [k.ban(cidr.text), k.bans, k.events, ...Object.keys(this.config.jails).map((j) => k.fail(j, cidr.text))];
     const removed = await this.redis.pcUnban(
       keys.length, ...keys,
-      opts.now ?? Date.now(), cidr.text, opts.reason ?? 'manual', opts.by ?? this.by, this.config.streamMaxLen, k.changes,
+      opts.now ?? Date.now(), cidr.text, opts.reason ?? 'manual', opts.by ?? this.by, this.config.streamMaxLen, this.notices,
     );
     return removed === 1;
   }
@@ -228,6 +290,7 @@ export class RedisBanStore implements BanStore {
   }
 
   async activeBans(now = Date.now()): Promise<ActiveBan[]> {
+    await this.marker.assertIntact();
     const [, [, flat]] = (await this.redis
       .multi()
       .zremrangebyscore(this.keys.bans, '-inf', `(${now}`)
@@ -243,6 +306,7 @@ export class RedisBanStore implements BanStore {
 
   async activeBansPage(cursor: string, opts: { now?: number; count?: number } = {}): Promise<ActiveBanPage> {
     const now = opts.now ?? Date.now();
+    await this.marker.assertIntact();
     // ZSCAN, not ZRANGE: a cursor holds its place without offsets, whatever the set's size
     const [next, flat] = await this.redis.zscan(this.keys.bans, cursor, 'COUNT', opts.count ?? 2000);
     const bans: ActiveBan[] = [];
@@ -322,7 +386,7 @@ export class RedisBanStore implements BanStore {
     for (const name of names) {
       const stats = await this.redis.hgetall(this.keys.stats(name));
       let failing = 0;
-      const stream = this.redis.scanStream({ match: this.keys.failPattern(name), count: 1000 });
+      const stream = (await this.slotNode()).scanStream({ match: this.keys.failPattern(name), count: 1000 });
       for await (const batch of stream) failing += (batch as string[]).length;
       const mine = bans.filter((b) => b.jail === name);
       out.push({
@@ -337,16 +401,24 @@ export class RedisBanStore implements BanStore {
     return out;
   }
 
+  /** the one server holding every key of the deployment: on a Cluster, the master of the {p} slot */
+  private async slotNode(): Promise<Redis> {
+    if (!isCluster(this.redis)) return this.redis;
+    const owner = await slotOwner(this.redis, this.keys.bans);
+    const node = nodeClient(this.redis, owner);
+    if (!node) throw new Error(`the cluster client does not know ${owner}, the master of ${this.keys.tag} yet: try again`);
+    return node;
+  }
+
   async subscribe(listener: (change: BanChange) => void, opts: { onSubscribed?: () => void } = {}): Promise<() => Promise<void>> {
-    const subscription = new KeptSubscription(
-      this.redis,
-      this.keys.changes,
-      (message) => {
-        const change = parseChange(message);
-        if (change) listener(change);
-      },
-      () => opts.onSubscribed?.(),
-    );
+    const onMessage = (message: string) => {
+      const change = parseChange(message);
+      if (change) listener(change);
+    };
+    const onSubscribed = () => opts.onSubscribed?.();
+    const subscription = isCluster(this.redis)
+      ? new ShardedSubscription(this.redis, this.keys.changes, onMessage, onSubscribed)
+      : new KeptSubscription(this.redis, this.keys.changes, onMessage, onSubscribed);
     this.subscriptions.add(subscription);
     return async () => {
       this.subscriptions.delete(subscription);
@@ -355,6 +427,7 @@ export class RedisBanStore implements BanStore {
   }
 
   async close(): Promise<void> {
+    this.unwatch();
     for (const subscription of this.subscriptions) subscription.stop();
     this.subscriptions.clear();
     if (this.ownsClient) this.redis.disconnect();
