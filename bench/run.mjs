@@ -9,12 +9,13 @@ import * as failures from './sections/failures.mjs';
 import * as propagation from './sections/propagation.mjs';
 import * as firewall from './sections/firewall.mjs';
 import * as memory from './sections/memory.mjs';
+import * as flood from './sections/flood.mjs';
 import * as login from './sections/login.mjs';
 import * as bans from './sections/bans.mjs';
 import { machineInfo } from './lib/machine.mjs';
 import { loadResults, saveResults, writeMarkdown, RESULTS_MD } from './lib/results.mjs';
 
-const SECTIONS = [clean, failures, propagation, firewall, memory, login, bans];
+const SECTIONS = [clean, failures, propagation, firewall, memory, login, bans, flood];
 
 const { values } = parseArgs({
   options: {

@@ -33,6 +33,9 @@ export const SKELETON = [
   { key: '7d', figure: '7', section: 'bans', what: '100,000 range bans (v4 + v6): cache load', aim: '< 1 s' },
   { key: '7e', figure: '7', section: 'bans', what: 'Added per clean request by 100,000 range bans', aim: '< 5 µs' },
   { key: '7f', figure: '7', section: 'bans', what: 'Gateway started 5 s before Redis: ban at another gateway → 403 here', aim: 'p99 < 50 ms' },
+  { key: '8a', figure: '8', section: 'flood', what: 'Redis calls per clean request, flood jail on (1 gateway)', aim: '< 0.01' },
+  { key: '8b', figure: '8', section: 'flood', what: 'Flooder at 1,000 req/s over 2 gateways → banned', aim: '< window + 1 s (61 s)' },
+  { key: '8c', figure: '8', section: 'flood', what: 'Requests before the ban vs the bound maxretry + G·(flushAt − 1)', aim: 'within the bound' },
 ];
 
 export function loadResults() {

@@ -55,6 +55,9 @@ export const CLIENT_V4 = '192.0.2.2';
 export const OTHER_V4 = '192.0.2.3';
 export const CLIENT_V6 = '2001:db8:5c::2';
 export const OTHER_V6 = '2001:db8:5c::3';
+/** a "container" behind the server namespace (TestNet.addContainer) */
+export const BRIDGE_V4 = '203.0.113.1';
+export const CONTAINER_V4 = '203.0.113.2';
 
 const MOUNT_SH = 'mount --bind "$1" /etc/ufw && mount --bind "$2" /lib/ufw && shift 2 && exec "$@"';
 
@@ -65,7 +68,13 @@ export class TestNet {
   readonly dir = mkdtempSync(join(tmpdir(), 'pc-netns-'));
   readonly etcUfw = join(this.dir, 'etc', 'ufw');
   readonly libUfw = join(this.dir, 'lib', 'ufw');
+  /** the client's end of the veth pair */
+  readonly clientIf = `vc${this.id}`.slice(0, 15);
   private readonly children = new Set<ChildProcess>();
+  /** the "container" namespace, once addContainer() ran */
+  container: string | null = null;
+  /** the server's end of the container link (Docker's bridge) */
+  readonly bridgeIf = `vb${this.id}`.slice(0, 15);
 
   static create(): TestNet {
     const net = new TestNet();
@@ -92,7 +101,7 @@ export class TestNet {
     must(['ip', 'netns', 'add', this.server]);
     must(['ip', 'netns', 'add', this.client]);
     const vs = `vs${this.id}`.slice(0, 15);
-    const vc = `vc${this.id}`.slice(0, 15);
+    const vc = this.clientIf;
     must(['ip', '-n', this.server, 'link', 'add', vs, 'type', 'veth', 'peer', 'name', vc, 'netns', this.client]);
     must(['ip', '-n', this.server, 'link', 'set', 'lo', 'up']);
     must(['ip', '-n', this.client, 'link', 'set', 'lo', 'up']);
@@ -102,6 +111,43 @@ export class TestNet {
     for (const a of [CLIENT_V6, OTHER_V6]) must(['ip', '-n', this.client, 'addr', 'add', `${a}/64`, 'dev', vc, 'nodad']);
     must(['ip', '-n', this.server, 'link', 'set', vs, 'up']);
     must(['ip', '-n', this.client, 'link', 'set', vc, 'up']);
+  }
+
+  /** one more source address for the client (same /24 or /64 as the others) */
+  addClientAddress(addr: string): void {
+    const v6 = addr.includes(':');
+    must(['ip', '-n', this.client, 'addr', 'add', `${addr}/${v6 ? 64 : 24}`, 'dev', this.clientIf, ...(v6 ? ['nodad'] : [])]);
+  }
+
+  /**
+   * A third namespace behind the server, the way a Docker container sits
+   * behind its host: server (203.0.113.1) ↔ container (203.0.113.2, default
+   * route via the server), forwarding on in the server. The DNAT and FORWARD
+   * rules that publish a port are the test's to write.
+   */
+  addContainer(): string {
+    const ns = `pc-k-${this.id}`;
+    must(['ip', 'netns', 'add', ns]);
+    this.container = ns;
+    const peer = `vk${this.id}`.slice(0, 15);
+    must(['ip', '-n', this.server, 'link', 'add', this.bridgeIf, 'type', 'veth', 'peer', 'name', peer, 'netns', ns]);
+    must(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+    must(['ip', '-n', this.server, 'addr', 'add', `${BRIDGE_V4}/24`, 'dev', this.bridgeIf]);
+    must(['ip', '-n', ns, 'addr', 'add', `${CONTAINER_V4}/24`, 'dev', peer]);
+    must(['ip', '-n', this.server, 'link', 'set', this.bridgeIf, 'up']);
+    must(['ip', '-n', ns, 'link', 'set', peer, 'up']);
+    must(['ip', '-n', ns, 'route', 'add', 'default', 'via', BRIDGE_V4]);
+    must(['ip', 'netns', 'exec', this.server, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+    return ns;
+  }
+
+  /** a TCP echo server in the container namespace */
+  startContainerServer(port: number): ChildProcess {
+    if (!this.container) throw new Error('addContainer() first');
+    const code = `require('net').createServer((s)=>{s.on('error',()=>{});s.pipe(s);}).listen(${port},'0.0.0.0')`;
+    const child = spawn('ip', ['netns', 'exec', this.container, process.execPath, '-e', code], { stdio: ['ignore', 'ignore', 'inherit'] });
+    this.children.add(child);
+    return child;
   }
 
   /** argv that runs `cmd` in the server namespace with the private ufw files */
@@ -174,7 +220,7 @@ export class TestNet {
     for (const c of this.children) if (c.exitCode === null) c.kill('SIGKILL');
     this.children.clear();
     // processes left in the namespaces (a killed sidecar's ufw call) end with them
-    for (const ns of [this.server, this.client]) {
+    for (const ns of [this.server, this.client, ...(this.container ? [this.container] : [])]) {
       const pids = sh(['ip', 'netns', 'pids', ns]).stdout.split(/\s+/).filter(Boolean);
       for (const pid of pids) spawnSync('kill', ['-9', pid]);
       sh(['ip', 'netns', 'del', ns]);

@@ -2,10 +2,10 @@ import { Agent as HttpAgent, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import express from 'express';
 import { createProxyMiddleware } from 'http-proxy-middleware';
-import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
 import { LOOPBACK, normalizeHostAddress } from '@portcullis/core';
 import type { PortcullisMiddleware } from '@portcullis/express';
+import { requestLogger } from './request-log.js';
 
 /**
  * The gateway's own endpoints, answered by the gateway and never proxied:
@@ -27,20 +27,17 @@ export function createGatewayApp(guard: PortcullisMiddleware, djangoUrl: string,
   const app = express();
   app.disable('x-powered-by');
   // before request logging: a load balancer's checks every few seconds would drown the log
-  app.get(ADMIN_PATHS.health, guard.health);
-  app.get(ADMIN_PATHS.metrics, (req, res) => {
-    const peer = normalizeHostAddress(req.socket.remoteAddress);
-    if (peer !== null && LOOPBACK.has(peer)) guard.metrics.handler(req, res);
-    else res.status(404).end();
-  });
-  app.use(
-    pinoHttp({
-      logger,
-      // never log credentials: no bodies are logged, and these headers are redacted
-      redact: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
-    }),
-  );
+  // (the bench's pass-through guard has neither)
+  if (guard.health) app.get(ADMIN_PATHS.health, guard.health);
+  if (guard.metrics) {
+    app.get(ADMIN_PATHS.metrics, (req, res) => {
+      const peer = normalizeHostAddress(req.socket.remoteAddress);
+      if (peer !== null && LOOPBACK.has(peer)) guard.metrics.handler(req, res);
+      else res.status(404).end();
+    });
+  }
+  // (the bench's pass-through guard has no config)
+  app.use(requestLogger(logger, guard.config));
   app.use(guard);
   app.use(
     createProxyMiddleware({

@@ -1,5 +1,4 @@
-import { existsSync } from 'node:fs';
-import { loadConfig, parseConfig, type PortcullisConfig } from '@portcullis/core';
+import { ConfigError, discoverConfig, type PortcullisConfig } from '@portcullis/core';
 
 export interface GatewayOptions {
   config: PortcullisConfig;
@@ -13,18 +12,18 @@ export interface GatewayOptions {
 
 /**
  * Settings from the shared config file plus env, the way a container gets
- * them: PORTCULLIS_CONFIG (else ./portcullis.yml if present), REDIS_URL,
- * DJANGO_URL, PORT, HOST.
+ * them: core's discovery (PORTCULLIS_CONFIG, else ./portcullis.yml if
+ * present; REDIS_URL), then DJANGO_URL, PORT, HOST.
  */
-export async function gatewayOptions(env: NodeJS.ProcessEnv = process.env): Promise<GatewayOptions> {
-  const file = env.PORTCULLIS_CONFIG ?? (existsSync('portcullis.yml') ? 'portcullis.yml' : undefined);
-  let config = file ? await loadConfig(file) : parseConfig({});
-  if (env.REDIS_URL) config = { ...config, redis: env.REDIS_URL };
+export async function gatewayOptions(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<GatewayOptions> {
+  const { config, source } = await discoverConfig({ env, cwd });
   const port = Number(env.PORT ?? 8080);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got ${env.PORT}`);
+  if (env.PORT === '' || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError([{ path: 'PORT', message: `expected a port number (0-65535), got ${JSON.stringify(env.PORT)}` }], 'the environment');
+  }
   return {
     config,
-    configSource: file ?? 'built-in defaults (django-login jail)',
+    configSource: source ?? 'built-in defaults (django-login jail)',
     djangoUrl: env.DJANGO_URL || undefined,
     port,
     host: env.HOST ?? '0.0.0.0',

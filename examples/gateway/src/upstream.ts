@@ -1,9 +1,10 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { startStandInDjango } from './stand-in-django.js';
+import { spawnTied } from './tied-child.js';
 
 export interface Upstream {
   url: string;
@@ -48,7 +49,8 @@ export async function startDemoUpstream(log: Logger, python = process.env.PYTHON
     existsSync(`${DJANGO_DIR}run.sh`) && spawnSync(python, ['-c', 'import django'], { stdio: 'ignore' }).status === 0;
   if (hasDjango) {
     const port = await freePort();
-    const child = spawn('sh', [`${DJANGO_DIR}run.sh`], {
+    // tied: Django never outlives the gateway, however the gateway ends
+    const child = spawnTied('sh', [`${DJANGO_DIR}run.sh`], {
       env: { ...process.env, PYTHON: python, PORT: String(port), HOST: '127.0.0.1', DJANGO_DEBUG: '0' },
       stdio: ['ignore', 'ignore', 'inherit'],
     });

@@ -1,3 +1,5 @@
+import type { Readable } from 'node:stream';
+
 /**
  * Where a command reads its environment and writes its output. main.ts passes
  * the process's own; tests pass buffers and run the program in-process.
@@ -6,10 +8,12 @@ export interface Io {
   stdout: { write(chunk: string): unknown };
   /** isTTY decides whether replay draws a progress bar */
   stderr: { write(chunk: string): unknown; isTTY?: boolean };
+  /** what `replay -` reads */
+  stdin?: Readable;
   env: Record<string, string | undefined>;
   cwd: string;
 }
 
 export function processIo(): Io {
-  return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() };
+  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, cwd: process.cwd() };
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import type { Io } from './io.js';
 import { EXIT, ReportedError, errorLine, exitCodeFor } from './errors.js';
@@ -8,14 +9,16 @@ import { registerList } from './commands/list.js';
 import { registerReplay } from './commands/replay.js';
 import { registerCheckConfig } from './commands/check-config.js';
 
-export const VERSION = '0.1.0';
+// from the package's own manifest (src/ and dist/ both sit one level below it)
+export const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** The commander program, writing only to `io` and never calling process.exit. */
 export function buildProgram(io: Io): Command {
   const program = new Command('portcullis')
     .description('Inspect and control Portcullis bans (fail2ban for Django behind a Node gateway).')
     .version(VERSION)
-    .option('-c, --config <file>', 'config file (default: $PORTCULLIS_CONFIG or ./portcullis.yml); $REDIS_URL overrides its redis')
+    .option('-c, --config <file>', 'config file (default: $PORTCULLIS_CONFIG, else ./portcullis.yml)')
+    .option('--redis <url>', 'Redis to use instead of the config\'s redis (default: $REDIS_URL)')
     .showHelpAfterError('(run portcullis --help for usage)')
     // set before the subcommands are added: they inherit both
     .exitOverride()

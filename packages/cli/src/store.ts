@@ -13,7 +13,7 @@ export const CONNECT_TIMEOUT_MS = 2000;
 export async function withStore<T>(config: PortcullisConfig, fn: (store: RedisBanStore) => Promise<T>): Promise<T> {
   if (!config.redis) {
     throw new CliError(
-      'no Redis configured: set `redis:` in the config or REDIS_URL (the embedded store lives inside one gateway process)',
+      'no Redis configured: set `redis:` in the config, REDIS_URL or --redis (the embedded store lives inside one gateway process)',
     );
   }
   const url = describeRedis(config.redis);

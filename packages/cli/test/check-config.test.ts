@@ -92,6 +92,44 @@ describe('portcullis check-config', () => {
   it('a bad REDIS_URL is a config error', async () => {
     const r = await cli(['list'], { env: { REDIS_URL: 'http://example.com' } });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/REDIS_URL: expected a redis:\/\//);
+    expect(r.stderr).toMatch(/in REDIS_URL: redis: expected a redis:\/\//);
+  });
+
+  it('--json prints only the JSON document, the problems inside it', async () => {
+    const file = tmpFile('portcullis.yml', 'defaults: { bantime: soon }\ntypo: 1\n');
+    const r = await cli(['check-config', file, '--json']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('');
+    const doc = JSON.parse(r.stdout) as { ok: boolean; file: string; issues: Array<{ path: string }> };
+    expect(doc).toMatchObject({ ok: false, file });
+    expect(doc.issues.map((i) => i.path).sort()).toEqual(['', 'defaults.bantime']);
+    const none = await cli(['check-config', '--json']);
+    expect(none).toMatchObject({ code: 1, stderr: '' });
+    expect(JSON.parse(none.stdout)).toMatchObject({ ok: false, file: null });
+  });
+
+  it('settings that switch protection off or trust everybody are refused, naming the field', async () => {
+    const file = tmpFile(
+      'portcullis.yml',
+      [
+        'trustProxy: [0.0.0.0/0]',
+        'ignoreIp: [127.0.0.1, "::/0"]',
+        'gateway: { blockStatus: 200 }',
+        'jails:',
+        '  django-login: { preset: django.login, ignoreIp: [0.0.0.0/0] }',
+        '',
+      ].join('\n'),
+    );
+    const r = await cli(['check-config', file, '--json']);
+    expect(r.code).toBe(1);
+    const doc = JSON.parse(r.stdout) as { issues: Array<{ path: string; message: string }> };
+    const byPath = Object.fromEntries(doc.issues.map((i) => [i.path, i.message]));
+    expect(Object.keys(byPath).sort()).toEqual(['gateway.blockStatus', 'ignoreIp.1', 'jails.django-login.ignoreIp.0', 'trustProxy.0'].sort());
+    expect(byPath['ignoreIp.1']).toMatch(/switches banning off/);
+    expect(byPath['gateway.blockStatus']).toMatch(/4xx or 5xx/);
+    // the block answers that are meant: 403, 429, 503
+    for (const status of [403, 429, 503]) {
+      expect((await cli(['check-config', tmpFile('portcullis.yml', `gateway: { blockStatus: ${status} }\n`)])).code).toBe(0);
+    }
   });
 });

@@ -1,7 +1,8 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { parseLogLine, parseLogTime } from '@portcullis/cli';
+import { compileLogFormat, parseLogLine, parseLogTime } from '@portcullis/cli';
 import { cli, tmpFile } from './helpers.js';
 
 const T0 = Date.UTC(2026, 10, 25, 10, 0, 0);
@@ -171,5 +172,86 @@ describe('portcullis replay', () => {
     const log = tmpFile('access.log', `${login('203.0.113.9', T0)}\n`);
     const r = await cli(['replay', log], { tty: false });
     expect(r).toMatchObject({ code: 0, stderr: '' });
+  });
+
+  it('reads a gzipped log (rotated: access.log.2.gz, two gzip members as logrotate appends) and standard input', async () => {
+    const config = tmpFile('portcullis.yml', CONFIG);
+    const attempts = Array.from({ length: 6 }, (_, i) => login('203.0.113.7', T0 + i * 1000));
+    const text = (ls: string[]) => `${ls.join('\n')}\n`;
+    const gz = tmpFile('access.log.2.gz', '');
+    writeFileSync(gz, Buffer.concat([gzipSync(text(attempts.slice(0, 3))), gzipSync(text(attempts.slice(3)))]));
+    const expected = { lines: 6, unparseable: 0, bans: [expect.objectContaining({ ip: '203.0.113.7', line: 5 })] };
+
+    const fromGz = await cli(['--config', config, 'replay', gz, '--json']);
+    expect(fromGz).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(fromGz.stdout)).toMatchObject(expected);
+
+    const fromStdin = await cli(['--config', config, 'replay', '-', '--json'], { stdin: text(attempts) });
+    expect(fromStdin).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(fromStdin.stdout)).toMatchObject({ file: '-', ...expected });
+
+    // zcat-less: gzip piped in is recognised by its bytes, not its name
+    const gzStdin = await cli(['--config', config, 'replay', '-'], { stdin: gzipSync(text(attempts)) });
+    expect(gzStdin.code).toBe(0);
+    expect(gzStdin.stdout).toMatch(/^Lines: 6 read, 0 unparseable/);
+
+    // a truncated gzip is an error, not a short report
+    const cut = tmpFile('cut.log.gz', '');
+    const whole = gzipSync(text(attempts));
+    writeFileSync(cut, whole.subarray(0, whole.length - 12));
+    const broken = await cli(['--config', config, 'replay', cut]);
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toMatch(/^portcullis: error: cannot read .*cut\.log\.gz: .*\n$/);
+  });
+
+  it('nothing parses: exit 1 with a hint, after the report', async () => {
+    const config = tmpFile('portcullis.yml', CONFIG);
+    const log = tmpFile('app.log', 'INFO starting\nWARN 203.0.113.7 login failed\n');
+    const r = await cli(['--config', config, 'replay', log]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^Lines: 2 read, 2 unparseable\n/);
+    expect(r.stderr).toMatch(/^portcullis: error: none of the 2 lines parsed as nginx "combined" \(or "common"\): if nginx writes this log with its own log_format, pass it: --log-format '.*'\n$/);
+    // an empty log is a log with nothing in it, not a wrong format
+    expect((await cli(['--config', config, 'replay', '-'], { stdin: '' })).code).toBe(0);
+  });
+
+  it('--log-format: a custom nginx log_format, pasted as nginx writes it', async () => {
+    const config = tmpFile('portcullis.yml', CONFIG);
+    const directive = `log_format timed escape=default '$time_iso8601 $remote_addr "$request_method $request_uri" $status '\n    'rt=$request_time ua="$http_user_agent" xff="$http_x_forwarded_for"';`;
+    const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, '+00:00');
+    const custom = (ip: string, ms: number, status: number, ua = 'curl/8') =>
+      `${iso(ms)} ${ip} "POST /auth/login/" ${status} rt=0.012 ua="${ua}" xff="-"`;
+    const lines = [
+      ...Array.from({ length: 5 }, (_, i) => custom('203.0.113.7', T0 + i * 1000, 401)),
+      // a user agent with what nginx logs for a quote (\x22) and spaces cannot shift the fields
+      custom('192.0.2.5', T0 + 9000, 401, 'x\\x22 401 rt=1 \\x22'),
+      custom('192.0.2.6', T0 + 9000, 200),
+    ];
+    const log = tmpFile('timed.log', `${lines.join('\n')}\n`);
+    const r = await cli(['--config', config, 'replay', log, '--log-format', directive, '--json']);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    const rep = JSON.parse(r.stdout);
+    expect(rep).toMatchObject({ lines: 7, unparseable: 0, from: T0, to: T0 + 9000 });
+    expect(rep.jails[0]).toMatchObject({ jail: 'django-login', matched: 6, missed: 1, bans: 1 });
+    expect(rep.bans).toEqual([expect.objectContaining({ ip: '203.0.113.7', at: T0 + 4000, line: 5 })]);
+
+    // the same log without the format: nothing parses, the hint names the flag
+    const plain = await cli(['--config', config, 'replay', log]);
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toContain('--log-format');
+
+    // the format as a bare string, with ${var} and $time_local / $request / $msec forms
+    const parse = compileLogFormat('[$time_local] ${remote_addr}:"$request" $status $msec');
+    expect(parse('[10/Oct/2000:13:55:36 -0700] 203.0.113.9:"POST /x/ HTTP/1.1" 401 971234567.123')).toEqual({
+      ip: '203.0.113.9', time: Date.UTC(2000, 9, 10, 20, 55, 36), method: 'POST', url: '/x/', status: 401,
+    });
+    expect(compileLogFormat('$msec $remote_addr "$request" $status')('971234567.5 203.0.113.9 "GET / HTTP/1.1" 404')).toMatchObject({ time: 971_234_567_500 });
+    // garbage in a field still never becomes an address
+    expect(parse('[10/Oct/2000:13:55:36 -0700] 1.2.3.4; rm:"POST /x/ HTTP/1.1" 401 1')).toBeNull();
+
+    // a format that cannot say who failed at what: exit 1 naming what is missing
+    const short = await cli(['--config', config, 'replay', log, '--log-format', '$remote_addr $status']);
+    expect(short.code).toBe(1);
+    expect(short.stderr).toBe('portcullis: error: --log-format: the format lacks a time ($time_local, $time_iso8601 or $msec) and $request (or $request_method and $request_uri): replay needs them to judge a line\n');
   });
 });

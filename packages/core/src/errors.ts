@@ -11,11 +11,14 @@ export class PortcullisError extends Error {
 /** A config file or object that does not match the schema; `issues` name each bad field. */
 export class ConfigError extends PortcullisError {
   readonly issues: ReadonlyArray<{ path: string; message: string }>;
+  /** the file, flag or variable the config came from, when known */
+  readonly source: string | undefined;
   constructor(issues: ReadonlyArray<{ path: string; message: string }>, source?: string) {
     const where = source ? ` in ${source}` : '';
     const lines = issues.map((i) => `  - ${i.path || '(root)'}: ${i.message}`);
     super('ERR_PORTCULLIS_CONFIG', `Invalid Portcullis config${where}:\n${lines.join('\n')}`);
     this.issues = issues;
+    this.source = source;
   }
 }
 

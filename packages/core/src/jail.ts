@@ -35,6 +35,22 @@ export interface Jail {
   matches(facts: ResponseFacts): boolean;
   /** before the response: could this request be counted (method and decoded path match; status unknown)? */
   mayCount(method: string, path: string): boolean;
+  /** ports this jail protects (the sidecar adds them to firewall.ports); null = none of its own */
+  readonly ports: readonly number[] | null;
+  /**
+   * a request-flood jail counts every request its paths take, whatever the
+   * answer (the gateway counts locally, see FloodCounter); null for the rest
+   */
+  readonly flood: { flushAt: number; matchesRequest(method: string, path: string): boolean } | null;
+  /** a log-fed jail (the sidecar reads it; the gateway never matches it); null for HTTP jails */
+  readonly log: LogJailSpec | null;
+}
+
+/** Where a log-fed jail reads its lines, and how. */
+export interface LogJailSpec {
+  filter: 'sshd';
+  source: { kind: 'file'; path: string } | { kind: 'journal'; units: string[]; file?: string };
+  banLoggedIn: boolean;
 }
 
 const asList = <T>(v: T | T[] | undefined): T[] | undefined => (v === undefined ? undefined : Array.isArray(v) ? v : [v]);
@@ -47,7 +63,7 @@ interface CompiledRule {
   mayCount(method: string, path: string): boolean;
 }
 
-function compileRule(rule: RuleFields): CompiledRule {
+function compileRule(rule: RuleFields, anyRequest = false): CompiledRule {
   const statuses = rule.statuses ? new Set(rule.statuses) : null;
   const methods = rule.methods ? new Set(rule.methods.map((m) => m.toUpperCase())) : null;
   const exact = asList(rule.path);
@@ -56,7 +72,7 @@ function compileRule(rule: RuleFields): CompiledRule {
   const re = rule.pathRegex ? new RegExp(rule.pathRegex) : null;
   const exclude = rule.exclude && rule.exclude.length > 0 ? rule.exclude : null;
   const header = rule.responseHeader?.toLowerCase() ?? null;
-  const hasRule = Boolean(statuses || exactSet || prefixes || re);
+  const hasRule = anyRequest || Boolean(statuses || exactSet || prefixes || re);
   const budgeted = Boolean(exactSet || prefixes || re);
   const pathMatches = (path: string): boolean => {
     if (exclude) for (const p of exclude) if (path.startsWith(p)) return false;
@@ -96,7 +112,22 @@ export function resolveJail(name: string, jail: JailConfig, config: PortcullisCo
   for (const key of ['methods', 'path', 'pathPrefix', 'pathRegex', 'statuses', 'responseHeader', 'exclude'] as const) {
     if (jail[key] !== undefined) (rule as Record<string, unknown>)[key] = jail[key];
   }
-  const compiled = compileRule(rule);
+  // a flood jail never matches a response: it counts requests (statuses and headers play no part)
+  const flood = preset.flood ? compileRule({ ...rule, statuses: undefined, responseHeader: undefined }, true) : null;
+  const compiled: CompiledRule = flood
+    ? { hasRule: false, statuses: null, budgeted: false, matches: () => false, mayCount: () => false }
+    : compileRule(rule);
+  const logpath = jail.logpath ?? preset.logpath;
+  const log: LogJailSpec | null = preset.filter
+    ? {
+        filter: preset.filter,
+        // journald when the jail says so, else the file (the preset's default path)
+        source: jail.journal
+          ? { kind: 'journal', units: jail.journal.units, ...(jail.journal.file ? { file: jail.journal.file } : {}) }
+          : { kind: 'file', path: logpath ?? '/var/log/auth.log' },
+        banLoggedIn: jail.banLoggedIn ?? false,
+      }
+    : null;
   return {
     name,
     bantime: jail.bantime ?? (preset.bantime !== undefined ? parseDuration(preset.bantime) : config.defaults.bantime),
@@ -109,6 +140,14 @@ export function resolveJail(name: string, jail: JailConfig, config: PortcullisCo
     budgeted: compiled.budgeted,
     matches: compiled.matches,
     mayCount: compiled.mayCount,
+    ports: jail.ports ?? preset.ports ?? null,
+    flood: flood
+      ? {
+          flushAt: jail.flushAt ?? Math.max(1, Math.floor((jail.maxretry ?? preset.maxretry ?? config.defaults.maxretry) / 10)),
+          matchesRequest: (method, path) => flood.matches({ method, url: path, path, status: 0, header: () => undefined }),
+        }
+      : null,
+    log,
   };
 }
 

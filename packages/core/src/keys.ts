@@ -9,6 +9,7 @@
  *   {p}:bans               ZSET    ip or CIDR → until ms (+inf = forever)
  *   {p}:offenses:<ip>      STRING  bans so far (for the increment)
  *   {p}:stats:<jail>       HASH    failed, banned (totals)
+ *   {p}:recent:<jail>:<ip> LIST    last failing requests (JSON, newest first), for ban alerts
  *   {p}:events             STREAM  ban/unban events for the sidecars
  *   {p}:events:dead        STREAM  malformed events parked by a sidecar
  *   {p}:sidecar:<host>:lock STRING the live sidecar of one host id (PX, renewed)
@@ -47,6 +48,9 @@ export class Keys {
   }
   offenses(ip: string): string {
     return `${this.tag}:offenses:${ip}`;
+  }
+  recent(jail: string, ip: string): string {
+    return `${this.tag}:recent:${jail}:${ip}`;
   }
   stats(jail: string): string {
     return `${this.tag}:stats:${jail}`;

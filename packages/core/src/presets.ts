@@ -16,6 +16,14 @@ export interface RuleFields {
   maxretry?: number;
   findtime?: string | number;
   bantime?: string | number;
+  /** every request counts (any status): a request-flood jail */
+  flood?: boolean;
+  /** a log-fed jail (read by the sidecar, not the gateway): the filter of its lines */
+  filter?: 'sshd';
+  /** the log file it follows unless the jail reads journald */
+  logpath?: string;
+  /** the ports its firewall bans close (default firewall.ports) */
+  ports?: number[];
 }
 
 export const PRESETS = {
@@ -46,6 +54,15 @@ export const PRESETS = {
     maxretry: 30,
     findtime: '1m',
   },
+  /** fail2ban's nginx-limit-req: 300 requests of any status within a minute, static files not counted. */
+  'http.flood': {
+    flood: true,
+    exclude: ['/static/', '/media/', '/favicon.ico', '/robots.txt', '/apple-touch-icon'],
+    maxretry: 300,
+    findtime: '1m',
+  },
+  /** fail2ban's [sshd]: sshd's failure lines, read by every host's sidecar; a ban closes port 22. */
+  sshd: { filter: 'sshd', logpath: '/var/log/auth.log', ports: [22] },
   /** Only the X-Portcullis-Failure header set by the Django helper counts. */
   'django.signal': {},
 } as const satisfies Record<string, RuleFields>;

@@ -9,3 +9,4 @@ export { healthHandler, healthReport, type HealthReport } from './health.js';
 export { keyAddress } from './client-key.js';
 export type { BlockedInfo, HookNext, HookRequest, PortcullisHooks } from './hooks.js';
 export { ERROR_CODES_DOC } from './usage-error.js';
+export { FloodCounter, type FloodCounterOptions } from './flood-counter.js';

@@ -18,6 +18,8 @@ import { failedJails, takeFailureHeader } from './classify.js';
 import type { ClientKey, HookRunner } from './hook-runner.js';
 import type { BlockReason, GatewayMetrics } from './metrics.js';
 import type { OutageLog } from './outage.js';
+import { failureDetail } from './failure-detail.js';
+import { FloodCounter } from './flood-counter.js';
 
 export type Req = IncomingMessage & { originalUrl?: string; log?: Logger };
 export type Next = (err?: unknown) => void;
@@ -90,6 +92,10 @@ export class RequestGuard {
   // the union of the statuses the jails count; null when some jail counts any status
   private readonly statusFilter: ReadonlySet<number> | null;
   private warnedUnknown = false;
+  /** request-flood jails: counted here per address, sent to Redis only past flushAt (flood-counter.ts) */
+  private readonly floods: FloodCounter[];
+  /** ban alerts quote the last failing requests: kept only when alerts are configured */
+  private readonly keepDetails: boolean;
 
   constructor(private readonly d: RequestGuardDeps) {
     this.jailMap = d.jails;
@@ -100,6 +106,10 @@ export class RequestGuard {
     this.statusFilter = this.ruled.every((j) => j.statuses !== null)
       ? new Set(this.ruled.flatMap((j) => [...(j.statuses ?? [])]))
       : null;
+    this.floods = [...d.jails.values()]
+      .filter((j) => j.flood !== null)
+      .map((jail) => new FloodCounter({ jail, store: d.store, onBanned: (key, r) => d.cache.add(key, r.until), onError: (err) => d.outage.failed(err) }));
+    this.keepDetails = d.config.alerts?.enabled === true;
   }
 
   handle(req: Req, res: ServerResponse, next: Next): void {
@@ -215,6 +225,10 @@ export class RequestGuard {
       return;
     }
     const method = req.method ?? 'GET';
+    for (const flood of this.floods) {
+      const key = this.keyFor(client, flood.jail);
+      if (key !== null) flood.hit(key, method, path);
+    }
     let candidates: Jail[] | null = null;
     for (const jail of this.budgeted) if (jail.mayCount(method, path)) (candidates ??= []).push(jail);
     // most requests leave here: no jail could count them, no Redis call
@@ -312,7 +326,7 @@ export class RequestGuard {
     for (const jail of hits) {
       const unit = held?.find((h) => h.jail === jail);
       const key = unit?.key ?? this.keyFor(client, jail);
-      if (key !== null) this.record(jail, client, key, req, unit);
+      if (key !== null) this.record(jail, client, key, req, unit, head.statusCode);
     }
     if (held) for (const h of held) if (!hits.includes(h.jail)) this.budget.settle(h.jail, h.key, h.token);
   }
@@ -331,10 +345,11 @@ export class RequestGuard {
     for (const h of held) this.budget.settle(h.jail, h.key, h.token);
   }
 
-  private record(jail: Jail, client: Client, key: string, req: Req, unit: Held | undefined): void {
+  private record(jail: Jail, client: Client, key: string, req: Req, unit: Held | undefined, status: number): void {
     const { cache, outage, log, metrics } = this.d;
     const { ip } = client;
-    const recording = this.d.store.recordFailure(jail, key).then(
+    const detail = this.keepDetails ? failureDetail(req, status) : undefined;
+    const recording = this.d.store.recordFailure(jail, key, undefined, detail).then(
       (result) => {
         outage.recovered();
         metrics.failureRecorded(jail.name, result.banned);

@@ -1,21 +1,29 @@
 #!/usr/bin/env node
+import { CommanderError } from 'commander';
 import { pino } from 'pino';
 import { ConfigError } from '@portcullis/core';
-import { resolveCliOptions, USAGE } from './options.js';
+import { optionsFrom, sidecarCommand } from './options.js';
 import { startSidecar } from './sidecar.js';
+
+/** Exit codes: 0 stopped cleanly, 1 failed at run time, 2 bad flags or config. */
+const USAGE_EXIT = 2;
 
 /** `portcullis-sidecar`: a thin wrapper over startSidecar(). */
 async function main(): Promise<void> {
+  const program = sidecarCommand().exitOverride().showHelpAfterError('(run portcullis-sidecar --help for usage)');
+  try {
+    program.parse(process.argv.slice(2), { from: 'user' });
+  } catch (err) {
+    // --help and --version end here too, with exit code 0
+    process.exit(err instanceof CommanderError && err.exitCode !== 0 ? USAGE_EXIT : 0);
+  }
   let opts;
   try {
-    opts = await resolveCliOptions(process.argv.slice(2));
+    opts = await optionsFrom(program.opts(), process.env, process.cwd());
   } catch (err) {
-    process.stderr.write(`portcullis-sidecar: ${(err as Error).message}\n\n${err instanceof ConfigError ? '' : USAGE}`);
-    process.exit(2);
-  }
-  if (opts.help) {
-    process.stdout.write(USAGE);
-    return;
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`portcullis-sidecar: ${err.message}\n`);
+    process.exit(USAGE_EXIT);
   }
   const logger = pino({ name: 'portcullis-sidecar', level: opts.logLevel });
   const sidecar = await startSidecar(opts.config, { logger, defaultMetrics: true });

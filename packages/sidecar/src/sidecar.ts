@@ -4,6 +4,7 @@ import {
   Keys,
   PortcullisError,
   createRedis,
+  effectiveFirewall,
   describeRedis,
   explainRedisError,
   isCluster,
@@ -26,6 +27,9 @@ import { healthReport, startHealthServer, type HealthReport } from './health.js'
 import { HostIdInUseError, HostLock } from './host-lock.js';
 import { ConnectionKiller } from './kill-connections.js';
 import { SidecarMetrics } from './metrics.js';
+import { assertAlertsGroup, startSideTasks, type SideTasks } from './side-tasks.js';
+import type { LogJail } from './logs/log-jail.js';
+import type { AlertConsumer } from './alerts/alert-consumer.js';
 import { Reconciler } from './reconciler.js';
 import { banRefusal } from './refusal.js';
 
@@ -105,6 +109,8 @@ export class Sidecar {
   private loopDone: Promise<void> = Promise.resolve();
   private reconcileTimer: NodeJS.Timeout | null = null;
   private closeHealth: (() => Promise<void>) | null = null;
+  /** log jails and the alerts consumer, beside the firewall loop */
+  private sideTasks: SideTasks | null = null;
   private readonly sleepers = new Set<() => void>();
 
   constructor(config: PortcullisConfig, opts: SidecarOptions = {}) {
@@ -116,7 +122,7 @@ export class Sidecar {
     this.log = (opts.logger ?? pino({ name: 'portcullis-sidecar' })).child({ host: this.hostId });
     this.metrics = new SidecarMetrics({ defaultMetrics: opts.defaultMetrics });
     const run = opts.run ?? runCommand;
-    this.backend = opts.backend ?? createBackend(config.firewall, { run, logger: this.log, ufwRulesDir: opts.ufwRulesDir });
+    this.backend = opts.backend ?? createBackend(effectiveFirewall(config), { run, logger: this.log, ufwRulesDir: opts.ufwRulesDir });
     this.applier = new Applier({
       backend: this.backend,
       log: this.log,
@@ -129,6 +135,17 @@ export class Sidecar {
       this.readyReject = reject;
     });
     this.ready.catch(() => {}); // a caller that never awaits it must not crash the process
+    assertAlertsGroup(config, this.hostId);
+  }
+
+  /** this host's member of the alerts group (null without `alerts`); `await alerts.ready` before counting on it */
+  get alerts(): AlertConsumer | null {
+    return this.sideTasks?.alerts ?? null;
+  }
+
+  /** this host's log-fed jails (sshd), running once start() resolved */
+  get logJails(): readonly LogJail[] {
+    return this.sideTasks?.logJails.jails ?? [];
   }
 
   /** what we hold in the firewall, by address */
@@ -199,6 +216,10 @@ export class Sidecar {
       this.readyReject(err as Error);
       void this.stop();
     });
+    const tasks = await startSideTasks(this.config, { hostId: this.hostId, redis: url, logger: this.log, registry: this.metrics.registry });
+    // stopped meanwhile (the host id was taken): they go too
+    if (this.stopping) await tasks.stop();
+    else this.sideTasks = tasks;
   }
 
   private wireRedis(): void {
@@ -256,6 +277,7 @@ export class Sidecar {
     await this.reconciler?.settled();
     await this.applier.stop();
     await this.lock?.release();
+    await this.sideTasks?.stop();
     this.cmd?.disconnect();
     await this.closeHealth?.();
   }

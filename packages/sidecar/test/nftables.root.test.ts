@@ -3,6 +3,7 @@ import { RedisServer } from '../../../test/helpers/redis-server.js';
 import { CLIENT_V4, CLIENT_V6, OTHER_V4, OTHER_V6, TestNet, firewallSkipReason } from '../../../test/helpers/netns.js';
 import type { Sidecar } from '@portcullis/sidecar';
 import { nsSidecar, store, testConfig, waitFor } from './harness.js';
+import { nsBackend } from './ns-backend.js';
 
 const skip = firewallSkipReason('nft', 'ss');
 if (skip) console.warn(`[skipped] sidecar nftables tests: ${skip}`);
@@ -39,17 +40,17 @@ describe.runIf(skip === null)('nftables backend, real nft in a network namespace
   function ruleset(): any[] {
     return (JSON.parse(net.inServer(['nft', '-j', 'list', 'ruleset'])) as { nftables: any[] }).nftables;
   }
-  function elements(set: 'v4' | 'v6' | 'v4net' | 'v6net'): Elem[] {
+  function elements(set: string): Elem[] {
     const s = ruleset().find((o) => o.set?.table === 'portcullis' && o.set?.name === set)?.set;
     return (s?.elem ?? []).map((e: any) => {
       const v = e.elem ? e.elem.val : e;
-      const ip = typeof v === 'string' ? v : `${v.prefix.addr}/${v.prefix.len}`;
+      const ip = typeof v === 'string' ? (/p\d+$/.test(set) ? `${v}/${set.slice(3)}` : v) : `${v.prefix.addr}/${v.prefix.len}`;
       return { ip, timeout: e.elem?.timeout, expires: e.elem?.expires };
     });
   }
-  const has = (set: 'v4' | 'v6' | 'v4net' | 'v6net', ip: string) => elements(set).filter((e) => e.ip === ip).length === 1;
+  const has = (set: string, ip: string) => elements(set).filter((e) => e.ip === ip).length === 1;
 
-  it('creates its own table with timeout sets (interval sets for ranges) and an input hook', async () => {
+  it('creates its own table with timeout sets and an input hook', async () => {
     const config = testConfig(redis.url, { firewall: { backend: 'nftables', ports: [PORT] } });
     sidecar = await nsSidecar(net, config, { hostId: 'nft-a' });
     const rs = ruleset();
@@ -57,8 +58,6 @@ describe.runIf(skip === null)('nftables backend, real nft in a network namespace
     for (const name of ['v4', 'v6']) {
       const set = rs.find((o) => o.set?.name === name && o.set?.table === 'portcullis')?.set;
       expect(set.flags).toEqual(['timeout']);
-      const net = rs.find((o) => o.set?.name === `${name}net` && o.set?.table === 'portcullis')?.set;
-      expect(net.flags).toEqual(expect.arrayContaining(['interval', 'timeout']));
     }
     const chain = rs.find((o) => o.chain?.table === 'portcullis' && o.chain?.name === 'input')?.chain;
     expect(chain.hook).toBe('input');
@@ -107,21 +106,22 @@ describe.runIf(skip === null)('nftables backend, real nft in a network namespace
     await s.close();
   });
 
-  it('keeps CIDRs as ranges (interval sets); nested ranges and addresses inside a range do not break a batch', async () => {
+  it('keeps CIDRs as ranges (a set per prefix length); nested ranges and addresses inside a range do not break a batch', async () => {
     const config = testConfig(redis.url, { firewall: { backend: 'nftables', ports: [PORT] } });
     sidecar = await nsSidecar(net, config, { hostId: 'nft-d' });
     const s = await store(config);
     await s.ban('198.51.100.0/24', { duration: 60_000 });
     await s.ban('2001:db8:77::/48', { duration: 60_000 });
-    await waitFor('ranges', () => has('v4net', '198.51.100.0/24') && has('v6net', '2001:db8:77::/48'));
+    await waitFor('ranges', () => has('v4p24', '198.51.100.0/24') && has('v6p48', '2001:db8:77::/48'));
     await s.ban('198.51.100.7', { duration: 60_000 });
-    await s.ban('198.51.100.128/25', { duration: 60_000 }); // inside the /24: the interval set refuses it
+    await s.ban('198.51.100.128/25', { duration: 60_000 }); // inside the /24: its own element
     await s.ban('203.0.113.5', { duration: 60_000 });
     await waitFor('later bans applied', () => has('v4', '203.0.113.5') && has('v4', '198.51.100.7'));
-    expect(has('v4net', '198.51.100.0/24')).toBe(true);
+    expect(has('v4p24', '198.51.100.0/24')).toBe(true);
+    await waitFor('the /25 too', () => has('v4p25', '198.51.100.128/25'));
     expect(sidecar.healthReport().status).toBe('ok');
     for (const ip of ['198.51.100.0/24', '2001:db8:77::/48', '198.51.100.7', '198.51.100.128/25', '203.0.113.5']) await s.unban(ip);
-    await waitFor('all gone', () => [...elements('v4'), ...elements('v6'), ...elements('v4net'), ...elements('v6net')].length === 0);
+    await waitFor('all gone', () => ['v4', 'v6', 'v4p24', 'v4p25', 'v6p48'].every((set) => elements(set).length === 0));
     await s.close();
   });
 
@@ -198,5 +198,35 @@ describe.runIf(skip === null)('nftables backend, real nft in a network namespace
     for (let i = 1; i <= 20; i++) await s.unban(`203.0.113.${i}`);
     await waitFor('empty', () => elements('v4').length === 0);
     await s.close();
+  });
+
+  it('an older table (ranges in interval sets v4net/v6net) is moved to the per-length sets at start (one transaction), timeouts kept', async () => {
+    const t = 'inet portcullis';
+    net.inServer(['nft', '-f', '-'], [
+      `add table ${t}`,
+      `delete table ${t}`,
+      `add table ${t}`,
+      `add set ${t} v4 { type ipv4_addr; flags timeout; }`,
+      `add set ${t} v6 { type ipv6_addr; flags timeout; }`,
+      `add set ${t} v4net { type ipv4_addr; flags interval, timeout; }`,
+      `add set ${t} v6net { type ipv6_addr; flags interval, timeout; }`,
+      `add chain ${t} input { type filter hook input priority filter - 10; policy accept; }`,
+      `add rule ${t} input ip saddr @v4net tcp dport { ${PORT} } counter drop`,
+      `add element ${t} v4net { 192.0.2.0/30 timeout 2h }`,
+      `add element ${t} v6net { 2001:db8:5c::/120 }`,
+      '',
+    ].join('\n'));
+    expect(net.canConnect(CLIENT_V4, PORT)).toBe(false);
+    const backend = await nsBackend(net, { backend: 'nftables', ports: [PORT] });
+    const names = ruleset().filter((o) => o.set?.table === 'portcullis').map((o) => o.set.name).sort();
+    expect(names).toEqual(['v4', 'v4p30', 'v6', 'v6p120']);
+    const owned = await backend.listOwned();
+    expect(owned.map((o) => o.ip).sort()).toEqual(['192.0.2.0/30', '2001:db8:5c::/120']);
+    expect(owned.find((o) => o.ip === '192.0.2.0/30')!.until).toBeGreaterThan(Date.now() + 7_000_000);
+    expect(owned.find((o) => o.ip === '2001:db8:5c::/120')!.until).toBe(-1);
+    expect(net.canConnect(CLIENT_V4, PORT)).toBe(false);
+    expect(net.canConnect(CLIENT_V6, PORT)).toBe(false);
+    expect((await backend.check()).intact).toBe(true);
+    net.inServer(['nft', 'delete', 'table', 'inet', 'portcullis']);
   });
 });

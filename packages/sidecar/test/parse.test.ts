@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '@portcullis/core';
 import {
-  UfwBackend, nftBatchScript, nftSetupScript, parseNftSetJson, parseUfwComment, parseUfwUserRules, ufwAddArgs, ufwDeleteArgs,
+  FirewallError, MAX_DURATION_MS, UfwBackend, checkBan, editUfwUserRules, nftBatchScript, nftSetupScript, nftTimeout, parseNftTableJson, parseUfwComment, parseUfwUserRules,
+  ufwAddArgs, ufwDeleteArgs,
 } from '@portcullis/sidecar';
 
 const hex = (s: string) => Buffer.from(s).toString('hex');
@@ -66,23 +67,71 @@ describe('ufw: rules, comments and commands', () => {
   });
 });
 
+describe('ufw: editing its rule files', () => {
+  it('drops our rule blocks, rewrites a comment, leaves every other byte alone', () => {
+    const edited = editUfwUserRules(USER_RULES, (r) =>
+      r.ip === '198.51.100.0/24' ? null : r.spec.route ? undefined : 'portcullis django-login until forever',
+    );
+    expect(edited).not.toContain('198.51.100.0/24');
+    expect(edited).toContain('-A ufw-user-input -p tcp --dport 22 -j ACCEPT');
+    expect(edited).toContain(`comment=${hex('not ours')}`);
+    expect(edited).toContain('### END RULES ###\n');
+    const rules = parseUfwUserRules(edited);
+    expect(rules.map((r) => r.until)).toEqual([-1, -1]);
+    expect(edited.split('\n').filter((l) => l.startsWith('-A '))).toHaveLength(4);
+    expect(editUfwUserRules(USER_RULES, () => undefined)).toBe(USER_RULES);
+  });
+});
+
+describe('ban lengths every backend takes', () => {
+  const NOW = 1_800_000_000_000;
+  it('forever, up to 10 years; an absurd or malformed until is a non-transient FirewallError naming it', () => {
+    expect(() => checkBan({ ip: '192.0.2.1', jail: 'j', until: -1 }, NOW)).not.toThrow();
+    expect(() => checkBan({ ip: '192.0.2.1', jail: 'j', until: NOW + MAX_DURATION_MS }, NOW)).not.toThrow();
+    for (const until of [9999999999999999, NOW + MAX_DURATION_MS * 2, Number.NaN, 1.5, -7]) {
+      let err: unknown;
+      try {
+        checkBan({ ip: '192.0.2.1', jail: 'j', until }, NOW);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(FirewallError);
+      expect((err as FirewallError).transient).toBe(false);
+      expect((err as FirewallError).code).toBe('ERR_PORTCULLIS_FIREWALL');
+      expect((err as Error).message).toContain(String(until));
+    }
+  });
+
+  it('nft timeouts in days/hours/minutes/seconds/ms (nft refuses Nms from 100,000,000 up)', () => {
+    expect(nftTimeout(1500)).toBe('1s500ms');
+    expect(nftTimeout(3_600_000)).toBe('1h');
+    expect(nftTimeout(2 * 86_400_000 + 3_600_000 + 61_001)).toBe('2d1h1m1s1ms');
+    expect(nftTimeout(MAX_DURATION_MS)).toBe('3650d');
+    expect(nftTimeout(0.2)).toBe('1ms');
+  });
+});
+
 describe('nftables: scripts and listing', () => {
   const fw = parseConfig({ firewall: { backend: 'nftables', ports: [80, 443] } }).firewall;
   const NOW = 1_800_000_000_000;
 
-  it('setup creates table, interval+timeout sets and hooks without flushing sets', () => {
-    const s = nftSetupScript(fw);
+  it('setup creates table, timeout sets (one per range length in use) and hooks without flushing sets', () => {
+    const s = nftSetupScript(fw, ['v6p64', 'v4p28', 'v4p24']);
     expect(s).toContain('add set inet portcullis v4 { type ipv4_addr; flags timeout; }');
     expect(s).toContain('add set inet portcullis v6 { type ipv6_addr; flags timeout; }');
-    expect(s).toContain('add set inet portcullis v4net { type ipv4_addr; flags interval, timeout; }');
-    expect(s).toContain('add set inet portcullis v6net { type ipv6_addr; flags interval, timeout; }');
-    expect(s).toContain('add rule inet portcullis input ip saddr @v4net tcp dport { 80, 443 } counter drop');
+    expect(s).toContain('add set inet portcullis v4p28 { type ipv4_addr; flags timeout; }');
+    expect(s).toContain('add set inet portcullis v6p64 { type ipv6_addr; flags timeout; }');
+    expect(s).toContain('add rule inet portcullis input ip saddr & 255.255.255.240 @v4p28 tcp dport { 80, 443 } counter drop');
+    expect(s).toContain('add rule inet portcullis input ip6 saddr & ffff:ffff:ffff:ffff:: @v6p64 tcp dport { 80, 443 } counter drop');
+    expect(s.indexOf('@v4p24')).toBeLessThan(s.indexOf('@v4p28'));
     expect(s).toContain('add chain inet portcullis input { type filter hook input priority filter - 10; policy accept; }');
     expect(s).toContain('add rule inet portcullis input ip saddr @v4 tcp dport { 80, 443 } counter drop');
     expect(s).toContain('delete chain inet portcullis forward');
     expect(s).not.toMatch(/flush (set|table|ruleset)/);
+    expect(s).not.toContain('interval');
     const docker = nftSetupScript({ ...fw, docker: true, action: 'reject' });
-    expect(docker).toContain('add rule inet portcullis forward ip6 saddr @v6 tcp dport { 80, 443 } counter reject');
+    // the port the client asked for, from before Docker's DNAT
+    expect(docker).toContain('add rule inet portcullis forward ip6 saddr @v6 meta l4proto tcp ct original proto-dst { 80, 443 } counter reject');
   });
 
   it('a batch is one script: new bans are plain adds, live ones deleted and re-added (timeout refresh), unknown removals made to exist first', () => {
@@ -98,27 +147,30 @@ describe('nftables: scripts and listing', () => {
       [
         'add element inet portcullis v4 { 198.51.100.2 }',
         'delete element inet portcullis v4 { 198.51.100.1, 198.51.100.2, 203.0.113.2 }',
-        'add element inet portcullis v4 { 203.0.113.1 timeout 60000ms, 203.0.113.2 }',
-        'add element inet portcullis v6net { 2001:db8::/64 timeout 1500ms }',
+        'add element inet portcullis v4 { 203.0.113.1 timeout 1m, 203.0.113.2 }',
+        'add element inet portcullis v6p64 { 2001:db8:: timeout 1s500ms }',
         '',
       ].join('\n'),
     );
     // without knowledge: everything made to exist, deleted, re-added
     expect(nftBatchScript('portcullis', { add: [batch.add[0]!], remove: [] }, NOW)).toBe(
-      ['add element inet portcullis v4 { 203.0.113.1 }', 'delete element inet portcullis v4 { 203.0.113.1 }', 'add element inet portcullis v4 { 203.0.113.1 timeout 60000ms }', ''].join('\n'),
+      ['add element inet portcullis v4 { 203.0.113.1 }', 'delete element inet portcullis v4 { 203.0.113.1 }', 'add element inet portcullis v4 { 203.0.113.1 timeout 1m }', ''].join('\n'),
     );
   });
 
-  it('reads elements back with their remaining time', () => {
+  it('reads elements back with their remaining time; a range from its set\'s prefix length', () => {
     const json = JSON.stringify({
       nftables: [
         { metainfo: { version: '1.0.6' } },
-        { set: { family: 'inet', name: 'v4', table: 'portcullis', elem: [{ elem: { val: { prefix: { addr: '10.0.0.0', len: 8 } }, timeout: 50, expires: 49 } }, '198.51.100.9'] } },
+        { set: { family: 'inet', name: 'v4p8', table: 'portcullis', elem: [{ elem: { val: '10.0.0.0', timeout: 50, expires: 49 } }] } },
+        { set: { family: 'inet', name: 'v4', table: 'portcullis', elem: ['198.51.100.9'] } },
+        { chain: { family: 'inet', table: 'portcullis', name: 'input', hook: 'input' } },
+        { rule: { family: 'inet', table: 'portcullis', chain: 'input', expr: [{ match: { right: '@v4' } }] } },
       ],
     });
-    expect(parseNftSetJson(json, NOW)).toEqual([
-      { ip: '10.0.0.0/8', jail: '', until: NOW + 49_000, current: true },
-      { ip: '198.51.100.9', jail: '', until: -1, current: true },
-    ]);
+    const t = parseNftTableJson(json);
+    expect(t.sets.get('v4p8')).toEqual([{ text: '10.0.0.0/8', expiresMs: 49_000 }]);
+    expect(t.sets.get('v4')).toEqual([{ text: '198.51.100.9' }]);
+    expect(t.chains.get('input')).toEqual({ hook: 'input', rules: ['[{"match":{"right":"@v4"}}]'] });
   });
 });

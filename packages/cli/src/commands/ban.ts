@@ -38,7 +38,7 @@ export function registerBan(program: Command, io: Io): void {
     .option('--reason <text>', 'why, kept with the ban', 'manual')
     .option('--json', 'machine-readable output')
     .action(async (targets: string[], opts: BanOpts, cmd: Command) => {
-      const { config } = await resolveConfig(io, globalOptions(cmd).config);
+      const { config } = await resolveConfig(io, globalOptions(cmd));
       const protection = new Protection(config);
       const entries = [...targets.map((text) => ({ text, where: '' })), ...(opts.file ? await readBlocklist(opts.file) : [])];
       if (entries.length === 0) {

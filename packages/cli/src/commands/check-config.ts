@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ConfigError, describeRedis, formatDuration, resolveJail } from '@portcullis/core';
 import type { Io } from '../io.js';
-import { configPath, resolveConfig } from '../config.js';
+import { resolveConfig } from '../config.js';
 import { CliError, ReportedError } from '../errors.js';
 import { describeRule } from '../format/rule.js';
 import { table } from '../format/table.js';
@@ -15,17 +15,24 @@ export function registerCheckConfig(program: Command, io: Io): void {
     .argument('[file]', 'config file (default: --config, $PORTCULLIS_CONFIG or ./portcullis.yml)')
     .option('--json', 'machine-readable output')
     .action(async (file: string | undefined, opts: { json?: boolean }, cmd: Command) => {
-      const path = configPath(io, file ?? globalOptions(cmd).config);
-      if (path === null) throw new CliError('no config file: name one, set PORTCULLIS_CONFIG or create ./portcullis.yml');
+      const global = globalOptions(cmd);
       let loaded;
       try {
-        loaded = await resolveConfig(io, path);
+        loaded = await resolveConfig(io, { ...global, config: file ?? global.config });
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err;
-        if (opts.json) io.stdout.write(json({ ok: false, file: path, issues: err.issues }));
-        // one self-contained line per problem, so each can be grepped
-        for (const i of err.issues) io.stderr.write(`portcullis: error: ${path}: ${i.path || '(file)'}: ${i.message}\n`);
+        const where = err.source ?? loaded?.source ?? file ?? global.config ?? null;
+        // --json: the document alone, the problems inside it; else one self-contained line per problem, so each can be grepped
+        if (opts.json) io.stdout.write(json({ ok: false, file: where, issues: err.issues }));
+        else for (const i of err.issues) io.stderr.write(`portcullis: error: ${where ? `${where}: ` : ''}${i.path || '(file)'}: ${i.message}\n`);
         throw new ReportedError('config is invalid');
+      }
+      const path = loaded.source;
+      if (path === null) {
+        const none = 'no config file: name one, set PORTCULLIS_CONFIG or create ./portcullis.yml';
+        if (!opts.json) throw new CliError(none);
+        io.stdout.write(json({ ok: false, file: null, issues: [{ path: '', message: none }] }));
+        throw new ReportedError(none);
       }
       const { config } = loaded;
       const jails = Object.entries(config.jails).map(([name, j]) => {

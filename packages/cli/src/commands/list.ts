@@ -13,7 +13,7 @@ export function registerList(program: Command, io: Io): void {
     .description('active bans: ip, jail, until, time left, count, by')
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const { config } = await resolveConfig(io, globalOptions(cmd).config);
+      const { config } = await resolveConfig(io, globalOptions(cmd));
       const now = Date.now();
       const bans = await withStore(config, (store) => store.listBans(now));
       if (opts.json) {

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 /** The options every command shares (declared on the root program). */
 export interface GlobalOptions {
   config?: string;
+  redis?: string;
 }
 
 export function globalOptions(cmd: Command): GlobalOptions {

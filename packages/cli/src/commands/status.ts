@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
-import { assertKnownJail, type JailStatus } from '@portcullis/core';
+import { RedisBanStore, UnknownJailError, type JailStatus } from '@portcullis/core';
 import type { Io } from '../io.js';
 import { resolveConfig } from '../config.js';
 import { withStore } from '../store.js';
+import { jailsInRedis, withRedisJails } from '../redis-jails.js';
 import { table } from '../format/table.js';
 import { formatLeft, formatUntil } from '../format/time.js';
 import { globalOptions, json } from './options.js';
@@ -11,34 +12,34 @@ import { globalOptions, json } from './options.js';
 export function registerStatus(program: Command, io: Io): void {
   program
     .command('status')
-    .description('jails and their counters; with a jail, its banned addresses too')
+    .description('jails (the config\'s and those Redis has counted) with their counters; with a jail, its banned addresses too')
     .argument('[jail]', 'one jail')
     .option('--json', 'machine-readable output')
     .action(async (jail: string | undefined, opts: { json?: boolean }, cmd: Command) => {
-      const { config } = await resolveConfig(io, globalOptions(cmd).config);
-      // an unknown jail is the user's mistake: say so before touching Redis
-      if (jail !== undefined) assertKnownJail(config, jail);
+      const { config } = await resolveConfig(io, globalOptions(cmd));
       const now = Date.now();
       const jails = await withStore(config, async (store) => {
-        const out = await store.status(jail, now);
-        // hand bans outside any jail show up as "manual" in the overview
-        if (jail === undefined && !('manual' in config.jails)) {
-          const [manual] = await store.status('manual', now);
-          if (manual && (manual.currentlyBanned > 0 || manual.totalBanned > 0)) out.push(manual);
+        const known = await jailsInRedis(store, config.prefix);
+        if (jail !== undefined && !(jail in config.jails) && !known.includes(jail)) {
+          const err = new UnknownJailError(jail);
+          err.message += ' (not in the config, and Redis has counted nothing under that name)';
+          throw err;
         }
-        return out;
+        // the same client, a config that names Redis's jails too
+        const view = new RedisBanStore({ config: withRedisJails(config, known), redis: store.redis });
+        return view.status(jail, now);
       });
       if (opts.json) {
         io.stdout.write(json({ now, jails }));
         return;
       }
-      io.stdout.write(jail === undefined ? overview(jails, Object.keys(config.jails).length) : detail(jails[0]!, now));
+      io.stdout.write(jail === undefined ? overview(jails) : detail(jails[0]!, now));
     });
 }
 
-function overview(jails: JailStatus[], configured: number): string {
+function overview(jails: JailStatus[]): string {
   return (
-    `Number of jails: ${configured}\n\n` +
+    `Number of jails: ${jails.length}\n\n` +
     table(
       ['JAIL', 'FAILED NOW', 'FAILED TOTAL', 'BANNED NOW', 'BANNED TOTAL'],
       jails.map((j) => [j.jail, j.currentlyFailed, j.totalFailed, j.currentlyBanned, j.totalBanned]),

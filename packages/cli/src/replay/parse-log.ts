@@ -10,6 +10,9 @@ export interface LogEntry {
   status: number;
 }
 
+/** One access-log line → entry, or null when the line cannot be trusted. */
+export type LineParser = (line: string) => LogEntry | null;
+
 // nginx "combined" (and "common", which stops after the size):
 // $remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"
 // nginx escapes '"' inside fields as \x22, so a quoted field never holds a bare quote.
@@ -34,18 +37,21 @@ export function parseLogTime(text: string): number | null {
 }
 
 /**
- * One line → entry, or null when it is not a combined/common log line, its
- * address is not a valid IP, or its request is not "METHOD URL PROTO"
- * (nginx logs "-" or raw bytes for garbage requests).
+ * An entry from fields already cut out of a line, or null when the address
+ * is not a valid IP, the time is unreadable, or the request is not
+ * "METHOD URL PROTO" (nginx logs "-" or raw bytes for garbage requests).
  */
+export function logEntry(ipText: string, time: number | null, request: string, statusText: string): LogEntry | null {
+  const ip = normalizeIp(ipText);
+  if (ip === null || time === null || !/^\d{3}$/.test(statusText)) return null;
+  const req = REQUEST.exec(request);
+  if (!req) return null;
+  return { ip, time, method: req[1]!.toUpperCase(), url: req[2]!, status: Number(statusText) };
+}
+
+/** A line in nginx's "combined" or "common" format → entry, or null. */
 export function parseLogLine(line: string): LogEntry | null {
   const m = LINE.exec(line);
   if (!m) return null;
-  const ip = normalizeIp(m[1]);
-  if (ip === null) return null;
-  const time = parseLogTime(m[2]!);
-  if (time === null) return null;
-  const req = REQUEST.exec(m[3]!);
-  if (!req) return null;
-  return { ip, time, method: req[1]!.toUpperCase(), url: req[2]!, status: Number(m[4]) };
+  return logEntry(m[1]!, parseLogTime(m[2]!), m[3]!, m[4]!);
 }

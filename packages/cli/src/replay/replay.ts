@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { MemoryBanStore, Protection, type Jail, type PortcullisConfig, type ResponseFacts } from '@portcullis/core';
-import { parseLogLine } from './parse-log.js';
+import { parseLogLine, type LineParser } from './parse-log.js';
 
 export interface JailTally {
   jail: string;
@@ -46,7 +46,7 @@ export interface ReplayReport {
  * Redis is never touched. Lines stream through readline, so the log's
  * size does not matter; the store sweeps expired windows as log time moves.
  */
-export async function replayLog(input: Readable, config: PortcullisConfig, jails: Jail[]): Promise<ReplayReport> {
+export async function replayLog(input: Readable, config: PortcullisConfig, jails: Jail[], parse: LineParser = parseLogLine): Promise<ReplayReport> {
   // jitter (rndtime) would make two replays of one log differ: none here
   const store = new MemoryBanStore({ config, by: 'replay', maxEvents: 1, random: () => 0 });
   const protection = new Protection(config);
@@ -57,7 +57,7 @@ export async function replayLog(input: Readable, config: PortcullisConfig, jails
   const rl = createInterface({ input, crlfDelay: Infinity });
   for await (const line of rl) {
     report.lines++;
-    const entry = parseLogLine(line);
+    const entry = parse(line);
     if (!entry) {
       report.unparseable++;
       for (const t of tallies) t.ignored++;

@@ -75,6 +75,10 @@ const regex = z.string().superRefine((value, ctx) => {
 });
 const httpStatus = z.number().int().min(100).max(599);
 const maxretry = z.number().int('maxretry must be a whole number').min(1, 'maxretry must be at least 1');
+/** an ignoreIp entry: a range that covers every address would switch banning off */
+const ignoredRange = cidr.refine((text) => typeof text !== 'string' || !text.endsWith('/0'), {
+  message: 'ignoring every address switches banning off; list the addresses to ignore',
+});
 
 export const jailSchema = z
   .object({
@@ -92,10 +96,37 @@ export const jailSchema = z
     statuses: z.array(httpStatus).min(1).optional(),
     responseHeader: z.string().regex(/^[A-Za-z0-9-]+$/, 'expected a header name').optional(),
     exclude: z.array(pathString).optional(),
-    ignoreIp: z.array(cidr).optional(),
+    ignoreIp: z.array(ignoredRange).optional(),
+    /** log-fed jails (sidecar): sshd's lines from a file it follows … */
+    logpath: z.string().startsWith('/', 'expected an absolute path').optional(),
+    /** … or from journald (units; `file` reads a journal file instead of the system journal) */
+    journal: z
+      .object({
+        units: z.array(z.string().regex(/^[A-Za-z0-9@_.:-]+$/, 'expected a systemd unit name')).min(1).default(['ssh', 'sshd']),
+        file: z.string().startsWith('/', 'expected an absolute path').optional(),
+      })
+      .strict()
+      .optional(),
+    /** count failures of an address that has an SSH session open right now (default false: never lock out a logged-in admin) */
+    banLoggedIn: z.boolean().optional(),
+    /** flood jails: an address's local count goes to Redis at this many (default maxretry / 10); bound: maxretry + gateways × (flushAt - 1) */
+    flushAt: z.number().int().min(1).optional(),
+    /** ports this jail protects: the sidecar adds them to firewall.ports (effectiveFirewall) */
+    ports: z.array(z.number().int().min(1).max(65535)).min(1).optional(),
     ipv6Prefix: z.number().int().min(32).max(128).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((jail, ctx) => {
+    // log sources only mean something to a log-fed preset; silently ignoring them would hide a typo
+    for (const field of ['logpath', 'journal', 'banLoggedIn'] as const) {
+      if (jail[field] !== undefined && jail.preset !== 'sshd') {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [field], message: `${field} belongs to a log-fed jail (preset: sshd)` });
+      }
+    }
+    if (jail.flushAt !== undefined && jail.preset !== 'http.flood') {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['flushAt'], message: 'flushAt belongs to a flood jail (preset: http.flood)' });
+    }
+  });
 
 export const incrementSchema = z
   .object({
@@ -129,7 +160,8 @@ export const firewallSchema = z
 
 export const gatewaySchema = z
   .object({
-    blockStatus: httpStatus.default(403),
+    /** a client error or server error: a 2xx/3xx answer would tell a banned client it got through */
+    blockStatus: httpStatus.min(400, 'a block answers 4xx or 5xx (403 or 429), not a success or redirect').default(403),
     blockBody: z.string().default('Forbidden: too many failed attempts. Try again later.\n'),
     /** how often the local ban cache is reloaded from Redis (heals a missed message) */
     resyncInterval: duration({ min: SECOND }).default('30s'),
@@ -152,6 +184,8 @@ export const sidecarSchema = z
     /** pending events idle this long are reclaimed from a dead consumer */
     claimIdle: duration().default('30s'),
     batchSize: z.number().int().min(1).max(10000).default(5000),
+    /** where log jails keep their file offsets and journal cursors */
+    stateDir: z.string().startsWith('/', 'expected an absolute path').default('/var/lib/portcullis'),
     /** widest range one ban may cover; a wider one is parked, never applied */
     maxRangePrefix: z
       .object({ ipv4: z.number().int().min(0).max(32).default(8), ipv6: z.number().int().min(0).max(128).default(32) })
@@ -167,6 +201,60 @@ export const sidecarSchema = z
     lockTtl: duration().default('15s'),
   })
   .strict();
+
+const smtpUrl = z.string().regex(/^smtps?:\/\/\S+$/, 'expected an smtp:// or smtps:// URL (e.g. smtp://user:pass@mail.example.com:587)');
+
+/** Ban alerts (fail2ban's action_mwl), sent by the sidecars' shared `alerts` consumer group. */
+export const alertsSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** consumer group on {p}:events: every sidecar with alerts on joins it, each ban goes to one of them */
+    group: jailName.default('alerts'),
+    /** failing requests kept per address and jail for the alert (0 = none); written by the gateway's failure script */
+    recent: z.number().int().min(0).max(20).default(5),
+    webhook: z
+      .object({
+        url: z.string().url().regex(/^https?:\/\//, 'expected an http:// or https:// URL'),
+        /** json: Portcullis's own shape; slack: {"text": …} for a Slack (or Mattermost, Rocket.Chat) incoming webhook */
+        format: z.enum(['json', 'slack']).default('json'),
+        headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'expected a header name'), z.string()).default({}),
+        timeout: duration().default('5s'),
+      })
+      .strict()
+      .optional(),
+    email: z
+      .object({
+        smtp: smtpUrl,
+        from: z.string().min(3),
+        to: z.array(z.string().email()).min(1),
+        subjectPrefix: z.string().default('[portcullis]'),
+      })
+      .strict()
+      .optional(),
+    /** more bans than `maxSingle` within `window`: the rest go out as one digest per window */
+    digest: z
+      .object({
+        window: duration().default('1m'),
+        maxSingle: z.number().int().min(0).default(5),
+        /** bans listed one by one in a digest; the rest are counted per jail */
+        listed: z.number().int().min(1).max(1000).default(50),
+      })
+      .strict()
+      .default({}),
+    /** a failed send is retried with exponential backoff, then given up (logged, counted) */
+    retry: z
+      .object({
+        attempts: z.number().int().min(1).max(50).default(8),
+        base: duration().default('1s'),
+        max: duration().default('5m'),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict()
+  .refine((a) => !a.enabled || a.webhook !== undefined || a.email !== undefined, {
+    message: 'alerts need a channel: set alerts.webhook or alerts.email (or enabled: false)',
+  });
 
 const defaultsSchema = z
   .object({
@@ -240,7 +328,7 @@ export const configSchema = z
         }),
       )
       .default([]),
-    ignoreIp: z.array(cidr).default(['127.0.0.0/8', '::1']),
+    ignoreIp: z.array(ignoredRange).default(['127.0.0.0/8', '::1']),
     /** IPv6 clients are counted and banned by their network of this many bits (128 = per address) */
     ipv6Prefix: z.number().int().min(32).max(128).default(64),
     /** the header trusted proxies put the client in */
@@ -255,6 +343,7 @@ export const configSchema = z
     firewall: firewallSchema.default({}),
     gateway: gatewaySchema.default({}),
     sidecar: sidecarSchema.default({}),
+    alerts: alertsSchema.optional(),
     /** approximate cap on the events stream (XADD MAXLEN ~) */
     streamMaxLen: z.number().int().min(100).default(100_000),
   })
@@ -266,4 +355,5 @@ export type JailConfig = z.output<typeof jailSchema>;
 export type IncrementConfig = z.output<typeof incrementSchema>;
 export type FirewallConfig = z.output<typeof firewallSchema>;
 export type SidecarConfig = z.output<typeof sidecarSchema>;
+export type AlertsConfig = z.output<typeof alertsSchema>;
 export type GatewayConfig = z.output<typeof gatewaySchema>;

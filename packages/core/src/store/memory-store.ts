@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { PortcullisConfig } from '../config/schema.js';
 import { InvalidIpError } from '../errors.js';
 import type { BanChange, BanEvent, BanRecord } from '../events.js';
+import type { FailureDetail } from '../failure-detail.js';
 import { IpSet, normalizeCidr } from '../ip.js';
 import { banDuration } from '../ban-length.js';
 import { assertKnownJail, type Jail } from '../jail.js';
@@ -130,11 +131,12 @@ export class MemoryBanStore implements BanStore {
     return () => this.emitter.off('event', safe);
   }
 
-  async recordFailure(jail: Jail, rawIp: string, now = Date.now()): Promise<RecordResult> {
+  async recordFailure(jail: Jail, rawIp: string, now = Date.now(), _detail?: FailureDetail, weight = 1): Promise<RecordResult> {
+    const n = jail.flood ? Math.max(1, Math.floor(weight)) : 1;
     const ip = countedKey(rawIp, jail, this.protection);
     if (ip === null) return NO_BAN;
     this.maybeSweep(now);
-    this.statsOf(jail.name).failed++;
+    this.statsOf(jail.name).failed += n;
 
     // Already banned (exact entry, as the script checks): keep that ban.
     const current = this.bans.get(ip);
@@ -150,7 +152,7 @@ export class MemoryBanStore implements BanStore {
     } else w = { times: [], expires: 0 };
     const cutoff = now - jail.findtime;
     w.times = w.times.filter((t) => t > cutoff);
-    insertSorted(w.times, now);
+    for (let i = 0; i < n; i++) insertSorted(w.times, now);
     const count = w.times.length;
     if (count < jail.maxretry) {
       w.expires = Math.max(w.expires, now + jail.findtime);
@@ -165,7 +167,7 @@ export class MemoryBanStore implements BanStore {
     const duration = banDuration(jail.bantime, previous, this.config.increment, this.random);
     const until = duration > 0 ? now + duration : -1;
     const bans = previous + 1;
-    const reason = `${count} failures within ${Math.floor(jail.findtime / 1000)}s`;
+    const reason = `${count} ${jail.flood ? 'requests' : 'failures'} within ${Math.floor(jail.findtime / 1000)}s`;
     // the window (already out of the map) is dropped: it starts over after a ban
     this.putBan({ ip, jail: jail.name, reason, at: now, until, count: bans, by: this.by }, duration, now);
     this.statsOf(jail.name).banned++;

@@ -4,6 +4,7 @@ import { Cluster, Redis } from 'ioredis';
 import type { PortcullisConfig } from '../config/schema.js';
 import { InvalidIpError, type RedisWipedError } from '../errors.js';
 import { parseBanEvent, type BanChange, type BanEvent, type BanRecord } from '../events.js';
+import { encodeFailureDetail, type FailureDetail } from '../failure-detail.js';
 import { IpSet, normalizeCidr } from '../ip.js';
 import { assertKnownJail, type Jail } from '../jail.js';
 import { Keys } from '../keys.js';
@@ -66,6 +67,9 @@ const GUARDED = [
 
 /** a general client's command timeout: slow is tolerated, hung is not */
 export const STORE_COMMAND_TIMEOUT = 5000;
+
+/** failure details outlive the window by this much, so a late alert still finds them */
+const RECENT_GRACE = 3_600_000;
 
 /** addresses per banMany script call */
 const BAN_MANY_CHUNK = 1000;
@@ -169,15 +173,20 @@ export class RedisBanStore implements BanStore {
     if (problem) throw problem;
   }
 
-  async recordFailure(jail: Jail, rawIp: string, now = Date.now()): Promise<RecordResult> {
+  async recordFailure(jail: Jail, rawIp: string, now = Date.now(), detail?: FailureDetail, weight = 1): Promise<RecordResult> {
     const ip = countedKey(rawIp, jail, this.protection);
     if (ip === null) return NO_BAN;
     const k = this.keys;
+    // details are kept only for alerts, and only as many as an alert quotes
+    const alerts = this.config.alerts;
+    const kept = detail && alerts?.enabled && alerts.recent > 0 ? encodeFailureDetail(detail) : '';
     const [count, state, until, bans] = await this.redis.pcRecordFailure(
-      k.fail(jail.name, ip), k.ban(ip), k.bans, k.offenses(ip), k.stats(jail.name), k.events,
+      k.fail(jail.name, ip), k.ban(ip), k.bans, k.offenses(ip), k.stats(jail.name), k.events, k.recent(jail.name, ip),
       now, jail.findtime, jail.maxretry, this.ladderOf(jail), jail.name, ip,
       this.nextToken(),
       this.config.increment.memory, this.config.streamMaxLen, this.notices, this.by,
+      kept, alerts?.recent ?? 0, jail.findtime + RECENT_GRACE,
+      jail.flood ? Math.max(1, Math.floor(weight)) : '', jail.flood ? 'requests' : 'failures',
     );
     return { count, banned: state === 1, alreadyBanned: state === 2, until: Number(until), bans };
   }

@@ -1,4 +1,5 @@
 import type { BanChange, BanRecord } from '../events.js';
+import type { FailureDetail } from '../failure-detail.js';
 import type { Jail } from '../jail.js';
 
 export interface RecordResult {
@@ -87,8 +88,12 @@ export interface BanStore {
   onStateChange(listener: (state: StoreState, err?: unknown) => void): () => void;
   /** connects; rejects when the backend cannot be reached within timeoutMs */
   connect(timeoutMs?: number): Promise<void>;
-  /** `ip` is an address or an IPv6 prefix (clientPrefix): the key the client is counted under */
-  recordFailure(jail: Jail, ip: string, now?: number): Promise<RecordResult>;
+  /**
+   * `ip` is an address or an IPv6 prefix (clientPrefix): the key the client is counted under.
+   * `detail` is kept (Redis, alerts on) for the ban alert; the memory store has no alerts and ignores it.
+   * `weight`: a flood jail's gateway records its local count of requests in one call.
+   */
+  recordFailure(jail: Jail, ip: string, now?: number, detail?: FailureDetail, weight?: number): Promise<RecordResult>;
   /**
    * Reserves one attempt of `ip`'s budget in `jail` for `lifetimeMs` (or until
    * released). Reservations of every gateway sharing the store count, so the

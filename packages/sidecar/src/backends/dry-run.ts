@@ -2,6 +2,7 @@ import type { FirewallConfig } from '@portcullis/core';
 import type { Logger } from 'pino';
 import type { Runner } from '../exec.js';
 import type { Ban, FirewallBackend, FirewallBatch, FirewallHealth, OwnedRule } from './firewall.js';
+import { checkBan } from './ban-length.js';
 import { UfwBackend } from './ufw.js';
 
 /**
@@ -25,7 +26,7 @@ export class DryRunBackend implements FirewallBackend {
   async init(): Promise<void> {}
 
   async check(): Promise<FirewallHealth> {
-    return { ok: true, enforcing: false, message: 'dry-run: commands are logged, not run; nothing is enforced' };
+    return { ok: true, enforcing: false, intact: true, message: 'dry-run: commands are logged, not run; nothing is enforced' };
   }
 
   async listOwned(): Promise<OwnedRule[]> {
@@ -36,7 +37,14 @@ export class DryRunBackend implements FirewallBackend {
     return this.shape.describe(batch);
   }
 
+  async restore(owned: ReadonlyMap<string, OwnedRule>): Promise<void> {
+    this.rules.clear();
+    for (const o of owned.values()) this.rules.set(o.ip, { ip: o.ip, jail: o.jail, until: o.until });
+  }
+
   async apply(batch: FirewallBatch): Promise<void> {
+    const now = Date.now();
+    for (const b of batch.add) checkBan(b, now);
     for (const command of this.describe(batch)) this.log?.info({ backend: 'dry-run', command }, 'dry-run: would run');
     for (const b of batch.remove) this.rules.delete(b.ip);
     for (const b of batch.add) this.rules.set(b.ip, { ...b });

@@ -7,6 +7,8 @@ import { NftablesBackend } from './nftables.js';
 import { UfwBackend } from './ufw.js';
 
 export * from './firewall.js';
+export * from './ban-length.js';
+export * from './docker-user.js';
 export * from './ufw.js';
 export * from './nftables.js';
 export * from './dry-run.js';
@@ -24,7 +26,7 @@ export function createBackend(firewall: FirewallConfig, opts: BackendOptions = {
   const run = serialized(opts.run ?? runCommand);
   switch (firewall.backend) {
     case 'ufw':
-      return new UfwBackend({ firewall, run, rulesDir: opts.ufwRulesDir });
+      return new UfwBackend({ firewall, run, rulesDir: opts.ufwRulesDir, logger: opts.logger });
     case 'nftables':
       return new NftablesBackend({ firewall, run });
     case 'dry-run':

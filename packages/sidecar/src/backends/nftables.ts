@@ -1,7 +1,8 @@
 import type { FirewallConfig } from '@portcullis/core';
-import { normalizeCidr } from '@portcullis/core';
+import { normalizeCidr, type Cidr } from '@portcullis/core';
 import { CommandFailedError, CommandNotFoundError, type Runner } from '../exec.js';
-import type { Ban, FirewallBackend, FirewallBatch, FirewallHealth, OwnedRule } from './firewall.js';
+import { checkBan } from './ban-length.js';
+import { FirewallError, type Ban, type FirewallBackend, type FirewallBatch, type FirewallHealth, type OwnedRule } from './firewall.js';
 
 export interface NftBackendOptions {
   firewall: FirewallConfig;
@@ -11,18 +12,26 @@ export interface NftBackendOptions {
 }
 
 /**
- * nftables: a table of our own (`inet <firewall.table>`) holding four sets and
- * an input chain (plus forward with docker) that drops or rejects their members:
+ * nftables: a table of our own (`inet <firewall.table>`) holding plain timeout
+ * sets (hash sets: O(1) per add, no interval tree) and an input chain (plus
+ * forward with docker) that drops or rejects their members:
  *
- *   v4, v6        single addresses   flags timeout            (hash: O(1) per add)
- *   v4net, v6net  CIDR ranges        flags interval, timeout  (ranges stay ranges)
+ *   v4, v6            single addresses                   ip saddr @v4
+ *   v4p<n>, v6p<n>    ranges of prefix length n, one set   ip saddr & <mask n> @v4p24
+ *                     per length in use, created on first use
  *
- * Why two kinds: nft 1.0.6 re-reads a whole interval set for every transaction
- * that touches it, so 100k addresses in one interval set cost ~67 s to load in
- * batches of 1000 (2 s per batch at 80k) against ~1.2 s for a plain timeout set
- * (measured on this machine). Ranges are rare and stay in the interval sets.
- * A batch of any size is ONE `nft -f -` transaction; the kernel expires
- * elements itself.
+ * Why one set per prefix length rather than one interval set: an interval set
+ * holds disjoint intervals only. The kernel refuses a /28 over a live /30 (and
+ * nft's auto-merge would fuse them under one timeout), so overlapping bans were
+ * either lost or ended together. Here every ban is its own element with its
+ * own timeout; a /30 and the /28 around it live in v4p30 and v4p28 side by
+ * side, both enforced, each expired by the kernel at its own until, and the
+ * sets hold exactly the bans (listOwned reads back what the kernel holds).
+ * The price is one rule per prefix length in use (a handful in practice).
+ * Hash sets also load far faster than interval sets (nft 1.0.6 re-reads an
+ * interval set on every transaction).
+ *
+ * A batch of any size is ONE `nft -f -` transaction.
  */
 export class NftablesBackend implements FirewallBackend {
   readonly name = 'nftables' as const;
@@ -30,6 +39,8 @@ export class NftablesBackend implements FirewallBackend {
   private readonly fw: FirewallConfig;
   private readonly run: Runner;
   private readonly now: () => number;
+  /** the range sets (v4p24, …) our table holds, with a rule each */
+  private rangeSets = new Set<string>();
 
   constructor(opts: NftBackendOptions) {
     this.fw = opts.firewall;
@@ -41,33 +52,67 @@ export class NftablesBackend implements FirewallBackend {
     return this.fw.table;
   }
 
+  /**
+   * Creates what is missing and rewrites the chains (the config may have
+   * changed) without touching elements: a restart keeps every ban. Elements of
+   * the interval sets of earlier versions (v4net, v6net) move to the
+   * per-length sets in the same transaction.
+   */
   async init(): Promise<void> {
-    try {
-      await this.run('nft', ['-f', '-'], { input: nftSetupScript(this.fw) });
-    } catch (err) {
-      if (err instanceof CommandNotFoundError) throw new CommandNotFoundError('nft', 'apt-get install nftables, or choose another firewall.backend');
-      throw err;
+    const present = await this.listTable(true);
+    const sets = new Set(present?.sets.keys() ?? []);
+    const moved: string[] = [];
+    const legacy = ['v4net', 'v6net'].filter((s) => sets.has(s));
+    if (legacy.length > 0) {
+      const full = await this.listTable(false);
+      for (const s of legacy) {
+        for (const e of full?.sets.get(s) ?? []) {
+          const cidr = normalizeCidr(e.text);
+          if (!cidr) continue;
+          const set = nftSetFor(cidr);
+          sets.add(set);
+          moved.push(`add element inet ${this.table} ${set} { ${elementValue(cidr)}${e.expiresMs === undefined ? '' : ` timeout ${nftTimeout(e.expiresMs)}`} }`);
+        }
+      }
     }
+    const ranges = [...sets].filter(isRangeSet);
+    const script = [nftSetupScript(this.fw, ranges), ...moved, ...legacy.map((s) => `delete set inet ${this.table} ${s}`)].join('\n');
+    await this.nft(script);
+    this.rangeSets = new Set(ranges);
   }
 
+  /**
+   * Cheap (no elements listed): the table, every set we created, and the
+   * chains with their hook and a rule per set are still in the kernel.
+   */
   async check(): Promise<FirewallHealth> {
+    let table: NftTable | null;
     try {
-      const { stdout } = await this.run('nft', ['-j', 'list', 'chain', 'inet', this.table, 'input']);
-      const items = (JSON.parse(stdout) as { nftables?: Array<{ chain?: { hook?: string } }> }).nftables ?? [];
-      if (!items.some((i) => i.chain?.hook === 'input')) return { ok: false, enforcing: false, message: `nft chain inet ${this.table} input has no input hook` };
-      return { ok: true, enforcing: true, message: `nftables table inet ${this.table} in place` };
+      table = await this.listTable(true);
     } catch (err) {
-      if (err instanceof CommandNotFoundError) return { ok: false, enforcing: false, message: 'nft is not installed (apt-get install nftables)' };
-      return { ok: false, enforcing: false, message: (err as Error).message };
+      if (err instanceof CommandNotFoundError) return { ok: false, enforcing: false, intact: false, message: 'nft is not installed (apt-get install nftables)' };
+      return { ok: false, enforcing: false, intact: false, message: (err as Error).message };
     }
+    const lost = table === null ? [`table inet ${this.table}`] : missingStructure(table, this.expectedSets(), this.fw.docker);
+    if (lost.length > 0) {
+      return { ok: true, enforcing: false, intact: false, message: `nftables lost our ${lost.join(', ')} (flushed under us?)` };
+    }
+    return { ok: true, enforcing: true, intact: true, message: `nftables table inet ${this.table} in place` };
   }
 
+  /** every element of our sets, read from the kernel (one `nft -j list table`) */
   async listOwned(): Promise<OwnedRule[]> {
-    const out: OwnedRule[] = [];
+    const table = await this.listTable(false);
+    if (!table) return [];
     const now = this.now();
-    for (const set of NFT_SETS) {
-      const { stdout } = await this.run('nft', ['-j', 'list', 'set', 'inet', this.table, set]);
-      out.push(...parseNftSetJson(stdout, now));
+    const out: OwnedRule[] = [];
+    for (const [, elems] of table.sets) {
+      for (const e of elems) {
+        const cidr = normalizeCidr(e.text);
+        if (!cidr) continue;
+        // nft -j reports whole seconds: until is known to ±1 s
+        out.push({ ip: cidr.text, jail: '', until: e.expiresMs === undefined ? -1 : now + e.expiresMs, current: true });
+      }
     }
     return out;
   }
@@ -79,88 +124,196 @@ export class NftablesBackend implements FirewallBackend {
   async apply(batch: FirewallBatch, owned?: ReadonlyMap<string, OwnedRule>): Promise<void> {
     if (batch.add.length === 0 && batch.remove.length === 0) return;
     const now = this.now();
+    for (const b of batch.add) checkBan(b, now);
+    // a range of a length not seen yet: its set and rule come in the same transaction
+    const wanted = new Set(this.rangeSets);
+    for (const b of batch.add) {
+      const set = nftSetFor(normalizeCidr(b.ip)!);
+      if (isRangeSet(set)) wanted.add(set);
+    }
+    const grow = wanted.size > this.rangeSets.size ? nftSetupScript(this.fw, [...wanted]) : '';
     try {
       // fast path: trust what we know is live (a delete is only written for those)
-      await this.run('nft', ['-f', '-'], { input: nftBatchScript(this.table, batch, now, owned) });
-      return;
+      await this.nft(grow + nftBatchScript(this.table, batch, now, owned));
     } catch (err) {
-      if (!(err instanceof CommandFailedError)) throw err;
+      if (!(err instanceof FirewallError) || err.transient === false) throw err;
+      // an element we thought live had expired (its delete failed), or we knew nothing
+      await this.nft(grow + nftBatchScript(this.table, batch, now));
     }
-    try {
-      // safe path: an element we thought live had expired (delete failed), or we knew nothing
-      await this.run('nft', ['-f', '-'], { input: nftBatchScript(this.table, batch, now) });
-      return;
-    } catch (err) {
-      // An interval set refuses overlapping ranges (a /16 ban and a /24 inside
-      // it): the whole transaction fails. Retry element by element so one overlap
-      // does not hold back the others; a range covered by a banned range is
-      // enforced already, so it counts as applied. (Addresses live in their own
-      // sets and never overlap a range.)
-      if (!(err instanceof CommandFailedError) || !isOverlap(err)) throw err;
-      if (batch.add.length + batch.remove.length === 1) return;
-    }
-    for (const ban of batch.remove) await this.applyOne({ add: [], remove: [ban] }, now);
-    for (const ban of batch.add) await this.applyOne({ add: [ban], remove: [] }, now);
+    this.rangeSets = wanted;
   }
 
-  private async applyOne(batch: FirewallBatch, now: number): Promise<void> {
+  /** rebuilds the table from scratch with every owned ban, in one transaction (no moment half-built) */
+  async restore(owned: ReadonlyMap<string, OwnedRule>): Promise<void> {
+    const now = this.now();
+    const bans: Ban[] = [];
+    for (const o of owned.values()) {
+      try {
+        checkBan(o, now);
+        bans.push(o);
+      } catch {
+        // never reached the kernel through apply either
+      }
+    }
+    const ranges = new Set<string>();
+    for (const b of bans) {
+      const set = nftSetFor(normalizeCidr(b.ip)!);
+      if (isRangeSet(set)) ranges.add(set);
+    }
+    const t = `inet ${this.table}`;
+    const script = `add table ${t}\ndelete table ${t}\n${nftSetupScript(this.fw, [...ranges])}${addElements(this.table, bans, now)}`;
+    await this.nft(script);
+    this.rangeSets = ranges;
+  }
+
+  private expectedSets(): string[] {
+    return ['v4', 'v6', ...this.rangeSets];
+  }
+
+  private async nft(script: string): Promise<void> {
     try {
-      await this.run('nft', ['-f', '-'], { input: nftBatchScript(this.table, batch, now) });
+      await this.run('nft', ['-f', '-'], { input: script });
     } catch (err) {
-      if (err instanceof CommandFailedError && isOverlap(err)) return;
+      if (err instanceof CommandNotFoundError) throw notInstalled();
+      throw nftError(err);
+    }
+  }
+
+  /** our table (null when missing); terse: sets without their elements */
+  private async listTable(terse: boolean): Promise<NftTable | null> {
+    let stdout: string;
+    try {
+      ({ stdout } = await this.run('nft', [...(terse ? ['-t'] : []), '-j', 'list', 'table', 'inet', this.table]));
+    } catch (err) {
+      if (err instanceof CommandFailedError && /No such file or directory/.test(err.stderr)) return null;
+      if (err instanceof CommandNotFoundError) throw notInstalled();
       throw err;
     }
+    return parseNftTableJson(stdout);
   }
 }
 
-function isOverlap(err: CommandFailedError): boolean {
-  return /overlap|conflicting intervals|File exists/i.test(err.stderr);
-}
-
-/** `tcp dport { 80, 443 }` etc.: the port match of the filter rules */
-function portMatch(fw: FirewallConfig): string {
-  if (fw.ports.length === 0) return fw.protocol === 'any' ? '' : `meta l4proto ${fw.protocol} `;
-  const ports = `{ ${[...fw.ports].sort((a, b) => a - b).join(', ')} }`;
-  if (fw.protocol === 'any') return `meta l4proto { tcp, udp } th dport ${ports} `;
-  return `${fw.protocol} dport ${ports} `;
+function notInstalled(): CommandNotFoundError {
+  return new CommandNotFoundError('nft', 'apt-get install nftables, or choose another firewall.backend');
 }
 
 /**
- * Creates the table, sets and chains if missing and rewrites the chain rules
- * (the config may have changed) WITHOUT touching set elements: a restart keeps
- * every ban in place.
+ * What a failed nft transaction deserves: a table or element missing, a busy
+ * or starved kernel will pass on a later try (the table is rebuilt by
+ * restore()); a value nft refuses will be refused again. Anything else is
+ * passed on as is (the caller does not know either).
  */
-export function nftSetupScript(fw: FirewallConfig): string {
+function nftError(err: unknown): unknown {
+  if (!(err instanceof CommandFailedError)) return err;
+  if (/No such file or directory|Device or resource busy|Resource temporarily unavailable|Cannot allocate memory|Interrupted|timed out/i.test(err.stderr)) {
+    return new FirewallError(err.message, { transient: true, cause: err });
+  }
+  if (/value too large|out of range|syntax error|Invalid|unexpected/i.test(err.stderr)) {
+    return new FirewallError(err.message, { transient: false, cause: err });
+  }
+  return err;
+}
+
+/**
+ * nft's form of a timeout: `1d2h3m4s5ms`. nft refuses `Nms` from 100,000,000 ms
+ * up (27.7 h: "value too large") but takes days: 3650d (10 years) and more
+ * were measured to pass on nft 1.0.6 / Linux 6.x.
+ */
+export function nftTimeout(ms: number): string {
+  let rest = Math.max(1, Math.ceil(ms));
+  let out = '';
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+    const n = Math.floor(rest / size);
+    if (n > 0) out += `${n}${unit}`;
+    rest -= n * size;
+  }
+  return rest > 0 ? `${out}${rest}ms` : out;
+}
+
+/** `tcp dport { 80, 443 }` etc.: the port match of the input rules */
+function portMatch(fw: FirewallConfig, port: string): string {
+  if (fw.ports.length === 0) return fw.protocol === 'any' ? '' : `meta l4proto ${fw.protocol} `;
+  const ports = `{ ${[...fw.ports].sort((a, b) => a - b).join(', ')} }`;
+  if (fw.protocol === 'any') return `meta l4proto { tcp, udp } ${port === 'dport' ? 'th dport' : port} ${ports} `;
+  return port === 'dport' ? `${fw.protocol} dport ${ports} ` : `meta l4proto ${fw.protocol} ${port} ${ports} `;
+}
+
+/** `ip saddr @v4` or `ip saddr & 255.255.255.0 @v4p24` */
+function sourceMatch(set: string): string {
+  const v4 = set.startsWith('v4');
+  const family = v4 ? 'ip' : 'ip6';
+  if (!isRangeSet(set)) return `${family} saddr @${set}`;
+  const prefix = Number(set.slice(3));
+  const mask = normalizeCidr(`${v4 ? '255.255.255.255' : 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff'}/${prefix}`)!.network;
+  return `${family} saddr & ${mask} @${set}`;
+}
+
+/**
+ * Creates the table and sets if missing and rewrites the chain rules (the
+ * config may have changed) WITHOUT touching set elements: a restart keeps
+ * every ban in place.
+ *
+ * Docker: a published port is DNATed in prerouting (8080 → the container's 80)
+ * and then crosses forward, never input. The forward rules therefore match the
+ * port the client asked for, `ct original proto-dst`, which conntrack keeps
+ * from before the DNAT; and they run at filter - 10, before Docker's own
+ * FORWARD accept rules (filter).
+ */
+export function nftSetupScript(fw: FirewallConfig, rangeSets: readonly string[] = []): string {
   const t = `inet ${fw.table}`;
   const verdict = fw.action === 'reject' ? 'reject' : 'drop';
-  const match = portMatch(fw);
-  const rules = (chain: string) =>
-    NFT_SETS.map((set) => `add rule ${t} ${chain} ${set.startsWith('v4') ? 'ip' : 'ip6'} saddr @${set} ${match}counter ${verdict}`);
+  const sets = ['v4', 'v6', ...[...rangeSets].sort(bySetOrder)];
+  const rules = (chain: string, port: string) => sets.map((set) => `add rule ${t} ${chain} ${sourceMatch(set)} ${portMatch(fw, port)}counter ${verdict}`);
   const lines = [
     `add table ${t}`,
-    `add set ${t} v4 { type ipv4_addr; flags timeout; }`,
-    `add set ${t} v6 { type ipv6_addr; flags timeout; }`,
-    `add set ${t} v4net { type ipv4_addr; flags interval, timeout; }`,
-    `add set ${t} v6net { type ipv6_addr; flags interval, timeout; }`,
+    ...sets.map((set) => `add set ${t} ${set} { type ${set.startsWith('v4') ? 'ipv4_addr' : 'ipv6_addr'}; flags timeout; }`),
     `add chain ${t} input { type filter hook input priority filter - 10; policy accept; }`,
     `flush chain ${t} input`,
-    ...rules('input'),
+    ...rules('input', 'dport'),
+    `add chain ${t} forward { type filter hook forward priority filter - 10; policy accept; }`,
+    `flush chain ${t} forward`,
   ];
-  // forward: Docker-published ports are DNATed and never pass input
-  lines.push(`add chain ${t} forward { type filter hook forward priority filter - 10; policy accept; }`, `flush chain ${t} forward`);
-  if (fw.docker) {
-    lines.push(...rules('forward'));
-  } else {
-    lines.push(`delete chain ${t} forward`);
-  }
+  if (fw.docker) lines.push(...rules('forward', 'ct original proto-dst'));
+  else lines.push(`delete chain ${t} forward`);
   return `${lines.join('\n')}\n`;
 }
 
+/** v4 before v6, then by prefix length: a stable rule order */
+function bySetOrder(a: string, b: string): number {
+  return a.slice(0, 2) === b.slice(0, 2) ? Number(a.slice(3)) - Number(b.slice(3)) : a < b ? -1 : 1;
+}
+
+/** `10.0.0.16` (the network address: the set of its prefix length gives the rest) */
+function elementValue(cidr: Cidr): string {
+  return cidr.network;
+}
+
 function element(ban: Ban, now: number): string | null {
-  if (ban.until === -1) return ban.ip;
+  const value = elementValue(normalizeCidr(ban.ip)!);
+  if (ban.until === -1) return value;
   const ms = ban.until - now;
   if (ms <= 0) return null;
-  return `${ban.ip} timeout ${Math.max(1, Math.ceil(ms))}ms`;
+  return `${value} timeout ${nftTimeout(ms)}`;
+}
+
+function addElements(table: string, bans: readonly Ban[], now: number): string {
+  const lines: string[] = [];
+  for (const [set, mine] of groupBySet(bans)) {
+    const els = mine.map((b) => element(b, now)).filter((e): e is string => e !== null);
+    for (const chunk of chunks(els)) lines.push(`add element inet ${table} ${set} { ${chunk.join(', ')} }`);
+  }
+  return lines.length ? `${lines.join('\n')}\n` : '';
+}
+
+function groupBySet(bans: readonly Ban[]): Map<string, Ban[]> {
+  const out = new Map<string, Ban[]>();
+  for (const b of bans) {
+    const cidr = normalizeCidr(b.ip);
+    if (!cidr) continue;
+    const set = nftSetFor(cidr);
+    out.set(set, [...(out.get(set) ?? []), b]);
+  }
+  return out;
 }
 
 /**
@@ -179,29 +332,31 @@ export function nftBatchScript(table: string, batch: FirewallBatch, now: number,
   const stmt = (verb: 'add' | 'delete', set: string, els: string[]) => {
     for (const chunk of chunks(els)) lines.push(`${verb} element ${t} ${set} { ${chunk.join(', ')} }`);
   };
-  for (const set of NFT_SETS) {
-    const mine = (b: Ban) => nftSetFor(b.ip) === set;
-    const adds = batch.add.filter(mine).map((b) => ({ ip: b.ip, el: element(b, now) }));
-    const removes = batch.remove.filter(mine).map((b) => b.ip);
-    const addIps = adds.map((a) => a.ip);
-    const known = (ip: string) => live?.has(ip) ?? false;
+  const adds = groupBySet(batch.add);
+  const removes = groupBySet(batch.remove);
+  const sets = [...new Set([...adds.keys(), ...removes.keys()])].sort(bySetOrder);
+  const value = (b: Ban) => elementValue(normalizeCidr(b.ip)!);
+  for (const set of sets) {
+    const add = adds.get(set) ?? [];
+    const remove = removes.get(set) ?? [];
+    const known = (b: Ban) => live?.has(normalizeCidr(b.ip)!.text) ?? false;
     // state unknown: make it exist first, so the delete below cannot fail
-    stmt('add', set, live ? removes.filter((ip) => !known(ip)) : [...removes, ...addIps]);
-    stmt('delete', set, live ? [...removes, ...addIps.filter(known)] : [...removes, ...addIps]);
-    stmt('add', set, adds.filter((a) => a.el !== null).map((a) => a.el!));
+    stmt('add', set, (live ? remove.filter((b) => !known(b)) : [...remove, ...add]).map(value));
+    stmt('delete', set, (live ? [...remove, ...add.filter(known)] : [...remove, ...add]).map(value));
+    stmt('add', set, add.map((b) => element(b, now)).filter((e): e is string => e !== null));
   }
   return lines.length ? `${lines.join('\n')}\n` : '';
 }
 
-/** our sets: addresses (hash) and ranges (interval), per family */
-export const NFT_SETS = ['v4', 'v6', 'v4net', 'v6net'] as const;
+/** which set holds an address (v4, v6) or a range (v4p<len>, v6p<len>) */
+export function nftSetFor(cidr: Cidr): string {
+  const family = cidr.kind === 'ipv4' ? 'v4' : 'v6';
+  const single = cidr.prefix === (cidr.kind === 'ipv4' ? 32 : 128);
+  return single ? family : `${family}p${cidr.prefix}`;
+}
 
-/** which set holds an address or range */
-export function nftSetFor(ip: string): (typeof NFT_SETS)[number] | null {
-  const c = normalizeCidr(ip);
-  if (!c) return null;
-  const single = c.prefix === (c.kind === 'ipv4' ? 32 : 128);
-  return `${c.kind === 'ipv4' ? 'v4' : 'v6'}${single ? '' : 'net'}` as (typeof NFT_SETS)[number];
+function isRangeSet(set: string): boolean {
+  return /^v[46]p\d{1,3}$/.test(set);
 }
 
 function chunks<T>(list: T[], size = 1000): T[][] {
@@ -210,14 +365,22 @@ function chunks<T>(list: T[], size = 1000): T[][] {
   return out;
 }
 
-interface NftElem {
-  val?: unknown;
-  timeout?: number;
-  expires?: number;
+/** one element as the kernel holds it: `10.0.0.16/28` (from its set), remaining ms or undefined (forever) */
+export interface NftElement {
+  text: string;
+  expiresMs?: number;
 }
 
-function elemText(val: unknown): string | null {
-  if (typeof val === 'string') return val;
+/** our table as `nft -j list table` shows it */
+export interface NftTable {
+  /** set name → elements (empty with -t) */
+  sets: Map<string, NftElement[]>;
+  /** chain name → hook ('' when none) and the JSON of its rules */
+  chains: Map<string, { hook: string; rules: string[] }>;
+}
+
+function elemText(val: unknown, set: string): string | null {
+  if (typeof val === 'string') return isRangeSet(set) ? `${val}/${set.slice(3)}` : val;
   if (val && typeof val === 'object' && 'prefix' in val) {
     const p = (val as { prefix: { addr: string; len: number } }).prefix;
     return `${p.addr}/${p.len}`;
@@ -225,25 +388,45 @@ function elemText(val: unknown): string | null {
   return null;
 }
 
-/** Parses `nft -j list set inet <t> v4|v6`: elements with their remaining time. */
-export function parseNftSetJson(json: string, now: number): OwnedRule[] {
-  const data = JSON.parse(json) as { nftables?: Array<{ set?: { elem?: unknown[] } }> };
-  const out: OwnedRule[] = [];
+/** Parses `nft -j list table inet <t>`: sets with their elements and remaining time, chains with their rules. */
+export function parseNftTableJson(json: string): NftTable {
+  const data = JSON.parse(json) as { nftables?: Array<Record<string, any>> };
+  const table: NftTable = { sets: new Map(), chains: new Map() };
   for (const item of data.nftables ?? []) {
-    for (const raw of item.set?.elem ?? []) {
-      let val: unknown = raw;
-      let expires: number | undefined;
-      if (raw && typeof raw === 'object' && 'elem' in raw) {
-        const e = (raw as { elem: NftElem }).elem;
-        val = e.val;
-        expires = e.expires ?? e.timeout;
+    if (item.set) {
+      const elems: NftElement[] = [];
+      for (const raw of (item.set.elem ?? []) as unknown[]) {
+        let val: unknown = raw;
+        let expires: number | undefined;
+        if (raw && typeof raw === 'object' && 'elem' in raw) {
+          const e = (raw as { elem: { val?: unknown; timeout?: number; expires?: number } }).elem;
+          val = e.val;
+          expires = e.expires ?? e.timeout;
+        }
+        const text = elemText(val, String(item.set.name));
+        if (text !== null) elems.push({ text, ...(expires === undefined ? {} : { expiresMs: expires * 1000 }) });
       }
-      const text = elemText(val);
-      const cidr = text === null ? null : normalizeCidr(text);
-      if (!cidr) continue;
-      // nft -j reports whole seconds: until is known to ±1 s
-      out.push({ ip: cidr.text, jail: '', until: expires === undefined ? -1 : now + expires * 1000, current: true });
+      table.sets.set(String(item.set.name), elems);
+    } else if (item.chain) {
+      table.chains.set(String(item.chain.name), { hook: String(item.chain.hook ?? ''), rules: [] });
+    } else if (item.rule) {
+      table.chains.get(String(item.rule.chain))?.rules.push(JSON.stringify(item.rule.expr ?? []));
     }
   }
-  return out;
+  return table;
+}
+
+/** what of our structure the kernel no longer holds (sets, chains, the rule of each set) */
+function missingStructure(table: NftTable, sets: readonly string[], docker: boolean): string[] {
+  const lost: string[] = [];
+  for (const set of sets) if (!table.sets.has(set)) lost.push(`set ${set}`);
+  for (const [name, hook] of docker ? [['input', 'input'], ['forward', 'forward']] : [['input', 'input']]) {
+    const chain = table.chains.get(name!);
+    if (!chain || chain.hook !== hook) {
+      lost.push(`chain ${name}`);
+      continue;
+    }
+    for (const set of sets) if (!chain.rules.some((r) => r.includes(`"@${set}"`))) lost.push(`rule for @${set} in ${name}`);
+  }
+  return lost;
 }

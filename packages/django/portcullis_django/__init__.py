@@ -5,5 +5,9 @@ header ``X-Portcullis-Failure: <jail>``. The Portcullis gateway counts it
 as a failure in that jail and strips the header before the client sees it.
 """
 
+__version__ = "0.1.0"
+
+# The gateway reads the same name (FAILURE_HEADER in @portcullis/core);
+# test/django-package.test.ts keeps the two equal.
 HEADER = "X-Portcullis-Failure"
 DEFAULT_JAIL = "django-login"

@@ -8,6 +8,7 @@
   KEYS[4] {p}:offenses:<ip>      STRING bans so far
   KEYS[5] {p}:stats:<jail>       HASH   failed, banned
   KEYS[6] {p}:events             STREAM
+  KEYS[7] {p}:recent:<jail>:<ip> LIST   last failing requests, for ban alerts
 
   ARGV[1]  now (ms)              ARGV[2]  findtime (ms)
   ARGV[3]  maxretry              ARGV[4]  ban lengths by earlier bans, space
@@ -17,6 +18,11 @@
   ARGV[7]  unique member token   ARGV[8]  offense memory (ms)
   ARGV[9]  events MAXLEN (~)     ARGV[10] changes notice target (see includes/notify)
   ARGV[11] by (who recorded it)
+  ARGV[12] failure detail JSON ("" = not kept)
+  ARGV[13] details kept          ARGV[14] how long they are kept (ms)
+  ARGV[15] weight ("" = one failure per member; n = this member counts n:
+           a flood jail's gateway sends its local count in one call)
+  ARGV[16] what is counted, for the ban reason ("failures", "requests")
 
   Returns { count, state, until, bans }
     state 0: counted, not banned; 1: banned now; 2: was already banned
@@ -27,7 +33,9 @@ local now = tonumber(ARGV[1])
 local findtime = tonumber(ARGV[2])
 local maxretry = tonumber(ARGV[3])
 
-redis.call('HINCRBY', KEYS[5], 'failed', 1)
+local weighted = ARGV[15] ~= nil and ARGV[15] ~= ''
+local weight = weighted and tonumber(ARGV[15]) or 1
+redis.call('HINCRBY', KEYS[5], 'failed', weight)
 
 -- Already banned (a gateway whose cache was a moment late): keep that ban.
 local current = redis.call('HGET', KEYS[2], 'until')
@@ -38,9 +46,23 @@ if current then
   end
 end
 
+-- A capped list beside the window: the ban alert quotes it.
+if ARGV[12] ~= '' then
+  redis.call('LPUSH', KEYS[7], ARGV[12])
+  redis.call('LTRIM', KEYS[7], 0, tonumber(ARGV[13]) - 1)
+  redis.call('PEXPIRE', KEYS[7], ARGV[14])
+end
+
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - findtime)
-redis.call('ZADD', KEYS[1], now, ARGV[1] .. ':' .. ARGV[7])
-local count = redis.call('ZCARD', KEYS[1])
+local count
+if weighted then
+  redis.call('ZADD', KEYS[1], now, ARGV[1] .. ':' .. ARGV[7] .. ':' .. weight)
+  count = 0
+  for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do count = count + tonumber(string.match(m, '(%d+)$')) end
+else
+  redis.call('ZADD', KEYS[1], now, ARGV[1] .. ':' .. ARGV[7])
+  count = redis.call('ZCARD', KEYS[1])
+end
 if count < maxretry then
   redis.call('PEXPIRE', KEYS[1], findtime)
   return { count, 0, '0', 0 }
@@ -55,7 +77,7 @@ local bans = previous + 1
 trimBans(KEYS[3], now)
 local untilText = writeBan(
   { key = KEYS[2], offenseKey = KEYS[4], ip = ARGV[6], jail = ARGV[5],
-    reason = count .. ' failures within ' .. math.floor(findtime / 1000) .. 's', eventReason = 'maxretry',
+    reason = count .. ' ' .. (ARGV[16] or 'failures') .. ' within ' .. math.floor(findtime / 1000) .. 's', eventReason = 'maxretry',
     by = ARGV[11], now = now, duration = ladder[math.min(bans, #ladder)], bans = bans },
   { bans = KEYS[3], events = KEYS[6], maxlen = ARGV[9], channel = ARGV[10], memory = tonumber(ARGV[8]) })
 redis.call('HINCRBY', KEYS[5], 'banned', 1)

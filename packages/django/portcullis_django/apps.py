@@ -9,6 +9,7 @@ class PortcullisDjangoConfig(AppConfig):
     def ready(self):
         from django.contrib.auth.signals import user_login_failed
 
+        from . import checks  # noqa: F401 - registers the system checks
         from .signals import mark_login_failed
 
         # dispatch_uid: connected once even if ready() runs twice
