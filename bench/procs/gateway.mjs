@@ -7,7 +7,6 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { portcullis } from '@portcullis/express';
-import { Redis } from 'ioredis';
 import { parseConfig, RedisBanStore } from '@portcullis/core';
 import { createGatewayApp } from '../../examples/gateway/dist/app.js';
 
@@ -25,15 +24,14 @@ let guard;
 if (mode === 'portcullis') {
   let store;
   if (process.env.PC_AUTOPIPELINE === '0' || process.env.PC_AUTOPIPELINE === '1') {
-    // experiment (bench/experiment-autopipeline.mjs): the store's client as
-    // createRedis() makes it, with ioredis auto-pipelining forced off or on
+    // experiment (bench/experiments/autopipeline.mjs): the store the
+    // middleware builds (core's client factory, the gateway's command
+    // timeout), with ioredis auto-pipelining forced off or on
     const parsed = parseConfig(config);
-    const client = new Redis(parsed.redis, {
-      enableOfflineQueue: false, maxRetriesPerRequest: 0, connectTimeout: 2000, lazyConnect: true,
-      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
-      commandTimeout: parsed.gateway.commandTimeout, enableAutoPipelining: process.env.PC_AUTOPIPELINE === '1',
+    store = new RedisBanStore({
+      config: parsed, by: `bench-gateway-${process.pid}`,
+      commandTimeout: parsed.gateway.commandTimeout, autoPipelining: process.env.PC_AUTOPIPELINE === '1',
     });
-    store = new RedisBanStore({ config: parsed, redis: client, by: `bench-gateway-${process.pid}` });
   }
   guard = portcullis(config, { logger, by: `bench-gateway-${process.pid}`, store });
   await guard.ready();

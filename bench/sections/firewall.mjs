@@ -1,25 +1,154 @@
 // Figure 4 — firewall: ban event → rule live (ufw, nftables), mass bans.
-// Built as a standalone script by another engineer (bench/firewall.mjs; needs
-// root and network namespaces). This section only plugs it in. It accepts
-//
-//   (a) export async function run(ctx) → { rows, details?, notes?, raw? } | { skipped }
-//       (or a default export with run), rows keyed 4a … 4e as in lib/results.mjs; or
-//   (b) export async function benchFirewall({ backend, samples, mass, maxSeconds, log })
-//       → { backend, samples, mass, latencyMs: { p50, p95, max }, massMs, massApplied,
-//           massWrittenMs?, kernelCount? } — the shape of the sidecar engineer's
-//       script as of 2026-11-25; this section runs it per backend and maps
-//       the results onto rows 4a … 4e.
-//
-// Without the script (or without root), RESULTS.md keeps "measured by
-// bench/firewall section" for figure 4, and never a number.
-import { existsSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+// Runs as root, entirely inside a network namespace it creates (private
+// /etc/ufw and /lib/ufw copies), against a private redis-server on a free
+// port; imports the built packages (npm run bench builds first).
+// Latency = RedisBanStore.ban() called → the sidecar logs "ban applied" (the
+// firewall command returned). BENCH_KILL=0 turns off ending live connections.
+// Every command pays the `ip netns exec … unshare -m sh` wrapper (a few ms).
+//   npm run bench -- --only firewall [--quick]
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { pino } from 'pino';
+import { parseConfig, RedisBanStore } from '@portcullis/core';
+import { netnsRunner, startSidecar } from '@portcullis/sidecar';
+import { startRedis } from '../lib/redis.mjs';
 import { fmt, fmtInt } from '../lib/stats.mjs';
 
 export const id = 'firewall';
 export const title = 'Figure 4 — firewall (bench/firewall section)';
 
-const SCRIPT = fileURLToPath(new URL('../firewall.mjs', import.meta.url));
+function must(args, input) {
+  const r = spawnSync(args[0], args.slice(1), { input, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+function makeNamespace() {
+  const ns = `pc-bench-${randomBytes(3).toString('hex')}`;
+  const dir = mkdtempSync(join(tmpdir(), 'pc-bench-'));
+  const etcUfw = join(dir, 'etc/ufw');
+  const libUfw = join(dir, 'lib/ufw');
+  mkdirSync(join(dir, 'etc'), { recursive: true });
+  mkdirSync(join(dir, 'lib'), { recursive: true });
+  cpSync('/etc/ufw', etcUfw, { recursive: true });
+  cpSync('/lib/ufw', libUfw, { recursive: true });
+  for (const f of ['user.rules', 'user6.rules']) spawnSync('sed', ['-i', '/^### tuple ###/,/^$/d', join(etcUfw, f)]);
+  must(['ip', 'netns', 'add', ns]);
+  must(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+  const run = netnsRunner(ns, { etcUfw, libUfw });
+  return {
+    ns, etcUfw, libUfw, run,
+    destroy() {
+      spawnSync('ip', ['netns', 'del', ns]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+const ipOf = (i, base = 18) => `198.${base + Math.floor(i / 65536)}.${Math.floor(i / 256) % 256}.${(i % 256)}`;
+
+/** Runs one backend: latency samples, then a mass ban. */
+export async function benchFirewall({ backend = 'nftables', samples = 50, mass = 10_000, maxSeconds = 1800, log = console.log } = {}) {
+  if (process.getuid?.() !== 0) throw new Error('the firewall bench needs root (network namespaces)');
+  const redis = await startRedis();
+  const net = makeNamespace();
+  const applied = new Map(); // ip → latencyMs (the sidecar's own measure: event "at" → firewall holds it)
+  const waiters = new Map();
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) {
+        if (!line.includes('"ban applied"')) continue;
+        const o = JSON.parse(line);
+        applied.set(o.ip, o.latencyMs);
+        waiters.get(o.ip)?.();
+      }
+      cb();
+    },
+  });
+  const config = parseConfig({
+    redis: redis.url, prefix: 'bench',
+    firewall: { backend, ports: [80, 443], killConnections: process.env.BENCH_KILL !== '0' },
+    sidecar: { hostId: 'bench', reconcileInterval: '1h' },
+  });
+  const result = { backend, samples, mass };
+  let sidecar;
+  const store = new RedisBanStore({ config, by: 'bench', commandTimeout: 10_000, autoPipelining: true });
+  try {
+    if (backend === 'ufw') net.run('ufw', ['--force', 'enable']).catch(() => {});
+    if (backend === 'ufw') await net.run('ufw', ['--force', 'enable']);
+    sidecar = await startSidecar(config, { run: net.run, ufwRulesDir: net.etcUfw, healthPort: false, logger: pino({ level: 'info' }, sink), blockMs: 1000 });
+    await sidecar.ready;
+    await store.connect();
+
+    // 1. ban→rule latency, one ban at a time
+    const lat = [];
+    for (let i = 0; i < samples; i++) {
+      const ip = ipOf(i, 30);
+      const done = new Promise((r) => waiters.set(ip, r));
+      const t0 = performance.now();
+      await store.ban(ip, { duration: 3_600_000 });
+      await done;
+      lat.push(performance.now() - t0);
+      waiters.delete(ip);
+    }
+    lat.sort((a, b) => a - b);
+    result.latencyMs = { p50: +pct(lat, 50).toFixed(1), p95: +pct(lat, 95).toFixed(1), max: +lat[lat.length - 1].toFixed(1) };
+    log(`${backend}: ban→rule latency over ${samples} bans: p50 ${result.latencyMs.p50} ms, p95 ${result.latencyMs.p95} ms, max ${result.latencyMs.max} ms`);
+
+    // 2. mass ban: `mass` bans written the way `portcullis ban --file` writes a
+    //    blocklist (banMany: one script call per 1,000); time until the firewall holds all
+    if (mass > 0) {
+      applied.clear();
+      const t0 = performance.now();
+      await store.banMany(Array.from({ length: mass }, (_, i) => ipOf(i)), { duration: 3_600_000, reason: 'mass' });
+      const written = performance.now() - t0;
+      const deadline = Date.now() + maxSeconds * 1000;
+      let lastLog = Date.now();
+      while (applied.size < mass && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        if (Date.now() - lastLog > 30_000) {
+          lastLog = Date.now();
+          log(`${backend}: ${applied.size}/${mass} applied after ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+        }
+      }
+      const total = performance.now() - t0;
+      result.massWrittenMs = Math.round(written);
+      result.massApplied = applied.size;
+      result.massMs = Math.round(total);
+      // the kernel agrees
+      if (backend === 'nftables') {
+        const j = JSON.parse((await net.run('nft', ['-j', 'list', 'set', 'inet', 'portcullis', 'v4'])).stdout);
+        result.kernelCount = j.nftables.find((o) => o.set)?.set.elem?.length ?? 0;
+      } else {
+        result.kernelCount = (await net.run('iptables', ['-S', 'ufw-user-input'])).stdout.split('\n').filter((l) => l.includes(' -s 198.')).length;
+      }
+      log(`${backend}: ${applied.size}/${mass} bans applied in ${(total / 1000).toFixed(2)} s (events written in ${(written / 1000).toFixed(2)} s; kernel holds ${result.kernelCount} rules of ours)` +
+        (applied.size < mass ? ` — stopped at --max-seconds ${maxSeconds}` : ''));
+
+      // 3. the firewall side alone: the kernel lost every element (a reboot),
+      //    and one reconcile puts all `mass` bans back from {p}:bans
+      if (backend === 'nftables' && applied.size === mass) {
+        await net.run('nft', ['flush', 'set', 'inet', 'portcullis', 'v4']);
+        const t1 = performance.now();
+        const { added } = await sidecar.reconcile();
+        result.reconcileMs = Math.round(performance.now() - t1);
+        result.reconcileAdded = added;
+        log(`${backend}: reconcile put ${added} bans back into an emptied set in ${(result.reconcileMs / 1000).toFixed(2)} s`);
+      }
+    }
+    return result;
+  } finally {
+    await sidecar?.stop();
+    await store.close();
+    net.destroy();
+    await redis.stop();
+  }
+}
 
 function massText(r) {
   if (!r) return 'not run';
@@ -52,14 +181,9 @@ export function rowsFrom({ ufw, nft10k, nft100k, ufw100k }) {
 }
 
 export async function run(ctx) {
-  if (!existsSync(SCRIPT)) return { skipped: 'bench/firewall.mjs is not there yet; figure 4 stays "measured by bench/firewall section"' };
   if (process.getuid?.() !== 0) return { skipped: 'needs root (network namespaces); figure 4 keeps its previous result' };
-  const mod = await import(pathToFileURL(SCRIPT).href);
-  const fn = mod.run ?? mod.default?.run ?? (typeof mod.default === 'function' ? mod.default : null);
-  if (fn) return fn(ctx);
-  if (typeof mod.benchFirewall !== 'function') return { skipped: 'bench/firewall.mjs exports neither run(ctx) nor benchFirewall()' };
   const samples = ctx.quick ? 10 : 50;
-  const bf = (backend, mass, maxSeconds) => mod.benchFirewall({ backend, samples, mass, maxSeconds, log: ctx.log });
+  const bf = (backend, mass, maxSeconds) => benchFirewall({ backend, samples, mass, maxSeconds, log: ctx.log });
   const res = {};
   res.nft10k = await bf('nftables', ctx.quick ? 1_000 : 10_000, 300);
   if (!ctx.quick) res.nft100k = await bf('nftables', 100_000, 600);
@@ -68,7 +192,7 @@ export async function run(ctx) {
   if (!ctx.quick && complete(res.ufw)) res.ufw100k = await bf('ufw', 100_000, 900);
   return {
     rows: rowsFrom(res),
-    details: 'Run through bench/firewall.mjs `benchFirewall()` (sidecar in a private network namespace, private redis-server); latency = RedisBanStore.ban() → the sidecar logs "ban applied". See that script for its method.',
+    details: 'Run by bench/sections/firewall.mjs `benchFirewall()` (sidecar in a private network namespace, private redis-server); latency = RedisBanStore.ban() → the sidecar logs "ban applied". See that section for its method.',
     raw: res,
   };
 }

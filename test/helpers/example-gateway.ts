@@ -29,7 +29,8 @@ export async function startExampleGateway(
   opts: PortcullisOptions & { guardUpgrades?: boolean } = {},
 ): Promise<ExampleGateway> {
   const logger = pino({ level: process.env.PORTCULLIS_TEST_LOG ?? 'silent' });
-  const guard = portcullis(config, { logger, ...opts });
+  const { guardUpgrades, ...options } = opts;
+  const guard = portcullis(config, { logger, ...options });
   const loginFailures: ExampleGateway['loginFailures'] = [];
   const app = createGatewayApp(guard, upstream, logger, {
     onUpstreamResponse: (res: IncomingMessage, req: IncomingMessage) => {
@@ -41,7 +42,7 @@ export async function startExampleGateway(
     const s = app.listen(0, '127.0.0.1', () => r(s));
   });
   // as users are told to; without it the guard takes the server on its first request (main.ts relies on that)
-  if (opts.guardUpgrades !== false) guard.upgrade(server);
+  if (guardUpgrades !== false) guard.upgrade(server);
   // upgraded (WebSocket) connections leave the server's bookkeeping: closeAllConnections misses them
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {

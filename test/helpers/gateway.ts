@@ -22,8 +22,9 @@ export async function startGateway(
   upstream: string,
   opts: PortcullisOptions & { express?: 4 | 5 } = {},
 ): Promise<TestGateway> {
-  const guard = portcullis(config, { logger: pino({ level: process.env.PORTCULLIS_TEST_LOG ?? 'silent' }), ...opts });
-  const app = (opts.express === 4 ? express4 : express5)() as express5.Express;
+  const { express: version, ...options } = opts;
+  const guard = portcullis(config, { logger: pino({ level: process.env.PORTCULLIS_TEST_LOG ?? 'silent' }), ...options });
+  const app = (version === 4 ? express4 : express5)() as express5.Express;
   app.use(guard as unknown as express5.RequestHandler);
   app.use(createProxyMiddleware({ target: upstream, changeOrigin: false }));
   await guard.ready();

@@ -3,8 +3,16 @@ import { Agent as HttpsAgent } from 'node:https';
 import express from 'express';
 import { createProxyMiddleware } from 'http-proxy-middleware';
 import type { Logger } from 'pino';
+import { LOOPBACK, normalizeHostAddress } from '@portcullis/core';
 import type { PortcullisMiddleware } from '@portcullis/express';
 import { requestLogger } from './request-log.js';
+
+/**
+ * The gateway's own endpoints, answered by the gateway and never proxied:
+ * under a prefix no Django URLconf uses (Django's own /metrics, e.g.
+ * django-prometheus, stays Django's). Metrics only to this host's loopback.
+ */
+export const ADMIN_PATHS = { health: '/_portcullis/healthz', metrics: '/_portcullis/metrics' } as const;
 
 /**
  * The gateway: request logging, then Portcullis, then the proxy to Django.
@@ -18,6 +26,16 @@ export interface GatewayAppOptions {
 export function createGatewayApp(guard: PortcullisMiddleware, djangoUrl: string, logger: Logger, opts: GatewayAppOptions = {}): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  // before request logging: a load balancer's checks every few seconds would drown the log
+  // (the bench's pass-through guard has neither)
+  if (guard.health) app.get(ADMIN_PATHS.health, guard.health);
+  if (guard.metrics) {
+    app.get(ADMIN_PATHS.metrics, (req, res) => {
+      const peer = normalizeHostAddress(req.socket.remoteAddress);
+      if (peer !== null && LOOPBACK.has(peer)) guard.metrics.handler(req, res);
+      else res.status(404).end();
+    });
+  }
   // (the bench's pass-through guard has no config)
   app.use(requestLogger(logger, guard.config));
   app.use(guard);

@@ -50,6 +50,10 @@ export class CacheSync {
   private offState: (() => void) | null = null;
   private started = false;
   private closed = false;
+  /** when the cache last finished a load or a read of the change log (ms), for the health report */
+  syncedAt: number | null = null;
+  /** the live notices hold (since the last time the store (re)subscribed), for the health report */
+  subscribed = false;
 
   constructor(private readonly opts: CacheSyncOptions) {}
 
@@ -59,7 +63,10 @@ export class CacheSync {
     this.started = true;
     const { store, outage } = this.opts;
     this.offState = store.onStateChange((state, err) => {
-      if (state === 'down') outage.failed(err);
+      if (state === 'down') {
+        this.subscribed = false;
+        outage.failed(err);
+      }
       // back after an outage: read what was missed
       else void this.catchUp();
     });
@@ -71,7 +78,10 @@ export class CacheSync {
     }
     const off = await store.subscribe((change) => this.onNotice(change), {
       // (re)subscribed: notices may have been missed until now
-      onSubscribed: () => void this.catchUp(),
+      onSubscribed: () => {
+        this.subscribed = true;
+        void this.catchUp();
+      },
     });
     if (this.closed) {
       await off();
@@ -128,6 +138,7 @@ export class CacheSync {
         this.late = late;
         try {
           if (next === 'full' || this.position === null || !(await this.readChanges(late))) await this.loadAll(late);
+          this.syncedAt = Date.now();
           this.opts.outage.recovered();
         } catch (err) {
           this.opts.outage.failed(err);

@@ -1,10 +1,10 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server } from 'node:net';
 import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
 import {
-  ConfigError,
   IpSet,
+  MemoryBanStore,
   RedisBanStore,
   parseConfig,
   resolveJails,
@@ -15,18 +15,31 @@ import {
 import { BanCache } from './ban-cache.js';
 import { CacheSync } from './cache-sync.js';
 import { ClientIpResolver } from './client-ip.js';
+import { ExpressTrustResolver } from './express-trust.js';
+import { healthHandler, healthReport, type HealthReport, type HealthState } from './health.js';
+import { HookRunner } from './hook-runner.js';
+import type { PortcullisHooks } from './hooks.js';
+import { GatewayMetrics } from './metrics.js';
+import { validateOptions } from './options.js';
 import { OutageLog } from './outage.js';
 import { RequestGuard, type Next, type Req } from './request-guard.js';
+import { timedStore } from './timed-store.js';
 import { guardUpgrades } from './upgrade.js';
 
-export interface PortcullisOptions {
-  /** a store to use instead of the one the config names (tests, the embedded default) */
+export interface PortcullisOptions extends PortcullisHooks {
+  /** a store to use instead of the one the config names (tests); without either, the in-memory store */
   store?: BanStore;
   logger?: Logger;
   /** written into bans and events; default "gateway@<hostname>" */
   by?: string;
   /** how long ready() waits for the store before failing open (ms) */
   readyTimeout?: number;
+  /**
+   * who the client is behind proxies: "config" (default) the config's
+   * trustProxy list; "express" the app's own `trust proxy` setting, read
+   * with proxy-addr as Express does for req.ip
+   */
+  trustProxy?: 'config' | 'express';
 }
 
 
@@ -48,6 +61,12 @@ export interface PortcullisMiddleware {
    * a function that stops guarding.
    */
   upgrade(server: Server): () => void;
+  /** Prometheus metrics: `.registry` (prom-client, to merge into yours) and `.handler` (serves them) */
+  readonly metrics: GatewayMetrics;
+  /** a /healthz handler: JSON report, 200 while serving (even degraded: fail open), 503 before ready() / after close() */
+  readonly health: (req: IncomingMessage, res: ServerResponse) => void;
+  /** the report the health handler sends */
+  healthReport(): HealthReport;
 }
 
 /**
@@ -57,18 +76,27 @@ export interface PortcullisMiddleware {
  */
 export function portcullis(input: PortcullisConfigInput | PortcullisConfig, options: PortcullisOptions = {}): PortcullisMiddleware {
   const config = parseConfig(input);
+  validateOptions(options, config);
   const log = options.logger ?? pino({ name: 'portcullis' });
   const by = options.by ?? `gateway@${hostname()}`;
   let store = options.store;
-  if (!store) {
-    if (!config.redis) throw new ConfigError([{ path: 'redis', message: 'required unless a store is passed in options.store' }]);
+  if (!store && config.redis) {
     // many requests fail at once under attack: let their scripts share socket writes;
     // a slow Redis must not hold requests: the gateway's own short timeout
     store = new RedisBanStore({ config, by, autoPipelining: true, commandTimeout: config.gateway.commandTimeout });
+  } else if (!store) {
+    // the README's config table: no redis, the embedded store
+    store = new MemoryBanStore({ config, by });
+    log.warn(
+      'portcullis: no redis configured: bans live in this process only (the in-memory store): other gateway processes do not share them and a restart forgets them; set redis for more than one process',
+    );
   }
   const ownsStore = options.store === undefined;
   const jailMap = resolveJails(config);
-  const resolver = new ClientIpResolver(new IpSet(config.trustProxy), log, config.clientHeader);
+  const resolver =
+    options.trustProxy === 'express'
+      ? new ExpressTrustResolver(log)
+      : new ClientIpResolver(new IpSet(config.trustProxy), log, config.clientHeader);
   const cache = new BanCache();
   const outage = new OutageLog(log);
   const theStore = store;
@@ -81,7 +109,20 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
     readyTimeout: options.readyTimeout ?? 3000,
   });
 
-  const requests = new RequestGuard({ config, jails: jailMap, store: theStore, cache, outage, resolver, log });
+  // the store's own view of its connection
+  const storeUp = () => theStore.state === 'up';
+  const metrics = new GatewayMetrics({ cachedBans: () => cache.size, storeUp });
+  const requests = new RequestGuard({
+    config,
+    jails: jailMap,
+    store: timedStore(theStore, metrics),
+    cache,
+    outage,
+    resolver,
+    hooks: new HookRunner(options, log),
+    metrics,
+    log,
+  });
   // servers whose 'upgrade' event is guarded, and how to stop guarding them
   const upgradeGuards = new WeakMap<Server, () => void>();
   const unguards: Array<() => void> = [];
@@ -102,11 +143,43 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
     requests.handle(req, res, next);
   } as PortcullisMiddleware;
 
+  // for the health report: ready() has finished once; close() was called
+  let readyDone = false;
+  let closed = false;
+  async function ready(): Promise<void> {
+    await sync.start();
+    readyDone = true;
+  }
+
+  function healthState(): HealthState {
+    return {
+      started: readyDone,
+      closed,
+      storeKind: theStore.kind,
+      storeUp: storeUp(),
+      cachedBans: cache.size,
+      loadedAt: sync.syncedAt,
+      subscribed: sync.subscribed && storeUp(),
+    };
+  }
+
   async function close(): Promise<void> {
+    closed = true;
     for (const off of unguards.splice(0)) off();
     await sync.close();
     if (ownsStore) await theStore.close();
   }
 
-  return Object.assign(middleware, { ready: () => sync.start(), close, store: theStore, config, cache, resync: () => sync.reload(), upgrade });
+  return Object.assign(middleware, {
+    ready,
+    close,
+    store: theStore,
+    config,
+    cache,
+    resync: () => sync.reload(),
+    upgrade,
+    metrics,
+    health: healthHandler(healthState),
+    healthReport: () => healthReport(healthState()),
+  });
 }

@@ -12,10 +12,11 @@ import {
   type PortcullisConfig,
 } from '@portcullis/core';
 import type { BanCache } from './ban-cache.js';
-import { sendBlocked } from './block.js';
+import { retryAfter, sendBlocked } from './block.js';
 import { AttemptBudget } from './budget.js';
 import { failedJails, takeFailureHeader } from './classify.js';
-import type { ClientIpResolver } from './client-ip.js';
+import type { ClientKey, HookRunner } from './hook-runner.js';
+import type { BlockReason, GatewayMetrics } from './metrics.js';
 import type { OutageLog } from './outage.js';
 import { failureDetail } from './failure-detail.js';
 import { FloodCounter } from './flood-counter.js';
@@ -23,8 +24,32 @@ import { FloodCounter } from './flood-counter.js';
 export type Req = IncomingMessage & { originalUrl?: string; log?: Logger };
 export type Next = (err?: unknown) => void;
 
-/** Answers a request at the gateway: status, body, and until (ms) for Retry-After (0: none). */
-export type Refuse = (status: number, body: string, until: number) => void;
+/** A request the gateway answers itself: status, body, until (ms) for Retry-After (0: none). */
+export interface Refusal {
+  status: number;
+  body: string;
+  until: number;
+  reason: BlockReason;
+  /** the client, when known (a ban) */
+  client?: Client;
+}
+export type Refuse = (refusal: Refusal) => void;
+
+/** Who the client is: its address, and the keyGenerator's key when there is one. */
+export interface Client {
+  ip: string;
+  key: ClientKey | null;
+}
+
+/** Goes on with the request: client null when it is neither checked nor counted. */
+export type Proceed = (client: Client | null, path: string, held: Held[] | null) => void;
+
+/** Who the client is by its address (the config's trustProxy, or Express's `trust proxy`). */
+export interface ClientResolver {
+  resolve(req: Req): string | null;
+  /** the resolved client is a trusted proxy itself (never counted, never banned) */
+  isProxy?(req: Req): boolean;
+}
 
 /** The parts of a response head a verdict reads. */
 export type ResponseHead = Pick<ServerResponse, 'statusCode' | 'getHeader'>;
@@ -42,7 +67,9 @@ export interface RequestGuardDeps {
   store: BanStore;
   cache: BanCache;
   outage: OutageLog;
-  resolver: ClientIpResolver;
+  resolver: ClientResolver;
+  hooks: HookRunner;
+  metrics: GatewayMetrics;
   log: Logger;
 }
 
@@ -88,40 +115,76 @@ export class RequestGuard {
   handle(req: Req, res: ServerResponse, next: Next): void {
     this.front(
       req,
-      (status, body, until) => sendBlocked(res, status, body, until, Date.now()),
-      (ip, path, held) => {
-        this.watch(req, res, ip, path, held);
+      (r) => {
+        if (r.reason === 'banned' && r.client && this.d.hooks.hasHandler && this.byHandler(req, res, next, r, r.client)) return;
+        sendBlocked(res, r.status, r.body, r.until, Date.now());
+      },
+      (client, path, held) => {
+        this.watch(req, res, client, path, held);
         next();
       },
     );
+  }
+
+  /** The handler hook answers a banned client; false when it did not (it threw first). */
+  private byHandler(req: Req, res: ServerResponse, next: Next, r: Refusal, client: Client): boolean {
+    const now = Date.now();
+    // the headers every answer to a ban carries; the handler writes the rest
+    res.setHeader('Cache-Control', 'no-store');
+    if (r.until > 0) res.setHeader('Retry-After', retryAfter(r.until, now));
+    // the key, when the ban is the key's and not the address's
+    const key = client.key && this.d.cache.bannedUntil(client.ip, now) === 0 ? client.key.key : undefined;
+    return this.d.hooks.blocked(req, res, next, {
+      ip: client.ip,
+      ...(key !== undefined ? { key } : {}),
+      until: r.until,
+      ...(r.until > 0 ? { retryAfter: Number(retryAfter(r.until, now)) } : {}),
+      status: r.status,
+      message: r.body,
+    });
   }
 
   /**
    * What every request goes through, HTTP or Upgrade: the canonical target,
    * who the client is, a failure of it still being recorded, the ban, and
    * the budget of the jails that could count it. Ends in `refuse` or in
-   * `proceed` (ip null: an unknown client let through by unknownClient: allow).
+   * `proceed` (client null: skipped, a trusted proxy's own request, or an
+   * unknown client let through by unknownClient: allow).
    */
-  front(req: Req, refuse: Refuse, proceed: (ip: string | null, path: string, held: Held[] | null) => void): void {
+  front(req: Req, answer: Refuse, proceed: Proceed): void {
+    const refuse: Refuse = (r) => {
+      this.d.metrics.blockedRequest(r.reason);
+      answer(r);
+    };
     const path = this.canonicalise(req);
     if (path === null) {
-      refuse(400, AMBIGUOUS_TARGET, 0);
+      refuse({ status: 400, body: AMBIGUOUS_TARGET, until: 0, reason: 'ambiguous_target' });
+      return;
+    }
+    // after the canonical target: skip() sees the url the upstream will see
+    if (this.d.hooks.skip(req)) {
+      proceed(null, path, null);
       return;
     }
     const ip = this.d.resolver.resolve(req);
     if (ip === null) {
-      if (this.unknownClient(req)) refuse(400, UNKNOWN_CLIENT, 0);
+      if (this.unknownClient(req)) refuse({ status: 400, body: UNKNOWN_CLIENT, until: 0, reason: 'unknown_client' });
       else proceed(null, path, null);
       return;
     }
-    // A failure of this address is still being recorded: its verdict decides.
-    const pending = this.d.cache.pendingFor(ip);
+    if (this.d.resolver.isProxy?.(req)) {
+      proceed(null, path, null);
+      return;
+    }
+    const client: Client = { ip, key: this.d.hooks.key(req) };
+    // A failure of this client is still being recorded: its verdict decides.
+    const pending = this.d.cache.pendingFor(client.key?.address ?? ip);
     if (pending) {
-      const go = () => this.decide(req, ip, path, refuse, proceed);
+      const go = () => this.decide(req, client, path, refuse, proceed);
       pending.then(go, go);
       return;
     }
-    this.decide(req, ip, path, refuse, proceed);
+    this.decide(req, client, path, refuse, proceed);
   }
 
   /**
@@ -154,51 +217,58 @@ export class RequestGuard {
     return block;
   }
 
-  private decide(req: Req, ip: string, path: string, refuse: Refuse, proceed: (ip: string, path: string, held: Held[] | null) => void): void {
+  private decide(req: Req, client: Client, path: string, refuse: Refuse, proceed: Proceed): void {
     const { blockStatus, blockBody } = this.d.config.gateway;
-    const until = this.d.cache.bannedUntil(ip, Date.now());
+    const until = this.bannedUntil(client);
     if (until !== 0) {
-      refuse(blockStatus, blockBody, until);
+      refuse({ status: blockStatus, body: blockBody, until, reason: 'banned', client });
       return;
     }
     const method = req.method ?? 'GET';
     for (const flood of this.floods) {
-      const key = this.keyFor(ip, flood.jail);
+      const key = this.keyFor(client, flood.jail);
       if (key !== null) flood.hit(key, method, path);
     }
     let candidates: Jail[] | null = null;
     for (const jail of this.budgeted) if (jail.mayCount(method, path)) (candidates ??= []).push(jail);
     // most requests leave here: no jail could count them, no Redis call
     if (candidates === null) {
-      proceed(ip, path, null);
+      proceed(client, path, null);
       return;
     }
     // another site made a browser send this login attempt: refused before Django, never
     // counted, so no page can lock its visitors out; a bot forging the header gets no guess
     if (this.d.config.gateway.crossSite === 'refuse' && req.headers['sec-fetch-site'] === 'cross-site') {
-      refuse(403, CROSS_SITE, 0);
+      refuse({ status: 403, body: CROSS_SITE, until: 0, reason: 'cross_site' });
       return;
     }
-    void this.admit(candidates, ip).then((held) => {
-      if (held === 'over') refuse(429, OVER_BUDGET, Date.now() + 1000);
-      else if (!Array.isArray(held)) refuse(blockStatus, blockBody, held.bannedUntil);
-      else proceed(ip, path, held);
+    void this.admit(candidates, client).then((held) => {
+      if (held === 'over') refuse({ status: 429, body: OVER_BUDGET, until: Date.now() + 1000, reason: 'over_budget' });
+      else if (!Array.isArray(held)) refuse({ status: blockStatus, body: blockBody, until: held.bannedUntil, reason: 'banned', client });
+      else proceed(client, path, held);
     });
   }
 
+  /** The ban of the client's address or of its key (local cache, no Redis call); 0 when none. */
+  private bannedUntil(client: Client): number {
+    const now = Date.now();
+    const until = this.d.cache.bannedUntil(client.ip, now);
+    return until !== 0 || !client.key ? until : this.d.cache.bannedUntil(client.key.address, now);
+  }
+
   /** One unit of every candidate jail's budget, or why not (what was held is given back). */
-  private async admit(candidates: Jail[], ip: string): Promise<Held[] | 'over' | { bannedUntil: number }> {
+  private async admit(candidates: Jail[], client: Client): Promise<Held[] | 'over' | { bannedUntil: number }> {
     const held: Held[] = [];
     for (const jail of candidates) {
-      const key = this.keyFor(ip, jail);
+      const key = this.keyFor(client, jail);
       if (key === null) continue;
-      const answer = await this.budget.admit(jail, key, () => this.d.cache.bannedUntil(ip, Date.now()));
+      const answer = await this.budget.admit(jail, key, () => this.bannedUntil(client));
       if (answer.state === 'reserved') held.push({ jail, key, token: answer.token });
       else if (answer.state !== 'open') {
         this.giveBack(held);
         if (answer.state === 'over') return 'over';
         // banned in the store (e.g. by another gateway, its message still on the way)
-        if (this.d.cache.bannedUntil(ip, Date.now()) === 0) this.d.cache.add(key, answer.until);
+        if (this.bannedUntil(client) === 0) this.d.cache.add(key, answer.until);
         return { bannedUntil: answer.until };
       }
     }
@@ -206,11 +276,15 @@ export class RequestGuard {
   }
 
   /**
-   * The key `ip` is counted under in `jail`: its IPv6 prefix (ipv6Prefix),
-   * or the address itself when that prefix holds a protected address; null
-   * when the address is never counted (loopback, trusted proxy, ignoreIp).
+   * The key the client is counted under in `jail`: null when its address is
+   * never counted (loopback, trusted proxy, ignoreIp), whatever its key;
+   * else the keyGenerator's key (as an address, keyAddress), or its IPv6
+   * prefix (ipv6Prefix), or the address itself when that prefix holds a
+   * protected address.
    */
-  private keyFor(ip: string, jail: Jail): string | null {
+  private keyFor(client: Client, jail: Jail): string | null {
+    const { ip } = client;
+    if (client.key) return countedKey(ip, jail, this.protection) === null ? null : client.key.address;
     const prefix = clientPrefix(ip, jail.ipv6Prefix);
     if (prefix !== ip) {
       const key = countedKey(prefix, jail, this.protection);
@@ -220,12 +294,12 @@ export class RequestGuard {
   }
 
   /** Classifies the response as its headers leave; settles the units held. */
-  private watch(req: Req, res: ServerResponse, ip: string | null, path: string, held: Held[] | null): void {
+  private watch(req: Req, res: ServerResponse, client: Client | null, path: string, held: Held[] | null): void {
     let settled = false;
     const guard = this;
     onHeaders(res, function onResponseHeaders(this: ServerResponse) {
       settled = true;
-      guard.verdict(req, ip, path, held, this, takeFailureHeader(this));
+      guard.verdict(req, client, path, held, this, takeFailureHeader(this));
     });
     // no response head at all (the client went away, the proxy failed): give the units back
     if (held) {
@@ -239,21 +313,31 @@ export class RequestGuard {
 
   /**
    * The response head is known: records a failure for every jail it counts
-   * for (its rule, or the upstream's X-Portcullis-Failure header, already
-   * taken off the response), and settles the units held.
+   * for (its rule, the upstream's X-Portcullis-Failure header, already
+   * taken off the response, or the classify hook), and settles the units held.
    */
-  verdict(req: Req, ip: string | null, path: string, held: Held[] | null, head: ResponseHead, failureHeader: string | undefined): void {
-    if (ip === null) return;
+  verdict(req: Req, client: Client | null, path: string, held: Held[] | null, head: ResponseHead, failureHeader: string | undefined): void {
+    if (client === null) return;
+    const named = this.named(req, head, failureHeader);
     const hits =
-      failureHeader === undefined && this.statusFilter !== null && !this.statusFilter.has(head.statusCode)
+      named === undefined && this.statusFilter !== null && !this.statusFilter.has(head.statusCode)
         ? []
-        : failedJails(this.ruled, this.jailMap, req, head, failureHeader, path);
+        : failedJails(this.ruled, this.jailMap, req, head, named, path);
     for (const jail of hits) {
       const unit = held?.find((h) => h.jail === jail);
-      const key = unit?.key ?? this.keyFor(ip, jail);
-      if (key !== null) this.record(jail, ip, key, req, unit, head.statusCode);
+      const key = unit?.key ?? this.keyFor(client, jail);
+      if (key !== null) this.record(jail, client, key, req, unit, head.statusCode);
     }
     if (held) for (const h of held) if (!hits.includes(h.jail)) this.budget.settle(h.jail, h.key, h.token);
+  }
+
+  /** The jails named for this response: by the upstream's header and by the classify hook. */
+  private named(req: Req, head: ResponseHead, failureHeader: string | undefined): string | undefined {
+    if (!this.d.hooks.hasClassifier) return failureHeader;
+    const classified = this.d.hooks.classify(req, head);
+    if (classified === undefined) return failureHeader;
+    for (const name of classified.split(',')) if (!this.jailMap.has(name.trim())) this.d.hooks.unknownJail(name);
+    return failureHeader === undefined ? classified : `${failureHeader},${classified}`;
   }
 
   /** No verdict will come (no response head): the units held are given back. */
@@ -261,18 +345,21 @@ export class RequestGuard {
     for (const h of held) this.budget.settle(h.jail, h.key, h.token);
   }
 
-  private record(jail: Jail, ip: string, key: string, req: Req, unit: Held | undefined, status: number): void {
-    const { cache, outage, log } = this.d;
+  private record(jail: Jail, client: Client, key: string, req: Req, unit: Held | undefined, status: number): void {
+    const { cache, outage, log, metrics } = this.d;
+    const { ip } = client;
     const detail = this.keepDetails ? failureDetail(req, status) : undefined;
     const recording = this.d.store.recordFailure(jail, key, undefined, detail, 1, unit?.token).then(
       (result) => {
         outage.recovered();
+        metrics.failureRecorded(jail.name, result.banned);
         if (result.banned) {
           cache.add(key, result.until);
           (req.log ?? log).warn(
             {
               ip,
-              ...(key !== ip ? { prefix: key } : {}),
+              // a key's own text may be a secret (an API key): only the address it is held under
+              ...(key === ip ? {} : client.key ? { keyAddress: key } : { prefix: key }),
               jail: jail.name,
               bans: result.bans,
               until: result.until === -1 ? 'forever' : new Date(result.until).toISOString(),
@@ -286,6 +373,6 @@ export class RequestGuard {
     );
     // the unit is given back inside the failure's own script: never both or neither counted
     if (unit) this.budget.settled(unit.jail, unit.key, recording);
-    cache.track(ip, recording);
+    cache.track(client.key?.address ?? ip, recording);
   }
 }

@@ -25,12 +25,12 @@ export function guardUpgrades(server: Server, guard: RequestGuard): () => void {
     const [req, socket, head] = args as Parameters<UpgradeListener>;
     guard.front(
       req,
-      (status, body, until) => refuseOnSocket(socket, status, body, until),
-      (ip, path, held) => {
+      (r) => refuseOnSocket(socket, r.status, r.body, r.until),
+      (client, path, held) => {
         let settled = false;
         watchHead(socket, (head) => {
           settled = true;
-          guard.verdict(req, ip, path, held, head.response, head.failureHeader);
+          guard.verdict(req, client, path, held, head.response, head.failureHeader);
         });
         socket.once('close', () => {
           if (!settled && held) guard.giveBack(held);

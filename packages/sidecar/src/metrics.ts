@@ -91,6 +91,6 @@ export class SidecarMetrics {
     });
     this.healthy = new Gauge({ name: 'portcullis_sidecar_healthy', help: '1 when /healthz says ok', registers });
     this.lockHeld = new Gauge({ name: 'portcullis_sidecar_host_lock_held', help: '1 while this sidecar holds its host id lock', registers });
-    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'portcullis_sidecar_' });
+    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry }); // unprefixed: standard dashboards read process_* and nodejs_*
   }
 }

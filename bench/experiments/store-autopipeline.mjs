@@ -1,11 +1,11 @@
 // A/B: RedisBanStore.recordFailure with one client whose ioredis
 // auto-pipelining is off / on, same run, interleaved; 1 and 256 calls in
-// flight.  node bench/experiment-store-autopipeline.mjs
+// flight.  node bench/experiments/store-autopipeline.mjs
 import { Redis } from 'ioredis';
 import { parseConfig, RedisBanStore, resolveJails } from '@portcullis/core';
-import { startRedis, redisCpuMicros } from './lib/redis.mjs';
-import { benchConfig } from './lib/procs.mjs';
-import { ipPool } from './lib/load.mjs';
+import { startRedis, redisCpuMicros } from '../lib/redis.mjs';
+import { benchConfig } from '../lib/procs.mjs';
+import { ipPool } from '../lib/load.mjs';
 
 const r = await startRedis();
 const config = parseConfig(benchConfig(r.url, { maxretry: 1e6 }));

@@ -1,9 +1,9 @@
 // A/B: two Portcullis gateways whose store client has ioredis auto-pipelining
-// off / on, same run, interleaved. node bench/experiment-autopipeline.mjs [fail|login|clean]
-import { benchConfig, startGateway, startUpstream } from './lib/procs.mjs';
-import { startRedis } from './lib/redis.mjs';
-import { ipPool } from './lib/load.mjs';
-import { abRounds } from './lib/ab.mjs';
+// off / on, same run, interleaved. node bench/experiments/autopipeline.mjs [fail|login|clean]
+import { benchConfig, startGateway, startUpstream } from '../lib/procs.mjs';
+import { startRedis } from '../lib/redis.mjs';
+import { ipPool } from '../lib/load.mjs';
+import { abRounds } from '../lib/ab.mjs';
 const redis = await startRedis(); const up = await startUpstream();
 const config = benchConfig(redis.url, { maxretry: 1e6 });
 const a = await startGateway({ mode: 'portcullis', upstream: up.url, config, env: { PC_AUTOPIPELINE: '0' } });
