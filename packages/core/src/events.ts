@@ -12,9 +12,14 @@ export interface BanRecord {
   by: string;
 }
 
-/** An entry of the {p}:events stream, as the sidecars read it. */
+/**
+ * An entry of the {p}:events stream, as the sidecars read it. A ban's `until`
+ * is the address's (the latest end of its bans in every jail, what gateways
+ * block by); `jailUntil`, present only when it is earlier, is this jail's own
+ * end, where the jail's firewall rule ends.
+ */
 export type BanEvent =
-  | { type: 'ban'; ip: string; jail: string; until: number; reason: string; at: number }
+  | { type: 'ban'; ip: string; jail: string; until: number; reason: string; at: number; jailUntil?: number }
   | { type: 'unban'; ip: string; jail: string; at: number; reason: string };
 
 /** A notice on {p}:changes (JSON), as the gateways read it. */
@@ -51,7 +56,15 @@ export function parseBanEvent(fields: string[] | Record<string, string>): BanEve
     if (!Number.isFinite(until) || (until < 0 && until !== -1)) {
       throw new MalformedEventError(`bad until ${JSON.stringify(f.until ?? null)}`);
     }
-    return { type: 'ban', ip: cidr.text, jail, until, reason: f.reason ?? '', at };
+    const event: BanEvent = { type: 'ban', ip: cidr.text, jail, until, reason: f.reason ?? '', at };
+    if (f.jailUntil !== undefined) {
+      const jailUntil = TS.test(f.jailUntil) ? Number(f.jailUntil) : NaN;
+      if (!Number.isFinite(jailUntil) || (jailUntil < 0 && jailUntil !== -1) || (until !== -1 && (jailUntil === -1 || jailUntil > until))) {
+        throw new MalformedEventError(`bad jailUntil ${JSON.stringify(f.jailUntil)} (until ${f.until})`);
+      }
+      if (jailUntil !== until) event.jailUntil = jailUntil;
+    }
+    return event;
   }
   if (f.type === 'unban') return { type: 'unban', ip: cidr.text, jail, at, reason: f.reason ?? '' };
   throw new MalformedEventError(`unknown type ${JSON.stringify(f.type ?? null)}`);

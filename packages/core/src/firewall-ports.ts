@@ -1,17 +1,79 @@
-import type { FirewallConfig, PortcullisConfig } from './config/schema.js';
-import { resolveJails } from './jail.js';
+import type { PortcullisConfig } from './config/schema.js';
+import { PRESETS, type RuleFields } from './presets.js';
 
 /**
- * The firewall settings the sidecar applies. A ban is per address, not per
- * jail, so the rule closes `firewall.ports` plus every enabled jail's own
- * ports (the sshd jail's 22 with the guide's `ports: [80, 443]`): whichever
- * jail banned an address, what any jail protects is closed to it. Empty
- * `firewall.ports` already means every port.
+ * The ports a ban's firewall rule closes, by jail, as fail2ban's `port =` of
+ * each jail: the jail's own `ports` (its preset's: `sshd` → 22) when it has
+ * some, else `firewall.ports`. An empty list means every port. Hand bans
+ * ("manual") and jails the config no longer names get `firewall.ports`.
+ *
+ * An sshd ban closes 22, a login ban the web ports; an address banned in both
+ * jails gets both rules, each ending at its own jail's until.
  */
-export function effectiveFirewall(config: PortcullisConfig): FirewallConfig {
-  const fw = config.firewall;
-  if (fw.ports.length === 0) return fw;
-  const ports = new Set(fw.ports);
-  for (const jail of resolveJails(config).values()) for (const p of jail.ports ?? []) ports.add(p);
-  return ports.size === fw.ports.length ? fw : { ...fw, ports: [...ports].sort((a, b) => a - b) };
+export class JailPorts {
+  private readonly byJail = new Map<string, readonly number[]>();
+  private readonly fallback: readonly number[];
+  private readonly covering = new Map<string, string[]>();
+
+  constructor(config: Pick<PortcullisConfig, 'firewall' | 'jails'>) {
+    this.fallback = sortedPorts(config.firewall.ports);
+    for (const [name, jail] of Object.entries(config.jails)) {
+      // a disabled jail's bans may outlive its switch-off: they keep its ports
+      const preset: RuleFields | undefined = jail.preset ? PRESETS[jail.preset as keyof typeof PRESETS] : undefined;
+      const own = jail.ports ?? preset?.ports;
+      this.byJail.set(name, own ? sortedPorts(own) : this.fallback);
+    }
+  }
+
+  /** sorted, without duplicates; [] = every port */
+  of(jail: string): readonly number[] {
+    return this.byJail.get(jail) ?? this.fallback;
+  }
+
+  /** `firewall.ports`: the shape of hand bans and of jails without ports of their own */
+  get defaults(): readonly number[] {
+    return this.fallback;
+  }
+
+  /**
+   * The jails (configured ones and "manual") whose ban already closes every
+   * port `jail` protects: a failure in `jail` of an address banned in one of
+   * them cannot reach its service, so it is not counted again. A ban in any
+   * other jail leaves `jail`'s ports open, and its failures count.
+   */
+  coveredBy(jail: string): readonly string[] {
+    let names = this.covering.get(jail);
+    if (!names) {
+      const inner = this.of(jail);
+      names = ['manual', ...this.byJail.keys()].filter((name) => name === jail || portsCover(this.of(name), inner));
+      if (!names.includes(jail)) names.push(jail);
+      this.covering.set(jail, names);
+    }
+    return names;
+  }
+
+  /** every distinct port list a ban can get under this config ([] = every port), firewall.ports first */
+  shapes(): Array<readonly number[]> {
+    const seen = new Map<string, readonly number[]>([[portsKey(this.fallback), this.fallback]]);
+    for (const ports of this.byJail.values()) seen.set(portsKey(ports), ports);
+    return [...seen.values()];
+  }
+}
+
+/** does a rule closing `outer` close every port of `inner`? ([] = every port) */
+export function portsCover(outer: readonly number[], inner: readonly number[]): boolean {
+  if (outer.length === 0) return true;
+  if (inner.length === 0) return false;
+  const set = new Set(outer);
+  return inner.every((p) => set.has(p));
+}
+
+/** `80,443`, or `*` for every port: one port list as a map key */
+export function portsKey(ports: readonly number[]): string {
+  return ports.length === 0 ? '*' : ports.join(',');
+}
+
+/** sorted ascending, duplicates dropped */
+export function sortedPorts(ports: readonly number[]): number[] {
+  return [...new Set(ports)].sort((a, b) => a - b);
 }

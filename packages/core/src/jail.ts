@@ -35,7 +35,7 @@ export interface Jail {
   matches(facts: ResponseFacts): boolean;
   /** before the response: could this request be counted (method and decoded path match; status unknown)? */
   mayCount(method: string, path: string): boolean;
-  /** ports this jail protects (the sidecar adds them to firewall.ports); null = none of its own */
+  /** ports its bans' firewall rules close (instead of firewall.ports, see JailPorts); null = none of its own */
   readonly ports: readonly number[] | null;
   /**
    * a request-flood jail counts every request its paths take, whatever the

@@ -5,8 +5,9 @@
  *
  *   {p}:fail:<jail>:<ip>   ZSET    one member per failure, score = ms; PEXPIRE findtime
  *   {p}:held:<jail>:<ip>   ZSET    attempts in flight (request-time budget), score = expiry ms
- *   {p}:ban:<ip>           HASH    jail reason at until count by; PEXPIREAT until
+ *   {p}:ban:<ip>           HASH    jail reason at until count by, until:<jail> per jail; PEXPIREAT until
  *   {p}:bans               ZSET    ip or CIDR → until ms (+inf = forever)
+ *   {p}:jailbans           ZSET    <jail>:<ip> → that jail's until ms (+inf = forever)
  *   {p}:offenses:<ip>      STRING  bans so far (for the increment)
  *   {p}:stats:<jail>       HASH    failed, banned (totals)
  *   {p}:recent:<jail>:<ip> LIST    last failing requests (JSON, newest first), for ban alerts
@@ -19,6 +20,8 @@
 export class Keys {
   readonly tag: string;
   readonly bans: string;
+  /** one member per (jail, address) ban: what each jail's firewall rule needs */
+  readonly jailBans: string;
   readonly events: string;
   readonly deadEvents: string;
   readonly changes: string;
@@ -27,6 +30,7 @@ export class Keys {
   constructor(readonly prefix: string) {
     this.tag = `{${prefix}}`;
     this.bans = `${this.tag}:bans`;
+    this.jailBans = `${this.tag}:jailbans`;
     this.events = `${this.tag}:events`;
     this.deadEvents = `${this.tag}:events:dead`;
     this.changes = `${this.tag}:changes`;
@@ -58,4 +62,16 @@ export class Keys {
   sidecarLock(hostId: string): string {
     return `${this.tag}:sidecar:${hostId}:lock`;
   }
+}
+
+/** `{p}:jailbans` member of one jail's ban of an address: `sshd:203.0.113.7` (jail names hold no colon) */
+export function jailBanMember(jail: string, ip: string): string {
+  return `${jail}:${ip}`;
+}
+
+/** the jail and address of a `{p}:jailbans` member, or null */
+export function parseJailBanMember(member: string): { jail: string; ip: string } | null {
+  const at = member.indexOf(':');
+  if (at <= 0) return null;
+  return { jail: member.slice(0, at), ip: member.slice(at + 1) };
 }

@@ -22,7 +22,7 @@ export interface RuleFields {
   filter?: 'sshd';
   /** the log file it follows unless the jail reads journald */
   logpath?: string;
-  /** the ports its firewall bans close (default firewall.ports) */
+  /** the ports its bans' firewall rules close (default firewall.ports) */
   ports?: number[];
 }
 

@@ -24,7 +24,7 @@ export function expandIncludes(source: string, dir: URL = LUA_DIR, seen = new Se
   });
 }
 
-/** Every script of a lua/ directory, by command name (`recordFailure-8.lua` → pcRecordFailure). */
+/** Every script of a lua/ directory, by command name (`recordFailure-9.lua` → pcRecordFailure). */
 export function loadScripts(dir: URL = LUA_DIR): Record<string, ScriptDefinition> {
   const scripts: Record<string, ScriptDefinition> = {};
   for (const file of readdirSync(dir).sort()) {
@@ -45,7 +45,8 @@ export interface ScriptCommands {
   pcRecordFailure(...args: Arg[]): Promise<[number, number, string, number]>;
   pcBan(...args: Arg[]): Promise<[string, number]>;
   pcUnban(numkeys: number, ...args: Arg[]): Promise<number>;
-  pcBanMany(numkeys: number, ...args: Arg[]): Promise<[string, ...number[]]>;
+  /** until, bans of each address in turn */
+  pcBanMany(numkeys: number, ...args: Arg[]): Promise<Array<string | number>>;
   pcReserve(...args: Arg[]): Promise<[number, number, string]>;
 }
 

@@ -360,6 +360,91 @@ export function banStoreContract(name: string, { make, events }: ContractStore) 
       });
     });
 
+    describe('an address banned in jails whose rules close different ports', () => {
+      // the guide's firewall closes the web ports; the sshd jail closes 22 (its preset's ports)
+      const input: PortcullisConfigInput = {
+        ...CONTRACT_CONFIG,
+        firewall: { ports: [80, 443] },
+        jails: { ...CONTRACT_CONFIG.jails, sshd: { preset: 'sshd', maxretry: 2, bantime: 600 } },
+      };
+      const guide = parseConfig(input);
+      const sshd = resolveJails(guide).get('sshd')!;
+      const web = resolveJails(guide).get('django-login')!;
+
+      it('a web ban leaves 22 open, so sshd failures still count and ban in sshd; each jail keeps its own until', async () => {
+        const s = await make(guide);
+        try {
+          const ip = '203.0.113.120';
+          for (let i = 0; i < 5; i++) await s.recordFailure(web, ip, T0 + i);
+          const webUntil = T0 + 4 + 3_600_000;
+          expect(await s.isBanned(ip, T0 + 5)).toMatchObject({ jail: 'django-login', until: webUntil });
+          expect(await s.recordFailure(sshd, ip, T0 + 10)).toMatchObject({ count: 1, banned: false, alreadyBanned: false });
+          const r = await s.recordFailure(sshd, ip, T0 + 11);
+          // the address stays banned until its latest end (what gateways block by)
+          expect(r).toMatchObject({ banned: true, until: webUntil, bans: 2 });
+          expect(await s.isBanned(ip, T0 + 12)).toMatchObject({ jail: 'sshd', until: webUntil, count: 2 });
+          // both jails' bans cover themselves now
+          expect(await s.recordFailure(sshd, ip, T0 + 13)).toMatchObject({ alreadyBanned: true });
+          expect(await s.recordFailure(web, ip, T0 + 14)).toMatchObject({ alreadyBanned: true });
+          const bans = (await events(s)).filter((e) => e.type === 'ban');
+          expect(bans).toEqual([
+            { type: 'ban', ip, jail: 'django-login', until: webUntil, reason: 'maxretry', at: T0 + 4 },
+            // sshd's second ban is twice as long (the increment counts the address's bans), still before the web ban's end
+            { type: 'ban', ip, jail: 'sshd', until: webUntil, jailUntil: T0 + 11 + 1_200_000, reason: 'maxretry', at: T0 + 11 },
+          ]);
+          // past the sshd ban's end, sshd counts again (the web ban does not close 22)
+          expect(await s.recordFailure(sshd, ip, T0 + 11 + 1_200_001)).toMatchObject({ count: 1, alreadyBanned: false });
+          expect(await s.unban(ip, { now: T0 + 11 + 1_200_002 })).toBe(true);
+          expect(await s.isBanned(ip, T0 + 11 + 1_200_003)).toBeNull();
+        } finally {
+          await s.close();
+        }
+      });
+
+      it('a later ban in another jail never shortens the address\'s ban; a new ban in the same jail replaces that jail\'s', async () => {
+        const s = await make(guide);
+        try {
+          const ip = '203.0.113.121';
+          await s.ban(ip, { jail: 'sshd', duration: -1, now: T0 });
+          await s.ban(ip, { jail: 'django-login', duration: 60_000, now: T0 + 1 });
+          expect(await s.isBanned(ip, T0 + 2)).toMatchObject({ jail: 'django-login', until: -1 });
+          await s.ban(ip, { jail: 'sshd', duration: 10_000, now: T0 + 2 });
+          expect(await s.isBanned(ip, T0 + 3)).toMatchObject({ jail: 'sshd', until: T0 + 1 + 60_000 });
+          const [rec] = await s.banMany([ip], { jail: 'sshd', duration: 5_000, now: T0 + 3 });
+          expect(rec).toMatchObject({ until: T0 + 1 + 60_000 });
+          expect((await events(s)).filter((e) => e.type === 'ban').map((e) => [e.jail, e.until, 'jailUntil' in e ? e.jailUntil : null])).toEqual([
+            ['sshd', -1, null],
+            ['django-login', -1, T0 + 1 + 60_000],
+            ['sshd', T0 + 1 + 60_000, T0 + 2 + 10_000],
+            ['sshd', T0 + 1 + 60_000, T0 + 3 + 5_000],
+          ]);
+          // the web ban's end ends the address's ban
+          expect(await s.isBanned(ip, T0 + 1 + 60_000)).toBeNull();
+        } finally {
+          await s.close();
+        }
+      });
+
+      it('a ban closing every port covers sshd: its failures are not counted again', async () => {
+        const s = await make(parseConfig({ ...input, firewall: { ports: [] } }));
+        try {
+          const ip = '203.0.113.122';
+          await s.ban(ip, { duration: 60_000, now: T0 });
+          expect(await s.recordFailure(sshd, ip, T0 + 1)).toMatchObject({ alreadyBanned: true, until: T0 + 60_000 });
+          // with the web ports only, the same hand ban leaves 22 open
+          const s2 = await make(guide);
+          try {
+            await s2.ban(ip, { duration: 60_000, now: T0 });
+            expect(await s2.recordFailure(sshd, ip, T0 + 1)).toMatchObject({ alreadyBanned: false, count: 1 });
+          } finally {
+            await s2.close();
+          }
+        } finally {
+          await s.close();
+        }
+      });
+    });
+
     it('logs the same stream fields for every way of banning', async () => {
       const s = await make(parseConfig({ ...CONTRACT_CONFIG, jails: { j: { bantime: 60, maxretry: 2, findtime: 60 } } }));
       try {

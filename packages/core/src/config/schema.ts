@@ -111,7 +111,7 @@ export const jailSchema = z
     banLoggedIn: z.boolean().optional(),
     /** flood jails: an address's local count goes to Redis at this many (default maxretry / 10); bound: maxretry + gateways × (flushAt - 1) */
     flushAt: z.number().int().min(1).optional(),
-    /** ports this jail protects: the sidecar adds them to firewall.ports (effectiveFirewall) */
+    /** ports this jail protects: its bans' firewall rules close these instead of firewall.ports (JailPorts) */
     ports: z.array(z.number().int().min(1).max(65535)).min(1).optional(),
     ipv6Prefix: z.number().int().min(32).max(128).optional(),
   })

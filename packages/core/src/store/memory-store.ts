@@ -5,6 +5,7 @@ import type { BanChange, BanEvent, BanRecord } from '../events.js';
 import type { FailureDetail } from '../failure-detail.js';
 import { IpSet, normalizeCidr } from '../ip.js';
 import { banDuration } from '../ban-length.js';
+import { JailPorts } from '../firewall-ports.js';
 import { assertKnownJail, type Jail } from '../jail.js';
 import { Protection } from '../protection.js';
 import { resolveManualBan } from './manual-ban.js';
@@ -81,6 +82,7 @@ export class MemoryBanStore implements BanStore {
   readonly state: StoreState = 'up';
   private readonly config: PortcullisConfig;
   private readonly protection: Protection;
+  private readonly ports: JailPorts;
   private readonly by: string;
   private readonly maxWindows: number;
   private readonly maxOffenses: number;
@@ -91,7 +93,10 @@ export class MemoryBanStore implements BanStore {
   /** jail → ip → window */
   private readonly windows = new Map<string, Map<string, Window>>();
   private windowCount = 0;
+  /** the address's ban (until: the latest end of its jails' bans) */
   private readonly bans = new Map<string, BanRecord>();
+  /** address → jail → until: each jail's own ban of it (as the hash's until:<jail> fields) */
+  private readonly jailUntils = new Map<string, Map<string, number>>();
   /** the CIDR entries of `bans`, scanned for addresses they cover */
   private readonly cidrBans = new Set<string>();
   private readonly offenses = new Map<string, Offense>();
@@ -108,6 +113,7 @@ export class MemoryBanStore implements BanStore {
   constructor(opts: MemoryBanStoreOptions) {
     this.config = opts.config;
     this.protection = new Protection(opts.config);
+    this.ports = new JailPorts(opts.config);
     this.by = opts.by ?? 'portcullis';
     this.maxWindows = opts.maxWindows ?? 1_000_000;
     this.maxOffenses = opts.maxOffenses ?? 1_000_000;
@@ -140,9 +146,10 @@ export class MemoryBanStore implements BanStore {
     this.dropHeld(jail, ip, held);
     this.statsOf(jail.name).failed += n;
 
-    // Already banned (exact entry, as the script checks): keep that ban.
+    // Already banned (exact entry, as the script checks) in a jail whose rule closes this jail's
+    // ports: keep that ban. A ban leaving them open (web ports, and this is sshd) lets it count.
     const current = this.bans.get(ip);
-    if (current && alive(current.until, now)) {
+    if (current && alive(current.until, now) && this.coveredBy(ip, jail.name, now)) {
       return { count: 0, banned: false, alreadyBanned: true, until: current.until, bans: current.count };
     }
 
@@ -167,13 +174,12 @@ export class MemoryBanStore implements BanStore {
     // Ban: the window starts over, like fail2ban after a ban.
     const previous = this.offensesOf(ip, now);
     const duration = banDuration(jail.bantime, previous, this.config.increment, this.random);
-    const until = duration > 0 ? now + duration : -1;
     const bans = previous + 1;
     const reason = `${count} ${jail.flood ? 'requests' : 'failures'} within ${Math.floor(jail.findtime / 1000)}s`;
     // the window (already out of the map) is dropped: it starts over after a ban
-    this.putBan({ ip, jail: jail.name, reason, at: now, until, count: bans, by: this.by }, duration, now);
+    const { until, jailUntil } = this.putBan({ ip, jail: jail.name, reason, at: now, until: 0, count: bans, by: this.by }, duration, now);
     this.statsOf(jail.name).banned++;
-    this.emit({ type: 'ban', ip, jail: jail.name, until, reason: 'maxretry', at: now });
+    this.emit({ type: 'ban', ip, jail: jail.name, until, reason: 'maxretry', at: now, ...(jailUntil === until ? {} : { jailUntil }) });
     return { count, banned: true, alreadyBanned: false, until, bans };
   }
 
@@ -219,11 +225,10 @@ export class MemoryBanStore implements BanStore {
     this.maybeSweep(now);
     const by = opts.by ?? this.by;
     const count = this.offensesOf(cidr.text, now) + 1;
-    const until = duration > 0 ? now + duration : -1;
-    const record: BanRecord = { ip: cidr.text, jail, reason, at: now, until, count, by };
-    this.putBan(record, duration, now);
+    const record: BanRecord = { ip: cidr.text, jail, reason, at: now, until: 0, count, by };
+    const { until, jailUntil } = this.putBan(record, duration, now);
     this.statsOf(jail).banned++;
-    this.emit({ type: 'ban', ip: cidr.text, jail, until, reason, at: now });
+    this.emit({ type: 'ban', ip: cidr.text, jail, until, reason, at: now, ...(jailUntil === until ? {} : { jailUntil }) });
     return { ...record };
   }
 
@@ -245,6 +250,7 @@ export class MemoryBanStore implements BanStore {
       if (this.windows.get(name)?.delete(cidr.text)) this.windowCount--;
     }
     const record = this.bans.get(cidr.text);
+    this.jailUntils.delete(cidr.text);
     if (!record) return false;
     this.bans.delete(cidr.text);
     this.cidrBans.delete(cidr.text);
@@ -344,13 +350,41 @@ export class MemoryBanStore implements BanStore {
     return { windows: this.windowCount, bans: this.bans.size, offenses: this.offenses.size };
   }
 
-  private putBan(record: BanRecord, duration: number, now: number): void {
+  /**
+   * Writes a ban in `record.jail` (replacing that jail's earlier one; the
+   * address's bans in other jails run on, as writeBan.lua does) and sets
+   * `record.until` to the address's until: the latest end of its jails' bans.
+   */
+  private putBan(record: BanRecord, duration: number, now: number): { until: number; jailUntil: number } {
+    const jailUntil = duration > 0 ? now + duration : -1;
+    const jails = this.liveJails(record.ip, now);
+    jails.set(record.jail, jailUntil);
+    let until = jailUntil;
+    for (const u of jails.values()) until = until === -1 || u === -1 ? -1 : Math.max(until, u);
+    record.until = until;
+    this.jailUntils.set(record.ip, jails);
     this.bans.set(record.ip, record);
     if (record.ip.includes('/')) this.cidrBans.add(record.ip);
     this.offenses.delete(record.ip);
-    const expires = duration > 0 ? now + duration + this.config.increment.memory : Infinity;
+    const expires = until !== -1 ? until + this.config.increment.memory : Infinity;
     this.offenses.set(record.ip, { bans: record.count, expires });
     while (this.offenses.size > this.maxOffenses) this.offenses.delete(this.offenses.keys().next().value!);
+    return { until, jailUntil };
+  }
+
+  /** the address's bans still running, jail → until (a fresh map) */
+  private liveJails(ip: string, now: number): Map<string, number> {
+    const out = new Map<string, number>();
+    if (!this.liveBan(ip, now)) return out;
+    for (const [jail, until] of this.jailUntils.get(ip) ?? []) if (alive(until, now)) out.set(jail, until);
+    return out;
+  }
+
+  /** is the address banned in a jail whose rule already closes `jail`'s ports? */
+  private coveredBy(ip: string, jail: string, now: number): boolean {
+    const covering = this.ports.coveredBy(jail);
+    for (const name of this.liveJails(ip, now).keys()) if (covering.includes(name)) return true;
+    return false;
   }
 
   private liveBan(ip: string, now: number): BanRecord | null {
@@ -358,6 +392,7 @@ export class MemoryBanStore implements BanStore {
     if (!rec) return null;
     if (alive(rec.until, now)) return { ...rec };
     this.bans.delete(ip);
+    this.jailUntils.delete(ip);
     this.cidrBans.delete(ip);
     return null;
   }

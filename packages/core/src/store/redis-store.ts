@@ -6,6 +6,7 @@ import { InvalidIpError, type RedisWipedError } from '../errors.js';
 import { parseBanEvent, type BanChange, type BanEvent, type BanRecord } from '../events.js';
 import { encodeFailureDetail, type FailureDetail } from '../failure-detail.js';
 import { IpSet, normalizeCidr } from '../ip.js';
+import { JailPorts } from '../firewall-ports.js';
 import { assertKnownJail, type Jail } from '../jail.js';
 import { Keys } from '../keys.js';
 import { Protection } from '../protection.js';
@@ -90,6 +91,8 @@ export class RedisBanStore implements BanStore {
   private readonly unwatch: () => void;
   private readonly config: PortcullisConfig;
   private readonly protection: Protection;
+  /** which jails' bans already close a jail's ports (recordFailure's "already banned") */
+  private readonly ports: JailPorts;
   private readonly by: string;
   private readonly ownsClient: boolean;
   private readonly subscriptions = new Set<KeptSubscription | ShardedSubscription>();
@@ -103,6 +106,7 @@ export class RedisBanStore implements BanStore {
     this.config = opts.config;
     this.keys = new Keys(opts.config.prefix);
     this.protection = new Protection(opts.config);
+    this.ports = new JailPorts(opts.config);
     this.by = opts.by ?? 'portcullis';
     this.random = opts.random ?? Math.random;
     const source = opts.redis ?? opts.config.redis;
@@ -182,12 +186,13 @@ export class RedisBanStore implements BanStore {
     const kept = detail && alerts?.enabled && alerts.recent > 0 ? encodeFailureDetail(detail) : '';
     const [count, state, until, bans] = await this.redis.pcRecordFailure(
       k.fail(jail.name, ip), k.ban(ip), k.bans, k.offenses(ip), k.stats(jail.name), k.events, k.recent(jail.name, ip),
-      k.held(jail.name, ip),
+      k.held(jail.name, ip), k.jailBans,
       now, jail.findtime, jail.maxretry, this.ladderOf(jail), jail.name, ip,
       this.nextToken(),
       this.config.increment.memory, this.config.streamMaxLen, this.notices, this.by,
       kept, alerts?.recent ?? 0, jail.findtime + RECENT_GRACE,
       jail.flood ? Math.max(1, Math.floor(weight)) : '', jail.flood ? 'requests' : 'failures', held,
+      ` ${this.ports.coveredBy(jail.name).join(' ')} `,
     );
     return { count, banned: state === 1, alreadyBanned: state === 2, until: Number(until), bans };
   }
@@ -232,7 +237,7 @@ export class RedisBanStore implements BanStore {
     const by = opts.by ?? this.by;
     const k = this.keys;
     const [until, count] = await this.redis.pcBan(
-      k.ban(cidr.text), k.bans, k.offenses(cidr.text), k.stats(jail), k.events,
+      k.ban(cidr.text), k.bans, k.offenses(cidr.text), k.stats(jail), k.events, k.jailBans,
       now, duration, jail, cidr.text, reason, by, this.config.streamMaxLen, this.notices, this.config.increment.memory,
     );
     return { ip: cidr.text, jail, reason, at: now, until: Number(until), count, by };
@@ -250,12 +255,12 @@ export class RedisBanStore implements BanStore {
     // one script per chunk: fewer round trips, and no single script blocks Redis for long
     for (let i = 0; i < checked.length; i += BAN_MANY_CHUNK) {
       const ips = checked.slice(i, i + BAN_MANY_CHUNK).map((c) => c.cidr.text);
-      const keys = [k.bans, k.stats(jail), k.events, ...ips.flatMap((ip) => [k.ban(ip), k.offenses(ip)])];
-      const [until, ...counts] = await this.redis.pcBanMany(
+      const keys = [k.bans, k.stats(jail), k.events, k.jailBans, ...ips.flatMap((ip) => [k.ban(ip), k.offenses(ip)])];
+      const reply = await this.redis.pcBanMany(
         keys.length, ...keys,
         now, duration, jail, reason, by, this.config.streamMaxLen, this.notices, this.config.increment.memory, ...ips,
       );
-      ips.forEach((ip, j) => out.push({ ip, jail, reason, at: now, until: Number(until), count: counts[j] ?? 1, by }));
+      ips.forEach((ip, j) => out.push({ ip, jail, reason, at: now, until: Number(reply[2 * j]), count: Number(reply[2 * j + 1] ?? 1), by }));
     }
     return out;
   }
@@ -264,7 +269,7 @@ export class RedisBanStore implements BanStore {
     const cidr = normalizeCidr(rawIp);
     if (cidr === null) throw new InvalidIpError(rawIp, 'IP address or CIDR');
     const k = this.keys;
-    const keys = [k.ban(cidr.text), k.bans, k.events, ...Object.keys(this.config.jails).map((j) => k.fail(j, cidr.text))];
+    const keys = [k.ban(cidr.text), k.bans, k.events, k.jailBans, ...Object.keys(this.config.jails).map((j) => k.fail(j, cidr.text))];
     const removed = await this.redis.pcUnban(
       keys.length, ...keys,
       opts.now ?? Date.now(), cidr.text, opts.reason ?? 'manual', opts.by ?? this.by, this.config.streamMaxLen, this.notices,

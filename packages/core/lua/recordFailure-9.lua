@@ -13,6 +13,7 @@
   KEYS[6] {p}:events             STREAM
   KEYS[7] {p}:recent:<jail>:<ip> LIST   last failing requests, for ban alerts
   KEYS[8] {p}:held:<jail>:<ip>   ZSET   reservations (request-time budget)
+  KEYS[9] {p}:jailbans           ZSET   <jail>:<ip> -> that jail's until
 
   ARGV[1]  now (ms)              ARGV[2]  findtime (ms)
   ARGV[3]  maxretry              ARGV[4]  ban lengths by earlier bans, space
@@ -28,9 +29,12 @@
            a flood jail's gateway sends its local count in one call)
   ARGV[16] what is counted, for the ban reason ("failures", "requests")
   ARGV[17] the reservation this failure used ("" = none)
+  ARGV[18] the jails whose ban already closes this jail's ports, " a b "
+           (this one included: JailPorts.coveredBy)
 
   Returns { count, state, until, bans }
-    state 0: counted, not banned; 1: banned now; 2: was already banned
+    state 0: counted, not banned; 1: banned now; 2: was already banned (in a
+    jail whose ban covers this one's ports); until is the address's ban
 ]]
 --- @include "includes/writeBan"
 
@@ -44,13 +48,12 @@ redis.call('HINCRBY', KEYS[5], 'failed', weight)
 -- the reservation is given back whatever follows (counted, ban, already banned)
 if ARGV[17] ~= nil and ARGV[17] ~= '' then redis.call('ZREM', KEYS[8], ARGV[17]) end
 
--- Already banned (a gateway whose cache was a moment late): keep that ban.
+-- Already banned (a gateway whose cache was a moment late): keep that ban. A
+-- ban in a jail whose rule leaves this jail's ports open (a web login ban, and
+-- this is sshd) does not stop the counting: this jail bans on its own.
 local current = redis.call('HGET', KEYS[2], 'until')
-if current then
-  local u = tonumber(current)
-  if u == -1 or u > now then
-    return { 0, 2, current, tonumber(redis.call('HGET', KEYS[2], 'count') or '1') }
-  end
+if current and live(current, now) and coveredBy(KEYS[2], ARGV[18], now) then
+  return { 0, 2, current, tonumber(redis.call('HGET', KEYS[2], 'count') or '1') }
 end
 
 -- A capped list beside the window: the ban alert quotes it.
@@ -81,11 +84,11 @@ local previous = previousBans(KEYS[4])
 local ladder = {}
 for ms in string.gmatch(ARGV[4], '%S+') do ladder[#ladder + 1] = tonumber(ms) end
 local bans = previous + 1
-trimBans(KEYS[3], now)
+trimBans(KEYS[3], KEYS[9], now)
 local untilText = writeBan(
   { key = KEYS[2], offenseKey = KEYS[4], ip = ARGV[6], jail = ARGV[5],
     reason = count .. ' ' .. (ARGV[16] or 'failures') .. ' within ' .. math.floor(findtime / 1000) .. 's', eventReason = 'maxretry',
     by = ARGV[11], now = now, duration = ladder[math.min(bans, #ladder)], bans = bans },
-  { bans = KEYS[3], events = KEYS[6], maxlen = ARGV[9], channel = ARGV[10], memory = tonumber(ARGV[8]) })
+  { bans = KEYS[3], jailBans = KEYS[9], events = KEYS[6], maxlen = ARGV[9], channel = ARGV[10], memory = tonumber(ARGV[8]) })
 redis.call('HINCRBY', KEYS[5], 'banned', 1)
 return { count, 1, untilText, bans }
