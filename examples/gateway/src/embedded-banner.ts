@@ -22,11 +22,11 @@ export class EmbeddedBanner {
   }
 
   private apply(event: BanEvent): void {
-    if (event.type === 'unban' && !this.applier.owned.has(event.ip)) return;
+    if (event.type === 'unban' && !this.applier.holds(event.ip)) return;
     const batch =
       event.type === 'ban'
-        ? { add: [{ ip: event.ip, jail: event.jail, until: event.until }], remove: [] }
-        : { add: [], remove: [{ ip: event.ip, jail: event.jail, until: 0 }] };
+        ? { add: [{ ip: event.ip, jail: event.jail, until: event.jailUntil ?? event.until }], remove: [] }
+        : { add: [], remove: this.applier.rulesOf(event.ip) };
     this.applier.apply(batch).catch((err: unknown) => this.log.error({ err: (err as Error).message, ip: event.ip }, 'dry-run banner failed'));
   }
 

@@ -30,6 +30,15 @@ export class JailPorts {
     return this.byJail.get(jail) ?? this.fallback;
   }
 
+  /**
+   * the jail's ports when they differ from `firewall.ports`, else undefined:
+   * the sidecar's rules name only the ports that are not the default
+   */
+  ownPorts(jail: string): readonly number[] | undefined {
+    const ports = this.of(jail);
+    return portsKey(ports) === portsKey(this.fallback) ? undefined : ports;
+  }
+
   /** `firewall.ports`: the shape of hand bans and of jails without ports of their own */
   get defaults(): readonly number[] {
     return this.fallback;

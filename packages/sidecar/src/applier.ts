@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Ban, FirewallBackend, FirewallBatch, OwnedRule } from './backends/firewall.js';
+import { ruleKey, type Ban, type FirewallBackend, type FirewallBatch, type OwnedRule } from './backends/firewall.js';
 import { ExpiryHeap } from './expiry.js';
 import type { ConnectionKiller } from './kill-connections.js';
 import type { SidecarMetrics } from './metrics.js';
@@ -28,13 +28,16 @@ export interface ApplierOptions {
 /**
  * The one writer of the firewall: every change (events, reconcile, expiry,
  * restore) goes through one exclusive queue, so they never interleave. It
- * knows what it holds (`owned`) and removes each rule at its until with one
- * expiry heap (the backends whose kernel expires elements itself only forget
- * them). Used by the sidecar and by the example gateway's embedded banner.
+ * knows what it holds (`owned`, one rule per address and port list) and
+ * removes each rule at its until with one expiry heap (the backends whose
+ * kernel expires elements itself only forget them). Used by the sidecar and
+ * by the example gateway's embedded banner.
  */
 export class Applier {
-  /** what we hold in the firewall, by address */
+  /** what we hold in the firewall, by ruleKey (the address alone for firewall.ports' rules) */
   readonly owned = new Map<string, OwnedRule>();
+  /** ruleKeys by address: an unban lifts every rule of its address */
+  private readonly byIp = new Map<string, Set<string>>();
   lastAppliedAt = 0;
   private readonly backend: FirewallBackend;
   private readonly log: Logger;
@@ -51,7 +54,7 @@ export class Applier {
     this.metrics = opts.metrics;
     this.killer = opts.backend.name === 'dry-run' ? undefined : opts.killer;
     this.isTransient = opts.isTransient ?? (() => false);
-    this.heap = new ExpiryHeap((ips) => void this.expire(ips));
+    this.heap = new ExpiryHeap((keys) => void this.expire(keys));
   }
 
   /** runs firewall work one piece at a time (events, reconcile, expiry, restore) */
@@ -73,14 +76,8 @@ export class Applier {
     await this.backend.apply(batch, this.owned);
     end?.();
     this.lastAppliedAt = Date.now();
-    for (const b of batch.remove) {
-      this.owned.delete(b.ip);
-      this.heap.delete(b.ip);
-    }
-    for (const b of batch.add) {
-      this.owned.set(b.ip, { ...b, current: true });
-      this.heap.set(b.ip, b.until);
-    }
+    for (const b of batch.remove) this.forget(ruleKey(b));
+    for (const b of batch.add) this.hold({ ...b, current: true });
     this.metrics?.rules.set(this.owned.size);
     this.killConnections(batch.add);
   }
@@ -117,31 +114,58 @@ export class Applier {
   /** replaces what we think we hold by what the firewall lists (reconcile; the caller holds the queue) */
   adopt(rules: readonly OwnedRule[]): void {
     this.owned.clear();
+    this.byIp.clear();
     this.heap.clear();
-    for (const o of rules) {
-      this.owned.set(o.ip, o);
-      this.heap.set(o.ip, o.until);
-    }
+    for (const o of rules) this.hold(o);
     this.metrics?.rules.set(this.owned.size);
   }
 
-  /** the rules due at their until: removed (ufw, dry-run) or forgotten (nftables expires them itself) */
-  async expire(ips: readonly string[]): Promise<void> {
+  /** does the firewall hold a rule of this address (for any jail's ports)? */
+  holds(ip: string): boolean {
+    return this.byIp.has(ip);
+  }
+
+  /** the rules held for an address, one per port list */
+  rulesOf(ip: string): OwnedRule[] {
+    return [...(this.byIp.get(ip) ?? [])].map((key) => this.owned.get(key)!);
+  }
+
+  private hold(rule: OwnedRule): void {
+    const key = ruleKey(rule);
+    this.owned.set(key, rule);
+    let keys = this.byIp.get(rule.ip);
+    if (!keys) this.byIp.set(rule.ip, (keys = new Set()));
+    keys.add(key);
+    this.heap.set(key, rule.until);
+  }
+
+  private forget(key: string): void {
+    const rule = this.owned.get(key);
+    this.owned.delete(key);
+    this.heap.delete(key);
+    if (!rule) return;
+    const keys = this.byIp.get(rule.ip);
+    keys?.delete(key);
+    if (keys?.size === 0) this.byIp.delete(rule.ip);
+  }
+
+  /** the rules due at their until (by ruleKey): removed (ufw, dry-run) or forgotten (nftables expires them itself) */
+  async expire(keys: readonly string[]): Promise<void> {
     try {
       await this.exclusive(async () => {
         const now = Date.now();
-        const due = ips
-          .map((ip) => this.owned.get(ip))
+        const due = keys
+          .map((key) => this.owned.get(key))
           .filter((o): o is OwnedRule => o !== undefined && o.until !== -1 && o.until <= now);
         if (due.length === 0) return;
         if (this.backend.expiresItself) {
-          for (const o of due) this.owned.delete(o.ip);
+          for (const o of due) this.forget(ruleKey(o));
           this.metrics?.rules.set(this.owned.size);
         } else {
           await this.applyLocked({ add: [], remove: due });
         }
         this.metrics?.expired.inc(due.length);
-        for (const o of due) this.log.info({ ip: o.ip, jail: o.jail, backend: this.backend.name, until: o.until }, 'ban expired: rule removed');
+        for (const o of due) this.log.info({ ip: o.ip, jail: o.jail, ...(o.ports ? { ports: o.ports } : {}), backend: this.backend.name, until: o.until }, 'ban expired: rule removed');
       });
     } catch (err) {
       this.metrics?.errors.inc({ kind: 'expiry' });
@@ -157,7 +181,7 @@ export class Applier {
   private killConnections(bans: readonly Ban[]): void {
     const killer = this.killer;
     if (!killer || bans.length === 0) return;
-    const ips = bans.map((b) => b.ip);
+    const ips = [...new Set(bans.map((b) => b.ip))];
     this.killing = this.killing.then(() => killer.kill(ips)).catch((err: unknown) => {
       this.log.warn({ err: (err as Error).message }, 'ending live connections failed');
     });

@@ -2,7 +2,7 @@ import type { Cidr } from '@portcullis/core';
 import type { Logger } from 'pino';
 import type { Applier, FailedChange } from './applier.js';
 import type { FirewallBackend, FirewallBatch } from './backends/firewall.js';
-import { mergeEntries, type StreamEntry } from './batch.js';
+import { mergeEntries, type PortsOf, type StreamEntry } from './batch.js';
 import type { ParkedEntry, StreamConsumer } from './consumer.js';
 import { backoffDelay } from './exec.js';
 import { errorText, failureKind } from './failure.js';
@@ -13,6 +13,8 @@ export interface EventHandlerOptions {
   applier: Applier;
   backend: FirewallBackend;
   refuse: (cidr: Cidr, until: number) => string | null;
+  /** the ports a jail's rule closes (undefined: firewall.ports) */
+  portsOf?: PortsOf;
   /** attempts before a change failing for a reason not known to be transient is parked */
   maxAttempts: number;
   log: Logger;
@@ -58,7 +60,8 @@ export class EventHandler {
     const { backend, consumer, log, metrics } = this.o;
     const gone = entries.filter(([, fields]) => fields === null || fields === undefined).map(([id]) => id);
     const live = entries.filter(([, fields]) => Array.isArray(fields));
-    const merged = mergeEntries(live, Date.now(), this.o.refuse);
+    // merged against what the firewall holds: an unban lifts the address's rules of every jail
+    const merged = await this.o.applier.exclusive(async () => mergeEntries(live, Date.now(), this.o.refuse, this.o.portsOf, this.o.applier));
     await consumer.park(merged.malformed);
     for (const m of merged.malformed) {
       metrics.malformed.inc();

@@ -4,7 +4,7 @@ import {
   Keys,
   PortcullisError,
   createRedis,
-  effectiveFirewall,
+  JailPorts,
   describeRedis,
   explainRedisError,
   isCluster,
@@ -86,6 +86,7 @@ export class Sidecar {
 
   private readonly config: PortcullisConfig;
   private readonly opts: SidecarOptions;
+  private readonly ports: JailPorts;
   private cmd!: RedisClient;
   private reader!: RedisClient;
   private consumer!: StreamConsumer;
@@ -122,7 +123,9 @@ export class Sidecar {
     this.log = (opts.logger ?? pino({ name: 'portcullis-sidecar' })).child({ host: this.hostId });
     this.metrics = new SidecarMetrics({ defaultMetrics: opts.defaultMetrics });
     const run = opts.run ?? runCommand;
-    this.backend = opts.backend ?? createBackend(effectiveFirewall(config), { run, logger: this.log, ufwRulesDir: opts.ufwRulesDir });
+    // each ban's rule closes its jail's ports (sshd: 22), not every jail's
+    this.ports = new JailPorts(config);
+    this.backend = opts.backend ?? createBackend(config.firewall, { run, logger: this.log, ufwRulesDir: opts.ufwRulesDir, shapes: this.ports.shapes() });
     this.applier = new Applier({
       backend: this.backend,
       log: this.log,
@@ -148,7 +151,7 @@ export class Sidecar {
     return this.sideTasks?.logJails.jails ?? [];
   }
 
-  /** what we hold in the firewall, by address */
+  /** what we hold in the firewall, by ruleKey: the address for a firewall.ports rule, `<ip> <ports>` for a jail's own ports */
   get owned(): ReadonlyMap<string, OwnedRule> {
     return this.applier.owned;
   }
@@ -186,11 +189,13 @@ export class Sidecar {
       log: this.log,
     });
     const parts = { applier: this.applier, backend: this.backend, log: this.log, metrics: this.metrics };
-    this.reconciler = new Reconciler({ ...parts, cmd: this.cmd, keys: this.keys, refuse, marker: this.marker });
+    const portsOf = (jail: string) => this.ports.ownPorts(jail);
+    this.reconciler = new Reconciler({ ...parts, cmd: this.cmd, keys: this.keys, refuse, portsOf, marker: this.marker });
     this.handler = new EventHandler({
       ...parts,
       consumer: this.consumer,
       refuse,
+      portsOf,
       maxAttempts: sc.maxAttempts,
       sleep: (ms) => this.sleep(ms),
       stopping: () => this.stopping,

@@ -1,7 +1,7 @@
 import type { FirewallConfig } from '@portcullis/core';
 import type { Logger } from 'pino';
 import type { Runner } from '../exec.js';
-import type { Ban, FirewallBackend, FirewallBatch, FirewallHealth, OwnedRule } from './firewall.js';
+import { ruleKey, type Ban, type FirewallBackend, type FirewallBatch, type FirewallHealth, type OwnedRule } from './firewall.js';
 import { checkBan } from './ban-length.js';
 import { UfwBackend } from './ufw.js';
 
@@ -13,6 +13,7 @@ import { UfwBackend } from './ufw.js';
 export class DryRunBackend implements FirewallBackend {
   readonly name = 'dry-run' as const;
   readonly expiresItself = false;
+  /** the "kernel": rules by ruleKey (an address alone for firewall.ports, `<ip> <ports>` for a jail's own) */
   readonly rules = new Map<string, Ban>();
   private readonly shape: UfwBackend;
 
@@ -39,14 +40,14 @@ export class DryRunBackend implements FirewallBackend {
 
   async restore(owned: ReadonlyMap<string, OwnedRule>): Promise<void> {
     this.rules.clear();
-    for (const o of owned.values()) this.rules.set(o.ip, { ip: o.ip, jail: o.jail, until: o.until });
+    for (const o of owned.values()) this.rules.set(ruleKey(o), { ip: o.ip, jail: o.jail, until: o.until, ...(o.ports ? { ports: o.ports } : {}) });
   }
 
   async apply(batch: FirewallBatch): Promise<void> {
     const now = Date.now();
     for (const b of batch.add) checkBan(b, now);
     for (const command of this.describe(batch)) this.log?.info({ backend: 'dry-run', command }, 'dry-run: would run');
-    for (const b of batch.remove) this.rules.delete(b.ip);
-    for (const b of batch.add) this.rules.set(b.ip, { ...b });
+    for (const b of batch.remove) this.rules.delete(ruleKey(b));
+    for (const b of batch.add) this.rules.set(ruleKey(b), { ...b });
   }
 }

@@ -19,6 +19,8 @@ export interface BackendOptions {
   logger?: Logger;
   /** ufw's rule files (default /etc/ufw) */
   ufwRulesDir?: string;
+  /** every port list a jail's ban can get (JailPorts.shapes): ufw checks it can write them, nftables prunes the others */
+  shapes?: ReadonlyArray<readonly number[]>;
 }
 
 /** The backend named by `firewall.backend`. Every firewall command goes through one serialised runner. */
@@ -26,9 +28,9 @@ export function createBackend(firewall: FirewallConfig, opts: BackendOptions = {
   const run = serialized(opts.run ?? runCommand);
   switch (firewall.backend) {
     case 'ufw':
-      return new UfwBackend({ firewall, run, rulesDir: opts.ufwRulesDir, logger: opts.logger });
+      return new UfwBackend({ firewall, run, rulesDir: opts.ufwRulesDir, logger: opts.logger, shapes: opts.shapes });
     case 'nftables':
-      return new NftablesBackend({ firewall, run });
+      return new NftablesBackend({ firewall, run, shapes: opts.shapes });
     case 'dry-run':
       return new DryRunBackend(firewall, opts.logger);
   }

@@ -1,24 +1,33 @@
 import type { FirewallConfig } from '@portcullis/core';
-import { normalizeCidr, type Cidr } from '@portcullis/core';
+import { normalizeCidr, sortedPorts, type Cidr } from '@portcullis/core';
 import { CommandFailedError, CommandNotFoundError, type Runner } from '../exec.js';
 import { checkBan } from './ban-length.js';
-import { FirewallError, type Ban, type FirewallBackend, type FirewallBatch, type FirewallHealth, type OwnedRule } from './firewall.js';
+import { FirewallError, ruleKey, type Ban, type FirewallBackend, type FirewallBatch, type FirewallHealth, type OwnedRule } from './firewall.js';
 
 export interface NftBackendOptions {
   firewall: FirewallConfig;
   run: Runner;
   /** clock, for timeouts (tests) */
   now?: () => number;
+  /** every port list a jail's ban can get now (JailPorts.shapes): the sets of other ones are pruned once empty */
+  shapes?: ReadonlyArray<readonly number[]>;
 }
 
 /**
  * nftables: a table of our own (`inet <firewall.table>`) holding plain timeout
  * sets (hash sets: O(1) per add, no interval tree) and an input chain (plus
- * forward with docker) that drops or rejects their members:
+ * forward with docker) that drops or rejects their members, one rule per set:
  *
- *   v4, v6            single addresses                   ip saddr @v4
- *   v4p<n>, v6p<n>    ranges of prefix length n, one set   ip saddr & <mask n> @v4p24
+ *   v4, v6            single addresses                   ip saddr @v4 tcp dport { 80, 443 }
+ *   v4p<n>, v6p<n>    ranges of prefix length n, one set   ip saddr & <mask n> @v4p24 …
  *                     per length in use, created on first use
+ *   v4_22, v4p24_22   the same for a jail's own ports      ip saddr @v4_22 tcp dport { 22 }
+ *                     (sshd): one set per port list in use
+ *
+ * The sets without a suffix hold bans closing `firewall.ports` (hand bans,
+ * jails without ports of their own); a suffix names the ports of the others
+ * (`_all`: every port). An address banned in the login jail and in sshd is
+ * an element of v4 and of v4_22, each with its own timeout.
  *
  * Why one set per prefix length rather than one interval set: an interval set
  * holds disjoint intervals only. The kernel refuses a /28 over a live /30 (and
@@ -27,9 +36,9 @@ export interface NftBackendOptions {
  * own timeout; a /30 and the /28 around it live in v4p30 and v4p28 side by
  * side, both enforced, each expired by the kernel at its own until, and the
  * sets hold exactly the bans (listOwned reads back what the kernel holds).
- * The price is one rule per prefix length in use (a handful in practice).
- * Hash sets also load far faster than interval sets (nft 1.0.6 re-reads an
- * interval set on every transaction).
+ * The price is one rule per prefix length and port list in use (a handful in
+ * practice). Hash sets also load far faster than interval sets (nft 1.0.6
+ * re-reads an interval set on every transaction).
  *
  * A batch of any size is ONE `nft -f -` transaction.
  */
@@ -39,13 +48,15 @@ export class NftablesBackend implements FirewallBackend {
   private readonly fw: FirewallConfig;
   private readonly run: Runner;
   private readonly now: () => number;
-  /** the range sets (v4p24, …) our table holds, with a rule each */
-  private rangeSets = new Set<string>();
+  private readonly shapes: Set<string>;
+  /** the sets beyond v4 and v6 our table holds (ranges, other ports), with a rule each */
+  private extraSets = new Set<string>();
 
   constructor(opts: NftBackendOptions) {
     this.fw = opts.firewall;
     this.run = opts.run;
     this.now = opts.now ?? Date.now;
+    this.shapes = new Set((opts.shapes ?? []).map((p) => portsSuffix(sortedPorts(p))));
   }
 
   get table(): string {
@@ -54,31 +65,61 @@ export class NftablesBackend implements FirewallBackend {
 
   /**
    * Creates what is missing and rewrites the chains (the config may have
-   * changed) without touching elements: a restart keeps every ban. Elements of
-   * the interval sets of earlier versions (v4net, v6net) move to the
-   * per-length sets in the same transaction.
+   * changed) without touching elements: a restart keeps every ban. Elements
+   * whose set's rule closed other ports than its name says now (an older
+   * version closed the union of every jail's ports for every ban;
+   * `firewall.ports` changed) move to the set of the ports they were banned
+   * with, so no rule narrows under a live ban; reconcile then gives each its
+   * jail's ports. Elements of the interval sets of earlier versions (v4net,
+   * v6net) move to the per-length sets. All in one transaction.
    */
   async init(): Promise<void> {
     const present = await this.listTable(true);
-    const sets = new Set(present?.sets.keys() ?? []);
-    const moved: string[] = [];
-    const legacy = ['v4net', 'v6net'].filter((s) => sets.has(s));
-    if (legacy.length > 0) {
+    const sets = new Set([...(present?.sets.keys() ?? [])].filter((s) => parseSetName(s) !== null));
+    const moves = present ? this.misplacedSets(present) : new Map<string, readonly number[] | undefined>();
+    const legacy = ['v4net', 'v6net'].filter((s) => present?.sets.has(s));
+    for (const s of legacy) if (!moves.has(s)) moves.set(s, undefined);
+    const lines: string[] = [];
+    if (moves.size > 0) {
       const full = await this.listTable(false);
-      for (const s of legacy) {
-        for (const e of full?.sets.get(s) ?? []) {
+      for (const [source, ports] of moves) {
+        for (const e of full?.sets.get(source) ?? []) {
           const cidr = normalizeCidr(e.text);
           if (!cidr) continue;
-          const set = nftSetFor(cidr);
+          const set = nftSetFor(cidr, ports ?? setPorts(source));
           sets.add(set);
-          moved.push(`add element inet ${this.table} ${set} { ${elementValue(cidr)}${e.expiresMs === undefined ? '' : ` timeout ${nftTimeout(e.expiresMs)}`} }`);
+          lines.push(`add element inet ${this.table} ${set} { ${elementValue(cidr)}${e.expiresMs === undefined ? '' : ` timeout ${nftTimeout(e.expiresMs)}`} }`);
         }
+        if (!legacy.includes(source)) lines.push(`flush set inet ${this.table} ${source}`);
       }
     }
-    const ranges = [...sets].filter(isRangeSet);
-    const script = [nftSetupScript(this.fw, ranges), ...moved, ...legacy.map((s) => `delete set inet ${this.table} ${s}`)].join('\n');
+    const extra = [...sets].filter((s) => s !== 'v4' && s !== 'v6');
+    const script = [nftSetupScript(this.fw, extra), ...lines, ...legacy.map((s) => `delete set inet ${this.table} ${s}`)].join('\n');
     await this.nft(script);
-    this.rangeSets = new Set(ranges);
+    this.extraSets = new Set(extra);
+  }
+
+  /**
+   * The sets whose rule in the kernel closes other ports than the set's name
+   * says under this config, with the ports it closes (before the chains are
+   * rewritten): their elements were banned with those ports.
+   */
+  private misplacedSets(table: NftTable): Map<string, readonly number[] | undefined> {
+    const out = new Map<string, readonly number[] | undefined>();
+    const rules = table.chains.get('input')?.rules ?? [];
+    for (const set of table.sets.keys()) {
+      const legacy = set === 'v4net' || set === 'v6net';
+      if (!legacy && parseSetName(set) === null) continue;
+      const rule = rules.find((r) => r.includes(`"@${set}"`));
+      const closes = rule === undefined ? null : rulePorts(rule);
+      if (closes === null) continue;
+      const named = legacy ? undefined : setPorts(set);
+      const now = named ?? sortedPorts(this.fw.ports);
+      if (portsSuffix(now) === portsSuffix(closes)) continue;
+      // the name that holds these ports now: unsuffixed when they are firewall.ports
+      out.set(set, portsSuffix(closes) === portsSuffix(sortedPorts(this.fw.ports)) ? undefined : closes);
+    }
+    return out;
   }
 
   /**
@@ -106,12 +147,14 @@ export class NftablesBackend implements FirewallBackend {
     if (!table) return [];
     const now = this.now();
     const out: OwnedRule[] = [];
-    for (const [, elems] of table.sets) {
+    for (const [set, elems] of table.sets) {
+      const name = parseSetName(set);
+      if (!name) continue;
       for (const e of elems) {
         const cidr = normalizeCidr(e.text);
         if (!cidr) continue;
         // nft -j reports whole seconds: until is known to ±1 s
-        out.push({ ip: cidr.text, jail: '', until: e.expiresMs === undefined ? -1 : now + e.expiresMs, current: true });
+        out.push({ ip: cidr.text, jail: '', until: e.expiresMs === undefined ? -1 : now + e.expiresMs, ...(name.ports ? { ports: name.ports } : {}), current: true });
       }
     }
     return out;
@@ -125,22 +168,28 @@ export class NftablesBackend implements FirewallBackend {
     if (batch.add.length === 0 && batch.remove.length === 0) return;
     const now = this.now();
     for (const b of batch.add) checkBan(b, now);
-    // a range of a length not seen yet: its set and rule come in the same transaction
-    const wanted = new Set(this.rangeSets);
+    // a range or port list not seen yet: its set and rule come in the same transaction
+    const wanted = new Set(this.extraSets);
     for (const b of batch.add) {
-      const set = nftSetFor(normalizeCidr(b.ip)!);
-      if (isRangeSet(set)) wanted.add(set);
+      const set = nftSetFor(normalizeCidr(b.ip)!, b.ports);
+      if (set !== 'v4' && set !== 'v6') wanted.add(set);
     }
-    const grow = wanted.size > this.rangeSets.size ? nftSetupScript(this.fw, [...wanted]) : '';
+    // nothing to lift from a set that never existed (an unban reaching every shape of an address)
+    const exists = (b: Ban) => {
+      const set = nftSetFor(normalizeCidr(b.ip)!, b.ports);
+      return wanted.has(set) || set === 'v4' || set === 'v6';
+    };
+    const work = { add: batch.add, remove: batch.remove.filter(exists) };
+    const grow = wanted.size > this.extraSets.size ? nftSetupScript(this.fw, [...wanted]) : '';
     try {
       // fast path: trust what we know is live (a delete is only written for those)
-      await this.nft(grow + nftBatchScript(this.table, batch, now, owned));
+      await this.nft(grow + nftBatchScript(this.table, work, now, owned));
     } catch (err) {
       if (!(err instanceof FirewallError) || err.transient === false) throw err;
       // an element we thought live had expired (its delete failed), or we knew nothing
-      await this.nft(grow + nftBatchScript(this.table, batch, now));
+      await this.nft(grow + nftBatchScript(this.table, work, now));
     }
-    this.rangeSets = wanted;
+    this.extraSets = wanted;
   }
 
   /** rebuilds the table from scratch with every owned ban, in one transaction (no moment half-built) */
@@ -155,19 +204,48 @@ export class NftablesBackend implements FirewallBackend {
         // never reached the kernel through apply either
       }
     }
-    const ranges = new Set<string>();
+    const extra = new Set<string>();
     for (const b of bans) {
-      const set = nftSetFor(normalizeCidr(b.ip)!);
-      if (isRangeSet(set)) ranges.add(set);
+      const set = nftSetFor(normalizeCidr(b.ip)!, b.ports);
+      if (set !== 'v4' && set !== 'v6') extra.add(set);
     }
     const t = `inet ${this.table}`;
-    const script = `add table ${t}\ndelete table ${t}\n${nftSetupScript(this.fw, [...ranges])}${addElements(this.table, bans, now)}`;
+    const script = `add table ${t}\ndelete table ${t}\n${nftSetupScript(this.fw, [...extra])}${addElements(this.table, bans, now)}`;
     await this.nft(script);
-    this.rangeSets = ranges;
+    this.extraSets = extra;
+  }
+
+  /**
+   * Drops the sets (and rules) of port lists no jail has any more once they
+   * are empty: after an upgrade from the union shape, or a jail's ports
+   * changed in the config. The sets of current port lists stay (the next ban
+   * of that shape needs no new rule).
+   */
+  async prune(owned: ReadonlyMap<string, OwnedRule>): Promise<void> {
+    const used = new Set<string>();
+    for (const o of owned.values()) {
+      const cidr = normalizeCidr(o.ip);
+      if (cidr) used.add(nftSetFor(cidr, o.ports));
+    }
+    const defaults = portsSuffix(sortedPorts(this.fw.ports));
+    const candidates = [...this.extraSets].filter((set) => {
+      const ports = setPorts(set);
+      if (ports === undefined || used.has(set)) return false;
+      // firewall.ports' bans live in the unsuffixed sets: a suffixed set of them is left over
+      return portsSuffix(ports) === defaults || !this.shapes.has(portsSuffix(ports));
+    });
+    if (candidates.length === 0) return;
+    // the kernel says whether they are empty (elements can only have timed out since)
+    const table = await this.listTable(false);
+    const empty = candidates.filter((set) => (table?.sets.get(set)?.length ?? 0) === 0);
+    if (empty.length === 0) return;
+    const keep = [...this.extraSets].filter((set) => !empty.includes(set));
+    await this.nft([nftSetupScript(this.fw, keep), ...empty.filter((s) => table?.sets.has(s)).map((s) => `delete set inet ${this.table} ${s}`), ''].join('\n'));
+    this.extraSets = new Set(keep);
   }
 
   private expectedSets(): string[] {
-    return ['v4', 'v6', ...this.rangeSets];
+    return ['v4', 'v6', ...this.extraSets];
   }
 
   private async nft(script: string): Promise<void> {
@@ -230,28 +308,28 @@ export function nftTimeout(ms: number): string {
   return rest > 0 ? `${out}${rest}ms` : out;
 }
 
-/** `tcp dport { 80, 443 }` etc.: the port match of the input rules */
-function portMatch(fw: FirewallConfig, port: string): string {
-  if (fw.ports.length === 0) return fw.protocol === 'any' ? '' : `meta l4proto ${fw.protocol} `;
-  const ports = `{ ${[...fw.ports].sort((a, b) => a - b).join(', ')} }`;
-  if (fw.protocol === 'any') return `meta l4proto { tcp, udp } ${port === 'dport' ? 'th dport' : port} ${ports} `;
-  return port === 'dport' ? `${fw.protocol} dport ${ports} ` : `meta l4proto ${fw.protocol} ${port} ${ports} `;
+/** `tcp dport { 80, 443 }` etc.: the port match of a rule closing `ports` ([] = every port) */
+function portMatch(fw: FirewallConfig, ports: readonly number[], port: string): string {
+  if (ports.length === 0) return fw.protocol === 'any' ? '' : `meta l4proto ${fw.protocol} `;
+  const list = `{ ${ports.join(', ')} }`;
+  if (fw.protocol === 'any') return `meta l4proto { tcp, udp } ${port === 'dport' ? 'th dport' : port} ${list} `;
+  return port === 'dport' ? `${fw.protocol} dport ${list} ` : `meta l4proto ${fw.protocol} ${port} ${list} `;
 }
 
 /** `ip saddr @v4` or `ip saddr & 255.255.255.0 @v4p24` */
 function sourceMatch(set: string): string {
-  const v4 = set.startsWith('v4');
-  const family = v4 ? 'ip' : 'ip6';
-  if (!isRangeSet(set)) return `${family} saddr @${set}`;
-  const prefix = Number(set.slice(3));
-  const mask = normalizeCidr(`${v4 ? '255.255.255.255' : 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff'}/${prefix}`)!.network;
-  return `${family} saddr & ${mask} @${set}`;
+  const { family, prefix } = parseSetName(set)!;
+  const ip = family === 'v4' ? 'ip' : 'ip6';
+  if (prefix === null) return `${ip} saddr @${set}`;
+  const mask = normalizeCidr(`${family === 'v4' ? '255.255.255.255' : 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff'}/${prefix}`)!.network;
+  return `${ip} saddr & ${mask} @${set}`;
 }
 
 /**
  * Creates the table and sets if missing and rewrites the chain rules (the
  * config may have changed) WITHOUT touching set elements: a restart keeps
- * every ban in place.
+ * every ban in place. `extraSets`: the sets beyond v4 and v6 (ranges, other
+ * port lists), each with its rule.
  *
  * Docker: a published port is DNATed in prerouting (8080 → the container's 80)
  * and then crosses forward, never input. The forward rules therefore match the
@@ -259,11 +337,12 @@ function sourceMatch(set: string): string {
  * from before the DNAT; and they run at filter - 10, before Docker's own
  * FORWARD accept rules (filter).
  */
-export function nftSetupScript(fw: FirewallConfig, rangeSets: readonly string[] = []): string {
+export function nftSetupScript(fw: FirewallConfig, extraSets: readonly string[] = []): string {
   const t = `inet ${fw.table}`;
   const verdict = fw.action === 'reject' ? 'reject' : 'drop';
-  const sets = ['v4', 'v6', ...[...rangeSets].sort(bySetOrder)];
-  const rules = (chain: string, port: string) => sets.map((set) => `add rule ${t} ${chain} ${sourceMatch(set)} ${portMatch(fw, port)}counter ${verdict}`);
+  const sets = ['v4', 'v6', ...[...new Set(extraSets)].filter((s) => s !== 'v4' && s !== 'v6').sort(bySetOrder)];
+  const closes = (set: string) => setPorts(set) ?? sortedPorts(fw.ports);
+  const rules = (chain: string, port: string) => sets.map((set) => `add rule ${t} ${chain} ${sourceMatch(set)} ${portMatch(fw, closes(set), port)}counter ${verdict}`);
   const lines = [
     `add table ${t}`,
     ...sets.map((set) => `add set ${t} ${set} { type ${set.startsWith('v4') ? 'ipv4_addr' : 'ipv6_addr'}; flags timeout; }`),
@@ -278,9 +357,15 @@ export function nftSetupScript(fw: FirewallConfig, rangeSets: readonly string[] 
   return `${lines.join('\n')}\n`;
 }
 
-/** v4 before v6, then by prefix length: a stable rule order */
+/** v4 before v6, firewall.ports' sets before the others, then by prefix length: a stable rule order */
 function bySetOrder(a: string, b: string): number {
-  return a.slice(0, 2) === b.slice(0, 2) ? Number(a.slice(3)) - Number(b.slice(3)) : a < b ? -1 : 1;
+  const x = parseSetName(a)!;
+  const y = parseSetName(b)!;
+  if (x.family !== y.family) return x.family < y.family ? -1 : 1;
+  const px = x.ports ? portsSuffix(x.ports) : '';
+  const py = y.ports ? portsSuffix(y.ports) : '';
+  if (px !== py) return px < py ? -1 : 1;
+  return (x.prefix ?? 0) - (y.prefix ?? 0);
 }
 
 /** `10.0.0.16` (the network address: the set of its prefix length gives the rest) */
@@ -310,7 +395,7 @@ function groupBySet(bans: readonly Ban[]): Map<string, Ban[]> {
   for (const b of bans) {
     const cidr = normalizeCidr(b.ip);
     if (!cidr) continue;
-    const set = nftSetFor(cidr);
+    const set = nftSetFor(cidr, b.ports);
     out.set(set, [...(out.get(set) ?? []), b]);
   }
   return out;
@@ -319,14 +404,14 @@ function groupBySet(bans: readonly Ban[]): Map<string, Ban[]> {
 /**
  * One transaction for a whole batch. `add element` does not refresh the
  * timeout of a live element on every kernel, and `delete element` fails on a
- * missing one. With `live` (the addresses we know are in the set): new bans
- * are plain adds, live ones are deleted and re-added with the new timeout,
- * removals of live ones are plain deletes. Without it (or for addresses not
- * known live) every touched element is first added bare (so it exists), then
- * deleted, then (bans) added again. Either way it is one atomic commit: no
- * moment without the rule.
+ * missing one. With `live` (the rules we know are in the kernel, by ruleKey):
+ * new bans are plain adds, live ones are deleted and re-added with the new
+ * timeout, removals of live ones are plain deletes. Without it (or for rules
+ * not known live) every touched element is first added bare (so it exists),
+ * then deleted, then (bans) added again. Either way it is one atomic commit:
+ * no moment without the rule.
  */
-export function nftBatchScript(table: string, batch: FirewallBatch, now: number, live?: { has(ip: string): boolean }): string {
+export function nftBatchScript(table: string, batch: FirewallBatch, now: number, live?: { has(key: string): boolean }): string {
   const t = `inet ${table}`;
   const lines: string[] = [];
   const stmt = (verb: 'add' | 'delete', set: string, els: string[]) => {
@@ -339,7 +424,7 @@ export function nftBatchScript(table: string, batch: FirewallBatch, now: number,
   for (const set of sets) {
     const add = adds.get(set) ?? [];
     const remove = removes.get(set) ?? [];
-    const known = (b: Ban) => live?.has(normalizeCidr(b.ip)!.text) ?? false;
+    const known = (b: Ban) => live?.has(ruleKey({ ip: normalizeCidr(b.ip)!.text, ports: b.ports })) ?? false;
     // state unknown: make it exist first, so the delete below cannot fail
     stmt('add', set, (live ? remove.filter((b) => !known(b)) : [...remove, ...add]).map(value));
     stmt('delete', set, (live ? [...remove, ...add.filter(known)] : [...remove, ...add]).map(value));
@@ -348,15 +433,67 @@ export function nftBatchScript(table: string, batch: FirewallBatch, now: number,
   return lines.length ? `${lines.join('\n')}\n` : '';
 }
 
-/** which set holds an address (v4, v6) or a range (v4p<len>, v6p<len>) */
-export function nftSetFor(cidr: Cidr): string {
+/** which set holds an address (v4, v6) or a range (v4p<len>, v6p<len>) closing `ports` (undefined: firewall.ports) */
+export function nftSetFor(cidr: Cidr, ports?: readonly number[]): string {
   const family = cidr.kind === 'ipv4' ? 'v4' : 'v6';
   const single = cidr.prefix === (cidr.kind === 'ipv4' ? 32 : 128);
-  return single ? family : `${family}p${cidr.prefix}`;
+  const base = single ? family : `${family}p${cidr.prefix}`;
+  return ports ? `${base}_${portsSuffix(ports)}` : base;
 }
 
-function isRangeSet(set: string): boolean {
-  return /^v[46]p\d{1,3}$/.test(set);
+/** `22_80_443`, `all` for every port: the ports part of a set's name */
+function portsSuffix(ports: readonly number[]): string {
+  return ports.length === 0 ? 'all' : ports.join('_');
+}
+
+const SET_NAME = /^v([46])(?:p(\d{1,3}))?(?:_(all|\d{1,5}(?:_\d{1,5})*))?$/;
+
+/** one of our set names, read: family, prefix length (null: single addresses), ports (undefined: firewall.ports) */
+export function parseSetName(set: string): { family: 'v4' | 'v6'; prefix: number | null; ports?: number[] } | null {
+  const m = SET_NAME.exec(set);
+  if (!m) return null;
+  const prefix = m[2] === undefined ? null : Number(m[2]);
+  if (prefix !== null && prefix > (m[1] === '4' ? 32 : 128)) return null;
+  const out: { family: 'v4' | 'v6'; prefix: number | null; ports?: number[] } = { family: m[1] === '4' ? 'v4' : 'v6', prefix };
+  if (m[3] !== undefined) out.ports = m[3] === 'all' ? [] : m[3].split('_').map(Number);
+  return out;
+}
+
+/** the ports a set's name says its rule closes; undefined: firewall.ports (or not ours) */
+function setPorts(set: string): number[] | undefined {
+  return parseSetName(set)?.ports;
+}
+
+/**
+ * The ports one of our rules closes, read from its JSON (`tcp dport { 80, 443 }`,
+ * `th dport 22`, `ct original proto-dst …`): [] when it matches no port (every
+ * port), null when it is not a rule we could have written.
+ */
+export function rulePorts(ruleJson: string): number[] | null {
+  let expr: unknown;
+  try {
+    expr = JSON.parse(ruleJson);
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(expr)) return null;
+  for (const e of expr as Array<Record<string, any>>) {
+    const left = e?.match?.left;
+    const onPort = left?.payload?.field === 'dport' || (left?.ct?.key === 'proto-dst');
+    if (!onPort) continue;
+    const right = e.match.right;
+    const values: unknown[] = typeof right === 'number' ? [right] : Array.isArray(right?.set) ? right.set : [];
+    const ports: number[] = [];
+    for (const v of values) {
+      if (typeof v === 'number') ports.push(v);
+      else if (Array.isArray((v as { range?: unknown })?.range)) {
+        const [lo, hi] = (v as { range: [number, number] }).range;
+        for (let p = lo; p <= hi && ports.length < 65536; p++) ports.push(p);
+      } else return null;
+    }
+    return ports.length ? sortedPorts(ports) : null;
+  }
+  return [];
 }
 
 function chunks<T>(list: T[], size = 1000): T[][] {
@@ -380,7 +517,8 @@ export interface NftTable {
 }
 
 function elemText(val: unknown, set: string): string | null {
-  if (typeof val === 'string') return isRangeSet(set) ? `${val}/${set.slice(3)}` : val;
+  const prefix = parseSetName(set)?.prefix ?? null;
+  if (typeof val === 'string') return prefix !== null ? `${val}/${prefix}` : val;
   if (val && typeof val === 'object' && 'prefix' in val) {
     const p = (val as { prefix: { addr: string; len: number } }).prefix;
     return `${p.addr}/${p.len}`;

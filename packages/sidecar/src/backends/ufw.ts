@@ -1,11 +1,11 @@
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { normalizeCidr, type FirewallConfig } from '@portcullis/core';
+import { normalizeCidr, portsKey, sortedPorts, type FirewallConfig } from '@portcullis/core';
 import { CommandFailedError, CommandNotFoundError, type Runner } from '../exec.js';
 import type { Logger } from 'pino';
 import { checkBan } from './ban-length.js';
 import { DOCKER_CHAIN, DockerUserChain } from './docker-user.js';
-import { FirewallError, untilText, type Ban, type FirewallBackend, type FirewallBatch, type FirewallHealth, type OwnedRule } from './firewall.js';
+import { FirewallError, ruleKey, untilText, type Ban, type FirewallBackend, type FirewallBatch, type FirewallHealth, type OwnedRule } from './firewall.js';
 
 /** The tag every rule of ours carries in its ufw comment. */
 export const UFW_TAG = 'portcullis';
@@ -131,6 +131,8 @@ export interface UfwBackendOptions {
   /** where ufw keeps user.rules / user6.rules (default /etc/ufw) */
   rulesDir?: string;
   logger?: Logger;
+  /** every port list a jail's ban can get (JailPorts.shapes): checked at construction */
+  shapes?: ReadonlyArray<readonly number[]>;
 }
 
 /**
@@ -171,18 +173,28 @@ export class UfwBackend implements FirewallBackend {
     this.rulesDir = opts.rulesDir ?? '/etc/ufw';
     this.log = opts.logger;
     this.docker = this.fw.docker ? new DockerUserChain(this.fw, this.run) : null;
-    if (this.fw.protocol === 'any' && this.fw.ports.length > 1) {
-      throw new TypeError('firewall.protocol "any" with several ports is not possible with ufw: use "tcp" or "udp"');
+    for (const [ports, field] of [[this.fw.ports, 'firewall.ports'], ...(opts.shapes ?? []).map((p) => [p, 'a jail\'s ports'] as const)] as const) {
+      const problem = this.portsProblem(ports, field);
+      if (problem) throw new TypeError(problem);
     }
-    if (this.fw.ports.length > 15) throw new TypeError('ufw accepts at most 15 ports per rule (firewall.ports)');
   }
 
-  /** the rules one ban needs under the current config */
-  specsFor(ip: string): UfwRuleSpec[] {
+  /** why ufw cannot write one rule closing `ports`, or null */
+  private portsProblem(ports: readonly number[], field: string): string | null {
+    if (this.fw.protocol === 'any' && ports.length > 1) {
+      return `firewall.protocol "any" with several ports (${field}: ${ports.join(', ')}) is not possible with ufw: use "tcp" or "udp"`;
+    }
+    if (ports.length > 15) return `ufw accepts at most 15 ports per rule (${field}: ${ports.length})`;
+    return null;
+  }
+
+  /** the rules one ban needs under the current config: its ports (firewall.ports unless it says), input and with docker route */
+  specsFor(ban: string | Pick<Ban, 'ip' | 'ports'>): UfwRuleSpec[] {
+    const { ip, ports } = typeof ban === 'string' ? { ip: ban, ports: undefined } : ban;
     const base = {
       action: this.fw.action,
       src: ip,
-      ports: [...this.fw.ports].sort((a, b) => a - b),
+      ports: sortedPorts(ports ?? this.fw.ports),
       proto: this.fw.protocol,
     } as const;
     const specs: UfwRuleSpec[] = [{ ...base, route: false }];
@@ -190,8 +202,23 @@ export class UfwBackend implements FirewallBackend {
     return specs;
   }
 
+  /** written the way the config writes rules now (action, protocol, input/route), whatever its ports */
   private isCurrent(spec: UfwRuleSpec): boolean {
-    return this.specsFor(spec.src).some((s) => sameSpec(s, spec));
+    return this.specsFor({ ip: spec.src, ports: spec.ports }).some((s) => sameSpec(s, spec));
+  }
+
+  /** the ban a rule belongs to: its address, and its ports unless they are firewall.ports */
+  private keyOf(spec: UfwRuleSpec): string {
+    return ruleKey({ ip: spec.src, ports: this.portsOf(spec) });
+  }
+
+  private portsOf(spec: Pick<UfwRuleSpec, 'ports'>): readonly number[] | undefined {
+    return portsKey(spec.ports) === portsKey(sortedPorts(this.fw.ports)) ? undefined : spec.ports;
+  }
+
+  /** a ban's rule key, its ports read as the rules files will show them */
+  private banKey(ban: Pick<Ban, 'ip' | 'ports'>): string {
+    return ruleKey({ ip: ban.ip, ports: ban.ports ? this.portsOf({ ports: sortedPorts(ban.ports) }) : undefined });
   }
 
   async init(): Promise<void> {
@@ -204,11 +231,14 @@ export class UfwBackend implements FirewallBackend {
 
   /** our chain in DOCKER-USER holds exactly the bans ufw's files hold */
   private async syncDocker(): Promise<void> {
-    if (this.docker) await this.docker.sync(await this.bannedIps());
+    if (this.docker) await this.docker.sync(await this.bannedRules());
   }
 
-  private async bannedIps(): Promise<string[]> {
-    return [...new Set((await this.listRules()).filter((r) => !r.spec.route).map((r) => r.ip))];
+  /** (address, ports) of every input rule of ours */
+  private async bannedRules(): Promise<Array<{ ip: string; ports: readonly number[] }>> {
+    const out = new Map<string, { ip: string; ports: readonly number[] }>();
+    for (const r of await this.listRules()) if (!r.spec.route) out.set(`${r.ip} ${portsKey(r.spec.ports)}`, { ip: r.ip, ports: r.spec.ports });
+    return [...out.values()];
   }
 
   /**
@@ -232,7 +262,7 @@ export class UfwBackend implements FirewallBackend {
         };
       }
       const lost = await this.lostChains();
-      if (this.docker) lost.push(...(await this.docker.lost(await this.bannedIps())));
+      if (this.docker) lost.push(...(await this.docker.lost(await this.bannedRules())));
       if (lost.length > 0) return { ok: true, enforcing: false, intact: false, message: `ufw's kernel chains lost rules user.rules holds: ${lost.join(', ')}` };
       return { ok: true, enforcing: true, intact: true, message: 'ufw active' };
     } catch (err) {
@@ -247,9 +277,9 @@ export class UfwBackend implements FirewallBackend {
   async restore(owned: ReadonlyMap<string, OwnedRule>): Promise<void> {
     try {
       await this.run('ufw', ['reload']);
-      const have = new Set((await this.listOwned()).filter((o) => o.current).map((o) => o.ip));
+      const have = new Set((await this.listOwned()).filter((o) => o.current).map((o) => ruleKey(o)));
       const now = Date.now();
-      const missing = [...owned.values()].filter((o) => !have.has(o.ip) && (o.until === -1 || o.until > now));
+      const missing = [...owned.values()].filter((o) => !have.has(this.banKey(o)) && (o.until === -1 || o.until > now));
       if (missing.length > 0) await this.apply({ add: missing, remove: [] });
       await this.syncDocker();
     } catch (err) {
@@ -267,53 +297,67 @@ export class UfwBackend implements FirewallBackend {
   }
 
   async listOwned(): Promise<OwnedRule[]> {
-    // one entry per address; a rule of an old shape makes the whole entry non-current
-    const byIp = new Map<string, OwnedRule>();
-    const rules = await this.listRules();
+    // one entry per (address, ports): its input rule and, with docker, its route rule; a rule
+    // written for an old action or protocol makes the whole entry non-current
+    const byKey = new Map<string, OwnedRule>();
     const present = new Map<string, UfwRuleSpec[]>();
-    for (const r of rules) {
-      const list = present.get(r.ip) ?? [];
+    for (const r of await this.listRules()) {
+      const key = this.keyOf(r.spec);
+      const list = present.get(key) ?? [];
       list.push(r.spec);
-      present.set(r.ip, list);
-      const prev = byIp.get(r.ip);
+      present.set(key, list);
+      const prev = byKey.get(key);
       const current = this.isCurrent(r.spec) && (prev?.current ?? true);
-      byIp.set(r.ip, { ip: r.ip, jail: r.jail, until: prev ? Math.min(prev.until === -1 ? Infinity : prev.until, r.until === -1 ? Infinity : r.until) : r.until, current });
+      const ports = this.portsOf(r.spec);
+      byKey.set(key, {
+        ip: r.ip, jail: r.jail, ...(ports ? { ports } : {}),
+        until: prev ? Math.min(prev.until === -1 ? Infinity : prev.until, r.until === -1 ? Infinity : r.until) : r.until, current,
+      });
     }
-    for (const [ip, owned] of byIp) {
+    for (const [key, owned] of byKey) {
       if (owned.until === Infinity) owned.until = -1;
       // every rule the config wants must be there (e.g. docker turned on later)
-      const have = present.get(ip) ?? [];
-      if (!this.specsFor(ip).every((s) => have.some((h) => sameSpec(h, s)))) owned.current = false;
+      const have = present.get(key) ?? [];
+      if (!this.specsFor(owned).every((s) => have.some((h) => sameSpec(h, s)))) owned.current = false;
     }
-    return [...byIp.values()];
+    return [...byKey.values()];
   }
 
   describe(batch: FirewallBatch): string[] {
     const lines: string[] = [];
-    for (const b of batch.remove) for (const s of this.specsFor(b.ip)) lines.push(shellLine(['ufw', ...ufwDeleteArgs(s)]));
-    for (const b of batch.add) for (const s of this.specsFor(b.ip)) lines.push(shellLine(['ufw', ...ufwAddArgs(s, b)]));
+    for (const b of batch.remove) for (const s of this.specsFor(b)) lines.push(shellLine(['ufw', ...ufwDeleteArgs(s)]));
+    for (const b of batch.add) for (const s of this.specsFor(b)) lines.push(shellLine(['ufw', ...ufwAddArgs(s, b)]));
     return lines;
   }
 
   async apply(batch: FirewallBatch): Promise<void> {
     const now = Date.now();
-    for (const b of batch.add) checkBan(b, now);
+    for (const b of batch.add) {
+      checkBan(b, now);
+      const problem = b.ports ? this.portsProblem(b.ports, `jail ${b.jail}`) : null;
+      if (problem) throw new FirewallError(`ban of ${b.ip}: ${problem}`, { transient: false });
+    }
     try {
       // ufw's own files are the truth (cheap to read): no rule added twice
-      const byIp = new Map<string, ParsedUfwRule[]>();
-      for (const r of await this.listRules()) byIp.set(r.ip, [...(byIp.get(r.ip) ?? []), r]);
+      const byKey = new Map<string, ParsedUfwRule[]>();
+      for (const r of await this.listRules()) {
+        const key = this.keyOf(r.spec);
+        byKey.set(key, [...(byKey.get(key) ?? []), r]);
+      }
       for (const ban of batch.add) {
-        const have = byIp.get(ban.ip) ?? [];
-        for (const spec of this.specsFor(ban.ip)) {
+        const have = byKey.get(this.banKey(ban)) ?? [];
+        for (const spec of this.specsFor(ban)) {
           if (!have.some((r) => sameSpec(r.spec, spec))) await this.run('ufw', ufwAddArgs(spec, ban));
         }
       }
-      // then one edit: lifted bans and rules of an old shape out, every re-ban's until written
-      const lifted = new Set(batch.remove.map((b) => b.ip));
-      const comments = new Map(batch.add.map((b) => [b.ip, ufwComment(b)]));
+      // then one edit: lifted rules and rules of an old shape out, every re-ban's until written.
+      // A rule is its (address, ports): lifting an address's login-jail rule leaves its sshd rule.
+      const comments = new Map(batch.add.map((b) => [this.banKey(b), ufwComment(b)]));
+      const lifted = new Set(batch.remove.map((b) => this.banKey(b)).filter((k) => !comments.has(k)));
       await this.editRules((r) => {
-        if (lifted.has(r.ip)) return null;
-        const comment = comments.get(r.ip);
+        const key = this.keyOf(r.spec);
+        if (lifted.has(key)) return null;
+        const comment = comments.get(key);
         if (comment === undefined) return undefined;
         return this.isCurrent(r.spec) ? comment : null;
       });
