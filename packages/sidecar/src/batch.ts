@@ -91,7 +91,7 @@ export function mergeEntries(
     if (event.type === 'unban') {
       // every rule of the address goes: its jail's, and whatever else the firewall holds for it
       const lifted = new Map<string, Ban>();
-      for (const b of [...held.rulesOf(event.ip), withPorts({ ip: event.ip, jail: event.jail, until: 0 }, portsOf(event.jail))]) lifted.set(ruleKey(b), b);
+      for (const b of [withPorts({ ip: event.ip, jail: event.jail, until: 0 }, portsOf(event.jail)), ...held.rulesOf(event.ip)]) lifted.set(ruleKey(b), b);
       state.lift = { id, event, ports: new Set(lifted.keys()), bans: [...lifted.values()] };
       state.wins.clear();
       continue;

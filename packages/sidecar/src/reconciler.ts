@@ -134,12 +134,13 @@ export class Reconciler {
       const addressUntil = cidr ? banned.get(cidr.text) : undefined;
       // a jail's entry outliving its address's ban (lifted, or rewritten by an older writer) is not a ban
       if (!cidr || addressUntil === undefined) continue;
-      const until = earlier(untilOf(perJail[i + 1]!), addressUntil);
+      const jailUntil = untilOf(perJail[i + 1]!);
       const ports = portsOf(member!.jail);
-      want({ ip: cidr.text, jail: member!.jail, until, ...(ports ? { ports } : {}) });
-      latest.set(cidr.text, later(latest.get(cidr.text) ?? 0, until));
+      want({ ip: cidr.text, jail: member!.jail, until: earlier(jailUntil, addressUntil), ...(ports ? { ports } : {}) });
+      latest.set(cidr.text, later(latest.get(cidr.text) ?? 0, jailUntil));
     }
-    // bans the jail entries do not explain (written before them): the jail their hash names
+    // the address's end is the latest of its jails' (writeBan): where it is not, an older writer
+    // banned it without a jail entry, in the jail its hash names
     const older = [...banned].filter(([ip, until]) => latest.get(ip) !== until);
     const unknown = older.filter(([ip, until]) => this.olderBans.get(ip)?.until !== until);
     if (unknown.length > 0) {

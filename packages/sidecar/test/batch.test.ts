@@ -7,6 +7,12 @@ const ban = (id: string, ip: string, until: number, jail = 'django-login'): Stre
   ['type', 'ban', 'ip', ip, 'jail', jail, 'until', String(until), 'reason', 'maxretry', 'at', String(NOW - 10)],
 ];
 const unban = (id: string, ip: string): StreamEntry => [id, ['type', 'unban', 'ip', ip, 'jail', '', 'reason', 'manual', 'by', 'cli', 'at', String(NOW)]];
+/** the guide's jails: sshd's rule closes 22, the others firewall.ports */
+const portsOf = (jail: string) => (jail === 'sshd' ? [22] : undefined);
+const jailBan = (id: string, ip: string, jail: string, until: number, jailUntil?: number): StreamEntry => [
+  id,
+  ['type', 'ban', 'ip', ip, 'jail', jail, 'until', String(until), 'reason', 'maxretry', 'at', String(NOW - 10), ...(jailUntil === undefined ? [] : ['jailUntil', String(jailUntil)])],
+];
 
 describe('mergeEntries: one firewall batch from a run of events', () => {
   it('the latest event per address wins, in stream order', () => {
@@ -69,6 +75,40 @@ describe('mergeEntries: one firewall batch from a run of events', () => {
   });
 });
 
+describe('mergeEntries: one rule per address and port list', () => {
+  it("an address banned in two jails gets each jail's rule until that jail's own end", () => {
+    const m = mergeEntries([jailBan('1-0', '203.0.113.1', 'login', NOW + 1000), jailBan('2-0', '203.0.113.1', 'sshd', NOW + 1000, NOW + 500)], NOW, undefined, portsOf);
+    expect(m.firewall).toEqual({
+      add: [{ ip: '203.0.113.1', jail: 'login', until: NOW + 1000 }, { ip: '203.0.113.1', jail: 'sshd', until: NOW + 500, ports: [22] }],
+      remove: [],
+    });
+  });
+
+  it('jails of one port list share a rule until the later end; a ban in the same jail replaces its own', () => {
+    const m = mergeEntries(
+      [jailBan('1-0', '203.0.113.1', 'login', NOW + 9000), jailBan('2-0', '203.0.113.1', 'http-404', NOW + 9000, NOW + 100), jailBan('3-0', '203.0.113.2', 'login', NOW + 9000), jailBan('4-0', '203.0.113.2', 'login', NOW + 100)],
+      NOW, undefined, portsOf,
+    );
+    expect(m.firewall.add).toEqual([{ ip: '203.0.113.1', jail: 'login', until: NOW + 9000 }, { ip: '203.0.113.2', jail: 'login', until: NOW + 100 }]);
+    // what the firewall holds counts too: another jail's longer rule is not shortened
+    const held = { rulesOf: (ip: string) => (ip === '203.0.113.3' ? [{ ip, jail: 'login', until: -1 }] : []) };
+    expect(mergeEntries([jailBan('5-0', '203.0.113.3', 'manual', NOW + 100)], NOW, undefined, portsOf, held).firewall).toEqual({ add: [], remove: [] });
+    expect(mergeEntries([jailBan('5-0', '203.0.113.3', 'login', NOW + 100)], NOW, undefined, portsOf, held).firewall.add).toEqual([{ ip: '203.0.113.3', jail: 'login', until: NOW + 100 }]);
+  });
+
+  it("an unban lifts every rule the firewall holds for the address; a jail's ban ended removes only its rule", () => {
+    const held = { rulesOf: (ip: string) => [{ ip, jail: 'login', until: -1 }, { ip, jail: 'sshd', until: -1, ports: [22] }] };
+    const m = mergeEntries([unban('1-0', '203.0.113.1')], NOW, undefined, portsOf, held);
+    expect(m.firewall.remove).toEqual(held.rulesOf('203.0.113.1'));
+    // unban, then an sshd ban in the same run: the login rule goes, the sshd one is refreshed
+    const again = mergeEntries([unban('1-0', '203.0.113.1'), jailBan('2-0', '203.0.113.1', 'sshd', NOW + 1000)], NOW, undefined, portsOf, held);
+    expect(again.firewall).toEqual({ add: [{ ip: '203.0.113.1', jail: 'sshd', until: NOW + 1000, ports: [22] }], remove: [held.rulesOf('203.0.113.1')[0]] });
+    expect(again.events.map((e) => e.id)).toEqual(['2-0']);
+    const over = mergeEntries([jailBan('3-0', '203.0.113.1', 'sshd', NOW + 1000, NOW - 1)], NOW, undefined, portsOf);
+    expect(over.firewall).toEqual({ add: [], remove: [{ ip: '203.0.113.1', jail: 'sshd', until: NOW - 1, ports: [22] }] });
+  });
+});
+
 describe('diffReconcile: only the difference', () => {
   const o = (ip: string, until: number, current = true) => ({ ip, jail: 'j', until, current });
   const a = (ip: string, until: number) => ({ ip, jail: '', until });
@@ -85,5 +125,12 @@ describe('diffReconcile: only the difference', () => {
 
   it('nothing to do when the firewall matches', () => {
     expect(diffReconcile([o('203.0.113.1', -1)], [a('203.0.113.1', -1)], NOW)).toEqual({ add: [], remove: [] });
+  });
+
+  it('a rule is its address and ports: the union rule of an older version is replaced by the jail\'s, an sshd rule kept beside a login one', () => {
+    const union = { ip: '203.0.113.1', jail: 'login', until: -1, ports: [22, 80, 443], current: true };
+    const sshd = { ip: '203.0.113.2', jail: 'sshd', until: -1, ports: [22], current: true };
+    const d = diffReconcile([union, sshd], [a('203.0.113.1', -1), { ...a('203.0.113.2', -1), ports: [22] }, a('203.0.113.2', -1)], NOW);
+    expect(d).toEqual({ add: [a('203.0.113.1', -1), a('203.0.113.2', -1)], remove: [union] });
   });
 });

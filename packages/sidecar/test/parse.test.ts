@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '@portcullis/core';
 import {
-  FirewallError, MAX_DURATION_MS, UfwBackend, checkBan, editUfwUserRules, nftBatchScript, nftSetupScript, nftTimeout, parseNftTableJson, parseUfwComment, parseUfwUserRules,
-  ufwAddArgs, ufwDeleteArgs,
+  DockerUserChain, FirewallError, MAX_DURATION_MS, UfwBackend, checkBan, editUfwUserRules, nftBatchScript, nftSetFor, nftSetupScript, nftTimeout, parseNftTableJson,
+  parseSetName, parseUfwComment, parseUfwUserRules, ruleKey, rulePorts, ufwAddArgs, ufwDeleteArgs,
 } from '@portcullis/sidecar';
+import { normalizeCidr, parseBanEvent } from '@portcullis/core';
 
 const hex = (s: string) => Buffer.from(s).toString('hex');
 
@@ -64,6 +65,32 @@ describe('ufw: rules, comments and commands', () => {
       "ufw route prepend deny from 203.0.113.7 to any port 80,443 proto tcp comment 'portcullis j until forever'",
     ]);
     expect(() => new UfwBackend({ firewall: parseConfig({ firewall: { ports: [80, 443], protocol: 'any' } }).firewall, run })).toThrow(/tcp/);
+  });
+
+  it("a ban's rule closes its jail's ports: an sshd ban 22, the address's login ban firewall.ports, each its own rule", () => {
+    const run = async () => ({ stdout: '', stderr: '', exitCode: 0 });
+    const fw = parseConfig({ firewall: { ports: [443, 80] } }).firewall;
+    const b = new UfwBackend({ firewall: fw, run, shapes: [[80, 443], [22]] });
+    expect(b.describe({ add: [{ ip: '203.0.113.7', jail: 'login', until: -1 }, { ip: '203.0.113.7', jail: 'sshd', until: -1, ports: [22] }], remove: [] })).toEqual([
+      "ufw prepend deny from 203.0.113.7 to any port 80,443 proto tcp comment 'portcullis login until forever'",
+      "ufw prepend deny from 203.0.113.7 to any port 22 proto tcp comment 'portcullis sshd until forever'",
+    ]);
+    expect(b.describe({ add: [], remove: [{ ip: '203.0.113.7', jail: 'sshd', until: 0, ports: [22] }] })).toEqual(['ufw delete deny from 203.0.113.7 to any port 22 proto tcp']);
+    // protocol "any" takes one port per rule in ufw: a jail with two is refused before anything runs
+    const any = parseConfig({ firewall: { ports: [80], protocol: 'any' } }).firewall;
+    expect(() => new UfwBackend({ firewall: any, run, shapes: [[22, 2222]] })).toThrow(/a jail's ports: 22, 2222.*tcp/);
+    expect(ruleKey({ ip: '203.0.113.7' })).toBe('203.0.113.7');
+    expect(ruleKey({ ip: '203.0.113.7', ports: [22] })).toBe('203.0.113.7 22');
+  });
+
+  it('docker: one DOCKER-USER rule per port of the ban\'s own ports', () => {
+    const run = async () => ({ stdout: '', stderr: '', exitCode: 0 });
+    const chain = new DockerUserChain(parseConfig({ firewall: { ports: [80, 443], docker: true } }).firewall, run);
+    expect(chain.rules([{ ip: '203.0.113.7', ports: [22] }, { ip: '203.0.113.7', ports: [80, 443] }]).v4).toEqual([
+      '-A portcullis-docker -s 203.0.113.7 -p tcp -m conntrack --ctorigdstport 22 --ctdir ORIGINAL -j DROP',
+      '-A portcullis-docker -s 203.0.113.7 -p tcp -m conntrack --ctorigdstport 80 --ctdir ORIGINAL -j DROP',
+      '-A portcullis-docker -s 203.0.113.7 -p tcp -m conntrack --ctorigdstport 443 --ctdir ORIGINAL -j DROP',
+    ]);
   });
 });
 
@@ -158,6 +185,43 @@ describe('nftables: scripts and listing', () => {
     );
   });
 
+  it('a set per port list: v4/v6 (and ranges) for firewall.ports, a suffix naming the ports of the others', () => {
+    expect(nftSetFor(normalizeCidr('203.0.113.7')!)).toBe('v4');
+    expect(nftSetFor(normalizeCidr('203.0.113.7')!, [22])).toBe('v4_22');
+    expect(nftSetFor(normalizeCidr('2001:db8::/64')!, [22, 2222])).toBe('v6p64_22_2222');
+    expect(nftSetFor(normalizeCidr('10.0.0.0/8')!, [])).toBe('v4p8_all');
+    expect(parseSetName('v6p64_22_2222')).toEqual({ family: 'v6', prefix: 64, ports: [22, 2222] });
+    expect(parseSetName('v4')).toEqual({ family: 'v4', prefix: null });
+    expect(parseSetName('v4_all')).toEqual({ family: 'v4', prefix: null, ports: [] });
+    for (const other of ['v4net', 'v4p33', 'v5', 'v4_', 'v4_22_', 'mine']) expect(parseSetName(other)).toBeNull();
+    const s = nftSetupScript(fw, ['v4_22', 'v6p64_22', 'v4p24']);
+    expect(s).toContain('add set inet portcullis v4_22 { type ipv4_addr; flags timeout; }');
+    expect(s).toContain('add rule inet portcullis input ip saddr @v4 tcp dport { 80, 443 } counter drop');
+    expect(s).toContain('add rule inet portcullis input ip saddr @v4_22 tcp dport { 22 } counter drop');
+    expect(s).toContain('add rule inet portcullis input ip6 saddr & ffff:ffff:ffff:ffff:: @v6p64_22 tcp dport { 22 } counter drop');
+    const docker = nftSetupScript({ ...fw, docker: true }, ['v4_22']);
+    expect(docker).toContain('add rule inet portcullis forward ip saddr @v4_22 meta l4proto tcp ct original proto-dst { 22 } counter drop');
+    // one address in two jails: an element of each set, each with its own timeout; live ones known by ruleKey
+    const batch = { add: [{ ip: '203.0.113.1', jail: 'login', until: NOW + 60_000 }, { ip: '203.0.113.1', jail: 'sshd', until: NOW + 1000, ports: [22] }], remove: [] };
+    expect(nftBatchScript('portcullis', batch, NOW, new Set(['203.0.113.1 22']))).toBe(
+      ['add element inet portcullis v4 { 203.0.113.1 timeout 1m }', 'delete element inet portcullis v4_22 { 203.0.113.1 }', 'add element inet portcullis v4_22 { 203.0.113.1 timeout 1s }', ''].join('\n'),
+    );
+  });
+
+  it('reads the ports a rule in the kernel closes (an older version\'s union rule is recognised by them)', () => {
+    const json = (right: unknown, field = 'dport', protocol = 'tcp') => JSON.stringify([
+      { match: { op: '==', left: { payload: { protocol: 'ip', field: 'saddr' } }, right: '@v4' } },
+      { match: { op: '==', left: { payload: { protocol, field } }, right } },
+      { counter: { packets: 0, bytes: 0 } },
+      { drop: null },
+    ]);
+    expect(rulePorts(json({ set: [22, 80, 443] }))).toEqual([22, 80, 443]);
+    expect(rulePorts(json(8080))).toEqual([8080]);
+    expect(rulePorts(json({ set: [{ range: [8000, 8002] }, 22] }, 'dport', 'th'))).toEqual([22, 8000, 8001, 8002]);
+    expect(rulePorts(JSON.stringify([{ match: { left: { payload: { protocol: 'ip', field: 'saddr' } }, right: '@v4' } }, { drop: null }]))).toEqual([]);
+    expect(rulePorts('not json')).toBeNull();
+  });
+
   it('reads elements back with their remaining time; a range from its set\'s prefix length', () => {
     const json = JSON.stringify({
       nftables: [
@@ -172,5 +236,16 @@ describe('nftables: scripts and listing', () => {
     expect(t.sets.get('v4p8')).toEqual([{ text: '10.0.0.0/8', expiresMs: 49_000 }]);
     expect(t.sets.get('v4')).toEqual([{ text: '198.51.100.9' }]);
     expect(t.chains.get('input')).toEqual({ hook: 'input', rules: ['[{"match":{"right":"@v4"}}]'] });
+  });
+});
+
+describe('ban events: the jail\'s own end', () => {
+  const base = ['type', 'ban', 'ip', '203.0.113.7', 'jail', 'sshd', 'reason', 'maxretry', 'at', '1'];
+  it('jailUntil is kept only when it is earlier than the address\'s until; a later or malformed one is refused', () => {
+    expect(parseBanEvent([...base, 'until', '5000', 'jailUntil', '3000'])).toMatchObject({ until: 5000, jailUntil: 3000 });
+    expect(parseBanEvent([...base, 'until', '-1', 'jailUntil', '3000'])).toMatchObject({ until: -1, jailUntil: 3000 });
+    expect(parseBanEvent([...base, 'until', '5000', 'jailUntil', '5000'])).not.toHaveProperty('jailUntil');
+    expect(parseBanEvent([...base, 'until', '5000'])).not.toHaveProperty('jailUntil');
+    for (const bad of ['6000', '-1', 'x', '-5']) expect(() => parseBanEvent([...base, 'until', '5000', 'jailUntil', bad])).toThrow(/bad jailUntil/);
   });
 });
