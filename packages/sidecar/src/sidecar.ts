@@ -287,7 +287,11 @@ export class Sidecar {
     await this.closeHealth?.();
   }
 
-  /** /healthz (and the health gauges on /metrics) */
+  /**
+   * /healthz (and the health gauges on /metrics). The alerter's state is a
+   * sub-status (`alerts`): its trouble never changes `status` nor the HTTP
+   * code, so a dead mail server cannot get the banner restarted by a probe.
+   */
   healthReport(): HealthReport {
     const now = Date.now();
     const sc = this.config.sidecar;
@@ -324,6 +328,7 @@ export class Sidecar {
       lastAppliedAt: this.applier.lastAppliedAt ? new Date(this.applier.lastAppliedAt).toISOString() : null,
       lastReconcileAt: this.reconciler?.lastAt ? new Date(this.reconciler.lastAt).toISOString() : null,
       lastRedisReplyAt: this.consumer ? new Date(this.consumer.lastReplyAt).toISOString() : null,
+      alerts: this.alerts?.health() ?? (this.config.alerts?.enabled ? { enabled: true, status: 'starting' } : { enabled: false }),
     };
   }
 

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { backoffDelay } from '../exec.js';
 import { Sleeper } from '../sleeper.js';
 import type { StreamEntry } from '../batch.js';
+import { AlertHealthTracker, type AlertsHealth } from './alert-health.js';
 import { createChannels, type AlertChannel } from './channel.js';
 import { DigestPolicy } from './digest.js';
 import type { AlertMessage, BanAlert } from './message.js';
@@ -61,6 +62,9 @@ export class AlertConsumer {
   private readonly held = new Set<string>();
   private readonly sleeper = new Sleeper();
   private heartbeat: NodeJS.Timeout | null = null;
+  private readonly tracker: AlertHealthTracker;
+  private joined = false;
+  private backlogCheckedAt = 0;
   private readyResolve!: () => void;
   /** resolves once the group exists and this consumer's own pending entries were taken up */
   readonly ready = new Promise<void>((resolve) => (this.readyResolve = resolve));
@@ -79,6 +83,12 @@ export class AlertConsumer {
     this.failed = new Counter({
       name: 'portcullis_alerts_failed_total', help: 'Alert messages given up after every retry', labelNames: ['channel'], registers,
     });
+    this.tracker = new AlertHealthTracker(this.group, opts.registry);
+  }
+
+  /** this alerter's state for /healthz: never the sidecar's own status (see AlertsHealth) */
+  health(): AlertsHealth {
+    return this.tracker.report(this.joined, this.inFlight);
   }
 
   start(): void {
@@ -121,6 +131,7 @@ export class AlertConsumer {
           await this.ensureGroup();
           await this.readOwnPending();
           groupReady = true;
+          this.joined = true;
           this.readyResolve();
         }
         if (Date.now() >= reclaimAt) {
@@ -134,10 +145,13 @@ export class AlertConsumer {
         )) as Array<[string, StreamEntry[]]> | null;
         if (reply?.[0]) await this.handle(reply[0][1]);
         await this.flushDigest();
+        await this.updateBacklog();
+        this.tracker.loop(null);
         attempt = 0;
       } catch (err) {
         if (this.stopping || err instanceof Stopped) break;
         const message = (err as Error).message ?? String(err);
+        this.tracker.loop(`alert loop error: ${message}`);
         if (/NOGROUP/.test(message)) groupReady = false;
         const delay = backoffDelay(attempt++, 100, 5000);
         this.log.warn({ err: message, retryInMs: delay }, 'alert loop error; retrying');
@@ -282,9 +296,11 @@ export class AlertConsumer {
       try {
         await channel.send(msg);
         this.sent.inc({ channel: channel.name, kind: msg.kind });
+        this.tracker.delivered(channel.name);
         return;
       } catch (err) {
         const error = (err as Error).message ?? String(err);
+        this.tracker.failed(channel.name, error);
         if (attempt + 1 >= attempts) {
           this.failed.inc({ channel: channel.name });
           this.log.error({ channel: channel.name, kind: msg.kind, err: error, attempts }, 'alert given up');
@@ -294,6 +310,20 @@ export class AlertConsumer {
         this.log.warn({ channel: channel.name, err: error, retryInMs: delay }, 'alert failed; retrying');
         await this.sleep(delay);
       }
+    }
+  }
+
+  /** the alerts group's pending entries and lag (XINFO GROUPS), at most once a second */
+  private async updateBacklog(): Promise<void> {
+    const now = Date.now();
+    if (now - this.backlogCheckedAt < 1000) return;
+    this.backlogCheckedAt = now;
+    const groups = (await this.cmd.xinfo('GROUPS', this.keys.events)) as Array<Array<string | number | null>>;
+    for (const g of groups) {
+      const info: Record<string, string | number | null> = {};
+      for (let i = 0; i + 1 < g.length; i += 2) info[String(g[i])] = g[i + 1] ?? null;
+      if (info.name !== this.group) continue;
+      this.tracker.backlog(Number(info.pending ?? 0), info.lag === null || info.lag === undefined ? null : Number(info.lag));
     }
   }
 

@@ -1,4 +1,5 @@
 export * from './alert-consumer.js';
+export * from './alert-health.js';
 export * from './channel.js';
 export * from './digest.js';
 export * from './email.js';
