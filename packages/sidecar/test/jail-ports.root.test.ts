@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import { resolveJails } from '@portcullis/core';
 import { RedisServer } from '../../../test/helpers/redis-server.js';
 import { CLIENT_V4, CLIENT_V6, OTHER_V4, TestNet, firewallSkipReason } from '../../../test/helpers/netns.js';
+import type { RedisBanStore } from '@portcullis/core';
 import type { Sidecar } from '@portcullis/sidecar';
 import { nsSidecar, store, testConfig, waitFor } from './harness.js';
 import { nsBackend } from './ns-backend.js';
@@ -36,6 +37,7 @@ for (const { backend, skip } of BACKENDS) {
     let r: Redis;
     let net: TestNet;
     let sidecar: Sidecar | undefined;
+    let bans: RedisBanStore | undefined;
 
     beforeAll(async () => {
       redis = await RedisServer.start();
@@ -50,7 +52,9 @@ for (const { backend, skip } of BACKENDS) {
     });
     afterEach(async () => {
       await sidecar?.stop();
+      await bans?.close();
       sidecar = undefined;
+      bans = undefined;
       await r.flushall();
     });
     afterAll(async () => {
@@ -68,88 +72,99 @@ for (const { backend, skip } of BACKENDS) {
         sidecar: { stateDir: join(net.dir, 'state') },
       });
     };
+    /** this test's sidecar on the namespace, and a store to ban through (both ended after the test) */
+    const begin = async (name: string) => {
+      const cfg = config();
+      sidecar = await nsSidecar(net, cfg, { hostId: `${name}-${backend}` });
+      bans = await store(cfg);
+      return { cfg, s: bans, sc: sidecar };
+    };
+    /**
+     * Until the sidecar holds these rules (ruleKeys). Its own state, read without blocking: the
+     * packet checks below run spawnSync, which holds this process (and the sidecar in it) still,
+     * so they come once the rules are in, never in a polling loop the sidecar waits behind.
+     */
+    const holding = (sc: Sidecar, ...keys: string[]) => waitFor(`the sidecar holds ${keys.join(', ')}`, () => keys.every((k) => sc.owned.has(k)), 60_000);
     const blocked = (from: string, ...ports: number[]) => ports.every((port) => !net.canConnect(from, port));
     const open = (from: string, ...ports: number[]) => ports.every((port) => net.canConnect(from, port));
 
     it('a login ban closes 80/443 but not 22; an sshd ban closes 22 but not 80; an address in both jails loses both until each ends', async () => {
-      const cfg = config();
-      sidecar = await nsSidecar(net, cfg, { hostId: `ports-${backend}` });
-      const s = await store(cfg);
+      const { s, sc } = await begin('ports');
       await s.ban(CLIENT_V4, { jail: 'login', duration: HOUR });
       await s.ban(OTHER_V4, { jail: 'sshd', duration: HOUR });
-      await waitFor('the login ban closes the web ports', () => blocked(CLIENT_V4, ...WEB));
+      await holding(sc, CLIENT_V4, `${OTHER_V4} 22`);
+      expect(blocked(CLIENT_V4, ...WEB)).toBe(true);
       expect(open(CLIENT_V4, SSH)).toBe(true);
-      await waitFor('the sshd ban closes 22', () => blocked(OTHER_V4, SSH));
+      expect(blocked(OTHER_V4, SSH)).toBe(true);
       expect(open(OTHER_V4, ...WEB)).toBe(true);
 
       // IPv6, both jails: the login ban ends first, on its own (ufw: the sidecar's expiry; nftables: the kernel's timeout)
       await s.ban(CLIENT_V6, { jail: 'sshd', duration: HOUR });
       await s.ban(CLIENT_V6, { jail: 'login', duration: 15_000 });
-      await waitFor('both rules in force', () => blocked(CLIENT_V6, SSH, ...WEB));
-      await waitFor('the login ban ended: the web is open again', () => open(CLIENT_V6, ...WEB), 60_000);
+      await holding(sc, CLIENT_V6, `${CLIENT_V6} 22`);
+      expect(blocked(CLIENT_V6, SSH, ...WEB)).toBe(true);
+      await waitFor('the login rule ended', () => !sc.owned.has(CLIENT_V6), 60_000);
+      await waitFor('the web open again', () => open(CLIENT_V6, ...WEB), 30_000);
       expect(blocked(CLIENT_V6, SSH)).toBe(true);
       expect(await s.isBanned(CLIENT_V6)).toMatchObject({ jail: 'login' });
 
       // one rule lifted at the firewall leaves the other; reconcile puts it back (Redis still bans it)
       await s.ban(CLIENT_V4, { jail: 'sshd', duration: HOUR });
-      await waitFor('both jails for CLIENT_V4', () => blocked(CLIENT_V4, SSH, ...WEB));
-      await sidecar.applier.apply({ add: [], remove: [{ ip: CLIENT_V4, jail: 'login', until: 0 }] });
+      await holding(sc, `${CLIENT_V4} 22`);
+      expect(blocked(CLIENT_V4, SSH, ...WEB)).toBe(true);
+      await sc.applier.apply({ add: [], remove: [{ ip: CLIENT_V4, jail: 'login', until: 0 }] });
       expect(open(CLIENT_V4, ...WEB)).toBe(true);
       expect(blocked(CLIENT_V4, SSH)).toBe(true);
-      await sidecar.applier.apply({ add: [], remove: [{ ip: CLIENT_V4, jail: 'sshd', until: 0, ports: [SSH] }] });
+      await sc.applier.apply({ add: [], remove: [{ ip: CLIENT_V4, jail: 'sshd', until: 0, ports: [SSH] }] });
       expect(open(CLIENT_V4, SSH)).toBe(true);
-      expect(await sidecar.reconcile()).toEqual({ added: 2, removed: 0 });
+      expect(await sc.reconcile()).toEqual({ added: 2, removed: 0 });
       expect(blocked(CLIENT_V4, SSH, ...WEB)).toBe(true);
 
       // an unban lifts the address in every jail
       await s.unban(CLIENT_V4);
-      await waitFor('CLIENT_V4 open everywhere', () => open(CLIENT_V4, SSH, ...WEB));
+      await waitFor('CLIENT_V4 lifted in both jails', () => !sc.applier.holds(CLIENT_V4));
+      expect(open(CLIENT_V4, SSH, ...WEB)).toBe(true);
       expect(blocked(OTHER_V4, SSH)).toBe(true);
-      await s.close();
     }, SLOW);
 
     it('an sshd failure of an address banned in the login jail still counts: the sshd jail bans it too', async () => {
-      const cfg = config();
-      sidecar = await nsSidecar(net, cfg, { hostId: `count-${backend}` });
-      const s = await store(cfg);
+      const { cfg, s, sc } = await begin('count');
       await s.ban(CLIENT_V4, { jail: 'login', duration: HOUR });
-      await waitFor('the login ban', () => blocked(CLIENT_V4, ...WEB));
+      await holding(sc, CLIENT_V4);
+      expect(open(CLIENT_V4, SSH)).toBe(true);
       // what the sshd log jail records for each failure line it reads (the same store and script)
       const jail = resolveJails(cfg).get('sshd')!;
       for (let i = 0; i < jail.maxretry; i++) expect((await s.recordFailure(jail, CLIENT_V4)).alreadyBanned).toBe(false);
-      await waitFor('22 closed too', () => blocked(CLIENT_V4, SSH));
-      expect(blocked(CLIENT_V4, ...WEB)).toBe(true);
-      await s.close();
+      await holding(sc, `${CLIENT_V4} 22`);
+      expect(blocked(CLIENT_V4, SSH, ...WEB)).toBe(true);
     }, SLOW);
 
     it('a restart keeps each rule in its shape: the kernel state is read back per address and ports', async () => {
-      const cfg = config();
-      sidecar = await nsSidecar(net, cfg, { hostId: `restart-${backend}` });
-      const s = await store(cfg);
+      const { cfg, s, sc } = await begin('restart');
       await s.ban(CLIENT_V4, { jail: 'login', duration: HOUR });
       await s.ban(OTHER_V4, { jail: 'sshd', duration: HOUR });
       await s.ban(CLIENT_V6, { jail: 'login', duration: HOUR });
       await s.ban(CLIENT_V6, { jail: 'sshd', duration: -1 });
-      await waitFor('all rules', () => blocked(CLIENT_V4, ...WEB) && blocked(OTHER_V4, SSH) && blocked(CLIENT_V6, SSH, ...WEB));
-      // the kernel may hold a rule a moment before the sidecar has seen its command end (spawnSync above blocks it)
       const before = [CLIENT_V4, `${CLIENT_V6} 22`, CLIENT_V6, `${OTHER_V4} 22`].sort();
-      await waitFor('the sidecar holds one rule per address and ports', () => [...sidecar!.owned.keys()].sort().join() === before.join());
-      await sidecar.stop();
+      await holding(sc, ...before);
+      expect([...sc.owned.keys()].sort()).toEqual(before);
+      expect(blocked(CLIENT_V4, ...WEB) && blocked(OTHER_V4, SSH) && blocked(CLIENT_V6, SSH, ...WEB)).toBe(true);
+      await sc.stop();
       sidecar = await nsSidecar(net, cfg, { hostId: `restart-${backend}` });
       expect([...sidecar.owned.keys()].sort()).toEqual(before);
       expect(await sidecar.reconcile()).toEqual({ added: 0, removed: 0 });
       expect(open(CLIENT_V4, SSH) && open(OTHER_V4, ...WEB)).toBe(true);
       expect(blocked(CLIENT_V6, SSH, ...WEB)).toBe(true);
       await s.unban(CLIENT_V6);
-      await waitFor('CLIENT_V6 lifted in both jails', () => open(CLIENT_V6, SSH, ...WEB));
-      await s.close();
+      await waitFor('CLIENT_V6 lifted in both jails', () => !sidecar!.applier.holds(CLIENT_V6));
+      expect(open(CLIENT_V6, SSH, ...WEB)).toBe(true);
     }, SLOW);
 
     it('a rule of the old union shape (every jail\'s ports for every ban) is replaced by the jail\'s own, with no moment unblocked', async () => {
       const cfg = config();
       const now = Date.now();
       // a ban of the login jail as the new writers store it; an sshd ban as an older writer did (no {p}:jailbans entry)
-      const s = await store(cfg);
+      const s = (bans = await store(cfg));
       await s.ban(CLIENT_V4, { jail: 'login', duration: HOUR });
       await r.zadd('{pct}:bans', now + HOUR, OTHER_V4);
       await r.hset(`{pct}:ban:${OTHER_V4}`, 'jail', 'sshd', 'until', String(now + HOUR));
@@ -195,8 +210,8 @@ for (const { backend, skip } of BACKENDS) {
       expect(await sidecar.reconcile()).toEqual({ added: 0, removed: 0 });
       await s.unban(CLIENT_V4);
       await s.unban(OTHER_V4);
-      await waitFor('lifted', () => open(CLIENT_V4, SSH, ...WEB) && open(OTHER_V4, SSH, ...WEB));
-      await s.close();
+      await waitFor('lifted', () => !sidecar!.applier.holds(CLIENT_V4) && !sidecar!.applier.holds(OTHER_V4));
+      expect(open(CLIENT_V4, SSH, ...WEB) && open(OTHER_V4, SSH, ...WEB)).toBe(true);
     }, SLOW);
   });
 }
