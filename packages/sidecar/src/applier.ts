@@ -133,9 +133,9 @@ export class Applier {
   private hold(rule: OwnedRule): void {
     const key = ruleKey(rule);
     this.owned.set(key, rule);
-    let keys = this.byIp.get(rule.ip);
-    if (!keys) this.byIp.set(rule.ip, (keys = new Set()));
+    const keys = this.byIp.get(rule.ip) ?? new Set<string>();
     keys.add(key);
+    this.byIp.set(rule.ip, keys);
     this.heap.set(key, rule.until);
   }
 

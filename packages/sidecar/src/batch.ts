@@ -86,8 +86,8 @@ export function mergeEntries(
         continue;
       }
     }
-    let state = perIp.get(event.ip);
-    if (!state) perIp.set(event.ip, (state = { lift: null, wins: new Map() }));
+    const state = perIp.get(event.ip) ?? { lift: null, wins: new Map<string, Winner>() };
+    perIp.set(event.ip, state);
     if (event.type === 'unban') {
       // every rule of the address goes: its jail's, and whatever else the firewall holds for it
       const lifted = new Map<string, Ban>();
@@ -169,7 +169,7 @@ export function diffReconcile(
   for (const [key, o] of have) if (!want.has(key)) remove.push(o);
   for (const [key, w] of want) {
     const o = have.get(key);
-    if (!o || !o.current || !sameUntil(o.until, w.until, slackMs)) add.push(w);
+    if (!o?.current || !sameUntil(o.until, w.until, slackMs)) add.push(w);
   }
   return { add, remove };
 }

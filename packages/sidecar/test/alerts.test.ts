@@ -203,7 +203,10 @@ async function healthSidecar(cfg: ReturnType<typeof config>, hostId: string): Pr
 /** /healthz once `ok` says its body is what the test waits for */
 async function healthWhen(s: Sidecar, what: string, ok: (body: any) => boolean): Promise<{ status: number; body: any }> {
   let last: { status: number; body: any } | undefined;
-  await waitFor(what, async () => ok((last = await getJson(s.healthPort, '/healthz')).body));
+  await waitFor(what, async () => {
+    last = await getJson(s.healthPort, '/healthz');
+    return ok(last.body);
+  });
   return last!;
 }
 

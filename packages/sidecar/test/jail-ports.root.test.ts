@@ -164,7 +164,8 @@ for (const { backend, skip } of BACKENDS) {
       const cfg = config();
       const now = Date.now();
       // a ban of the login jail as the new writers store it; an sshd ban as an older writer did (no {p}:jailbans entry)
-      const s = (bans = await store(cfg));
+      bans = await store(cfg);
+      const s = bans;
       await s.ban(CLIENT_V4, { jail: 'login', duration: HOUR });
       await r.zadd('{pct}:bans', now + HOUR, OTHER_V4);
       await r.hset(`{pct}:ban:${OTHER_V4}`, 'jail', 'sshd', 'until', String(now + HOUR));

@@ -464,6 +464,14 @@ function setPorts(set: string): number[] | undefined {
   return parseSetName(set)?.ports;
 }
 
+/** One statement of a rule in `nft -j` output, as far as rulePorts reads it (the rest is checked as it is read). */
+interface NftRuleExpr {
+  match?: {
+    left?: { payload?: { field?: unknown }; ct?: { key?: unknown } };
+    right?: number | string | { set?: unknown };
+  };
+}
+
 /**
  * The ports one of our rules closes, read from its JSON (`tcp dport { 80, 443 }`,
  * `th dport 22`, `ct original proto-dst …`): [] when it matches no port (every
@@ -477,12 +485,12 @@ export function rulePorts(ruleJson: string): number[] | null {
     return null;
   }
   if (!Array.isArray(expr)) return null;
-  for (const e of expr as Array<Record<string, any>>) {
+  for (const e of expr as NftRuleExpr[]) {
     const left = e?.match?.left;
-    const onPort = left?.payload?.field === 'dport' || (left?.ct?.key === 'proto-dst');
+    const onPort = left?.payload?.field === 'dport' || left?.ct?.key === 'proto-dst';
     if (!onPort) continue;
-    const right = e.match.right;
-    const values: unknown[] = typeof right === 'number' ? [right] : Array.isArray(right?.set) ? right.set : [];
+    const right = e.match?.right;
+    const values: unknown[] = typeof right === 'number' ? [right] : typeof right === 'object' && right !== null && Array.isArray(right.set) ? right.set : [];
     const ports: number[] = [];
     for (const v of values) {
       if (typeof v === 'number') ports.push(v);
@@ -526,14 +534,21 @@ function elemText(val: unknown, set: string): string | null {
   return null;
 }
 
+/** The objects of `nft -j list table` read here (nft leaves out what is empty); their contents are checked as they are read. */
+interface NftJsonObject {
+  set?: { name?: unknown; elem?: unknown[] };
+  chain?: { name?: unknown; hook?: unknown };
+  rule?: { chain?: unknown; expr?: unknown };
+}
+
 /** Parses `nft -j list table inet <t>`: sets with their elements and remaining time, chains with their rules. */
 export function parseNftTableJson(json: string): NftTable {
-  const data = JSON.parse(json) as { nftables?: Array<Record<string, any>> };
+  const data = JSON.parse(json) as { nftables?: NftJsonObject[] };
   const table: NftTable = { sets: new Map(), chains: new Map() };
   for (const item of data.nftables ?? []) {
     if (item.set) {
       const elems: NftElement[] = [];
-      for (const raw of (item.set.elem ?? []) as unknown[]) {
+      for (const raw of item.set.elem ?? []) {
         let val: unknown = raw;
         let expires: number | undefined;
         if (raw && typeof raw === 'object' && 'elem' in raw) {
