@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBanStore, parseConfig, RedisBanStore, resolveJail, type PortcullisConfig } from '@portcullis/core';
-import { FloodCounter } from '@portcullis/express';
+import { FloodCounter } from '../src/flood-counter.js';
 import { useRedis } from '@portcullis/testkit/fixtures';
 
 // one redis-server for the file, flushed before each test

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { resolveJail, type AlertsConfig, type PortcullisConfigInput } from '@portcullis/core';
-import { AlertConsumer, startSidecar, type Sidecar } from '@portcullis/sidecar';
+import { startSidecar, type Sidecar } from '@portcullis/sidecar';
+import { AlertConsumer } from '../src/alerts/alert-consumer.js';
 import { HttpReceiver, RedisServer, SmtpSink, waitFor } from '@portcullis/testkit';
 import { quiet, store, testConfig } from './harness.js';
 

@@ -3,7 +3,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLIENT_V4, CLIENT_V6, firewallSkipReason, OTHER_V4, waitFor } from '@portcullis/testkit';
 import { nsBackend, useTestNet } from '@portcullis/testkit/fixtures';
-import { FirewallError, MAX_DURATION_MS, parseUfwUserRules, type Ban, type FirewallBackend } from '@portcullis/sidecar';
+import { FirewallError, type Ban, type FirewallBackend } from '@portcullis/sidecar';
+import { MAX_DURATION_MS } from '../src/backends/ban-length.js';
+import { parseUfwUserRules } from '../src/backends/ufw.js';
 
 const skip = firewallSkipReason('nft', 'ufw', 'iptables', 'ip6tables');
 if (skip) console.warn(`[skipped] ban length tests: ${skip}`);

@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLIENT_V4, CLIENT_V6, firewallSkipReason, OTHER_V4, OTHER_V6, waitFor } from '@portcullis/testkit';
 import { nsBackend, nsRunner, useTestNet } from '@portcullis/testkit/fixtures';
-import { CommandNotFoundError, ConnectionKiller, type FirewallBackend, type Runner } from '@portcullis/sidecar';
+import { CommandNotFoundError, type FirewallBackend, type Runner } from '@portcullis/sidecar';
+import { ConnectionKiller } from '../src/kill-connections.js';
 
 const skip = firewallSkipReason('nft', 'ss', 'conntrack');
 if (skip) console.warn(`[skipped] connection killing tests: ${skip}`);
@@ -18,13 +19,11 @@ describe.runIf(skip === null)('established connections of banned addresses are c
     backend = await nsBackend(fw.net, { backend: 'nftables', ports: [PORT] });
   });
 
-  /** a connection held open from `from`, with a flag set when the server side ends it */
+  /** a connection held open from `from`, once connected */
   async function held(from: string) {
     const h = fw.net.holdConnection(from, PORT);
     await h.connected;
-    const state = { closed: false };
-    void h.closed.then(() => (state.closed = true));
-    return { state, child: h.child };
+    return h;
   }
 
   const cases: Array<[string, string[], string[]]> = [
@@ -50,8 +49,8 @@ describe.runIf(skip === null)('established connections of banned addresses are c
         const bans = banned.map((ip) => ({ ip, jail: 'j', until: Date.now() + 60_000 }));
         await backend.apply({ add: bans, remove: [] });
         await new ConnectionKiller(runner()).kill(banned);
-        await waitFor(`${cut.join(', ')} cut`, () => conns.every((c) => c.state.closed), 10_000);
-        expect(kept.map((k) => k.state.closed)).toEqual([false, false]);
+        await waitFor(`${cut.join(', ')} cut`, () => conns.every((c) => c.isClosed()), 10_000);
+        expect(kept.map((k) => k.isClosed())).toEqual([false, false]);
         for (const k of kept) k.child.kill();
         await backend.apply({ add: [], remove: bans });
       });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveJail } from '@portcullis/core';
-import { LogJail, ownAddresses } from '@portcullis/sidecar';
+import { LogJail, ownAddresses } from '../src/logs/log-jail.js';
 import { journalWrite, RedisServer, waitFor } from '@portcullis/testkit';
 import { quiet, store, testConfig } from './harness.js';
 

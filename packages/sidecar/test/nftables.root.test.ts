@@ -113,11 +113,9 @@ describe.runIf(skip === null)('nftables backend, real nft in a network namespace
     sidecar = await fw.sidecar(config, { hostId: 'nft-e' });
     const held = fw.net.holdConnection(CLIENT_V4, PORT);
     await held.connected;
-    let closed = false;
-    void held.closed.then(() => (closed = true));
     const s = await store(config);
     await s.ban(CLIENT_V4, { duration: 60_000 });
-    await waitFor('connection cut', () => closed, 10_000);
+    await waitFor('connection cut', held.isClosed, 10_000);
     await s.unban(CLIENT_V4);
     await waitFor('gone', () => !has('v4', CLIENT_V4));
     await s.close();

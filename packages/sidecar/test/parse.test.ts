@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '@portcullis/core';
-import {
-  FirewallError, MAX_DURATION_MS, UfwBackend, checkBan, editUfwUserRules, nftBatchScript, nftSetupScript, nftTimeout, parseNftTableJson, parseUfwComment, parseUfwUserRules,
-  ufwAddArgs, ufwDeleteArgs,
-} from '@portcullis/sidecar';
+import { FirewallError, UfwBackend } from '@portcullis/sidecar';
+import { MAX_DURATION_MS, checkBan } from '../src/backends/ban-length.js';
+import { nftBatchScript, nftSetupScript, nftTimeout, parseNftTableJson } from '../src/backends/nftables.js';
+import { editUfwUserRules, parseUfwComment, parseUfwUserRules, ufwAddArgs, ufwDeleteArgs } from '../src/backends/ufw.js';
 
 const hex = (s: string) => Buffer.from(s).toString('hex');
 

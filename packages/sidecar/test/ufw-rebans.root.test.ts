@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLIENT_V4, firewallSkipReason, SERVER_V4, waitFor } from '@portcullis/testkit';
 import { nsBackend, useTestNet } from '@portcullis/testkit/fixtures';
-import { parseUfwUserRules } from '@portcullis/sidecar';
+import { parseUfwUserRules } from '../src/backends/ufw.js';
 import { store, testConfig } from './harness.js';
 
 const skip = firewallSkipReason('ufw', 'iptables', 'ip6tables');

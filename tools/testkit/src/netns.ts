@@ -201,9 +201,10 @@ export class TestNet {
 
   /**
    * A long-lived connection from `from`: resolves `connected`, and `closed`
-   * when the server side ends it. Sends a byte every 200 ms.
+   * when the server side ends it (`isClosed()` says whether it did yet).
+   * Sends a byte every 200 ms.
    */
-  holdConnection(from: string, port: number): { connected: Promise<void>; closed: Promise<void>; child: ChildProcess } {
+  holdConnection(from: string, port: number): { connected: Promise<void>; closed: Promise<void>; isClosed: () => boolean; child: ChildProcess } {
     const to = from.includes(':') ? SERVER_V6 : SERVER_V4;
     const code = `const s=require('net').connect({host:${JSON.stringify(to)},port:${port},localAddress:${JSON.stringify(from)}});` +
       `s.on('connect',()=>{console.log('connected');setInterval(()=>s.write('x'),200)});` +
@@ -222,7 +223,10 @@ export class TestNet {
         });
         child.on('exit', () => resolve());
       });
-    return { connected: seen('connected'), closed: seen('closed'), child };
+    const closed = seen('closed');
+    let ended = false;
+    void closed.then(() => (ended = true));
+    return { connected: seen('connected'), closed, isClosed: () => ended, child };
   }
 
   track(child: ChildProcess): void {
