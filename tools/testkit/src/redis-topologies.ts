@@ -71,6 +71,17 @@ async function onNode<T>(port: number, fn: (c: Redis) => Promise<T>): Promise<T>
   }
 }
 
+/** runs `start`; a set that fails to start is stopped (its processes killed) before the error goes on */
+async function startedOrStopped<T extends { stop(): Promise<void> }>(set: T, start: () => Promise<void>): Promise<T> {
+  try {
+    await start();
+  } catch (err) {
+    await set.stop();
+    throw err;
+  }
+  return set;
+}
+
 const COMMON = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'];
 
 /**
@@ -98,15 +109,11 @@ export class RedisClusterSet {
         ]),
       );
     }
-    try {
+    return startedOrStopped(set, async () => {
       await Promise.all(set.nodes.map((n) => n.start()));
       await execa('redis-cli', ['--cluster', 'create', ...set.nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '1', '--cluster-yes']);
       await set.waitHealthy();
-    } catch (err) {
-      await set.stop();
-      throw err;
-    }
-    return set;
+    });
   }
 
   /** startup nodes for a redis+cluster:// URL */
@@ -215,7 +222,7 @@ export class RedisSentinelSet {
       // replica at first; a restart comes back bare (an empty node) and the sentinels give it its role
       new Node(replicaPort, (first) => [...base(replicaPort), ...(first ? ['--replicaof', '127.0.0.1', String(masterPort)] : [])]),
     ];
-    try {
+    return startedOrStopped(set, async () => {
       await Promise.all(set.data.map((n) => n.start()));
       for (let i = 0; i < 3; i++) {
         const port = await clusterPort(taken);
@@ -239,11 +246,7 @@ export class RedisSentinelSet {
         await node.start();
       }
       await set.waitStable();
-    } catch (err) {
-      await set.stop();
-      throw err;
-    }
-    return set;
+    });
   }
 
   get url(): string {
