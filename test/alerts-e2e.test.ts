@@ -10,7 +10,7 @@ let redis: RedisServer;
 let smtp: SmtpSink;
 let django: StandInDjango;
 let gateway: TestGateway;
-let sidecars: Sidecar[] = [];
+const sidecars: Sidecar[] = [];
 
 beforeAll(async () => {
   [redis, smtp, django] = await Promise.all([RedisServer.start(), SmtpSink.start(), startStandInDjango()]);

@@ -242,6 +242,7 @@ describe('portcullis replay', () => {
     expect(plain.stderr).toContain('--log-format');
 
     // the format as a bare string, with ${var} and $time_local / $request / $msec forms
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: nginx's ${var} form, a plain string as a user writes it
     const parse = compileLogFormat('[$time_local] ${remote_addr}:"$request" $status $msec');
     expect(parse('[10/Oct/2000:13:55:36 -0700] 203.0.113.9:"POST /x/ HTTP/1.1" 401 971234567.123')).toEqual({
       ip: '203.0.113.9', time: Date.UTC(2000, 9, 10, 20, 55, 36), method: 'POST', url: '/x/', status: 401,

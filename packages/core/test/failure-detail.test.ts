@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeFailureDetail, parseConfig, ConfigError } from '@portcullis/core';
+import { decodeFailureDetail, parseConfig, type ConfigError } from '@portcullis/core';
 import { encodeFailureDetail } from '../src/failure-detail.js';
 
 describe('failure details kept for alerts', () => {

@@ -47,7 +47,7 @@ describe.runIf(skip === null)('ban lengths from 1 hour to forever reach the kern
     const owned = new Map((await backend.listOwned()).map((o) => [o.ip, o.until]));
     for (const b of bans(now)) expect(b.until === -1 ? owned.get(b.ip) === -1 : Math.abs(owned.get(b.ip)! - b.until) < 60_000, b.ip).toBe(true);
 
-    for (const until of [9999999999999999, Date.now() + 2 * MAX_DURATION_MS]) {
+    for (const until of [1e16, Date.now() + 2 * MAX_DURATION_MS]) {
       const err = await refused(backend, until);
       expect(err.transient).toBe(false);
       expect(err.message).toContain(String(until));
@@ -75,9 +75,9 @@ describe.runIf(skip === null)('ban lengths from 1 hour to forever reach the kern
       expect(fw.net.canConnect(CLIENT_V4, PORT)).toBe(false);
       await waitFor('others connect', () => fw.net.canConnect(OTHER_V4, PORT));
 
-      const err = await refused(backend, 9999999999999999);
+      const err = await refused(backend, 1e16);
       expect(err.transient).toBe(false);
-      expect(err.message).toContain(String(9999999999999999));
+      expect(err.message).toContain(String(1e16));
       await backend.apply({ add: [{ ip: '198.51.100.50', jail: 'j', until: Date.now() + DAY }], remove: [] });
       expect(fw.net.inServer(['iptables', '-S', 'ufw-user-input'])).toContain('-s 198.51.100.50/32');
       expect(fw.net.inServer(['iptables', '-S', 'ufw-user-input'])).not.toContain('198.51.100.99');
