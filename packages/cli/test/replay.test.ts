@@ -2,7 +2,8 @@ import { createWriteStream, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { compileLogFormat, parseLogLine, parseLogTime } from '@portcullis/cli';
+import { compileLogFormat } from '../src/replay/log-format.js';
+import { parseLogLine, parseLogTime } from '../src/replay/parse-log.js';
 import { cli, tmpFile } from './helpers.js';
 
 const T0 = Date.UTC(2026, 10, 25, 10, 0, 0);

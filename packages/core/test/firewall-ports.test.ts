@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { JailPorts, parseConfig, portsCover } from '@portcullis/core';
+import { JailPorts, parseConfig } from '@portcullis/core';
+import { portsCover } from '../src/firewall-ports.js';
 
 describe('JailPorts: the ports a ban closes, by jail', () => {
   it("the guide's ports [80, 443] with the sshd jail: a login ban closes 80/443, an sshd ban 22 (its preset's ports)", () => {

@@ -9,7 +9,7 @@ import {
   type PortcullisConfigInput,
   type RecordResult,
 } from '@portcullis/core';
-import { waitFor } from '../../../test/helpers/wait-for.js';
+import { waitFor } from '@portcullis/testkit';
 
 export const CONTRACT_CONFIG: PortcullisConfigInput = {
   ignoreIp: ['127.0.0.0/8', '::1', '198.51.100.0/24'],

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { PortcullisConfig, PortcullisConfigInput } from '@portcullis/core';
 import { DryRunBackend, HostIdInUseError, type FirewallBackend, type FirewallBatch, type FirewallHealth, type OwnedRule, type Sidecar, type SidecarOptions } from '@portcullis/sidecar';
-import { redisServerAvailable } from '../../../test/helpers/redis-server.js';
-import { getJson, redisSidecarSuite, store, testConfig, waitFor } from './harness.js';
+import { redisServerAvailable, waitFor } from '@portcullis/testkit';
+import { getJson, redisSidecarSuite, store, testConfig } from './harness.js';
 
 const skip = redisServerAvailable() ? null : 'needs redis-server (apt-get install redis-server)';
 if (skip) console.warn(`[skipped] sidecar fault tests: ${skip}`);

@@ -2,13 +2,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { resolveJails } from '@portcullis/core';
-import { RedisServer } from '../../../test/helpers/redis-server.js';
-import { CLIENT_V4, CLIENT_V6, OTHER_V4, TestNet, firewallSkipReason } from '../../../test/helpers/netns.js';
-import type { RedisBanStore } from '@portcullis/core';
+import { resolveJails, type RedisBanStore } from '@portcullis/core';
 import type { Sidecar } from '@portcullis/sidecar';
-import { nsSidecar, store, testConfig, waitFor } from './harness.js';
-import { nsBackend } from './ns-backend.js';
+import { CLIENT_V4, CLIENT_V6, OTHER_V4, RedisServer, TestNet, firewallSkipReason, waitFor } from '@portcullis/testkit';
+import { nsBackend, nsSidecar } from '@portcullis/testkit/fixtures';
+import { store, testConfig } from './harness.js';
 
 /**
  * A ban's firewall rule closes the ports of its jail: with the guide's

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DryRunBackend, Sidecar } from '@portcullis/sidecar';
-import { redisServerAvailable } from '../../../test/helpers/redis-server.js';
-import { redisSidecarSuite, store, testConfig, waitFor } from './harness.js';
+import { redisServerAvailable, waitFor } from '@portcullis/testkit';
+import { redisSidecarSuite, store, testConfig } from './harness.js';
 
 const skip = redisServerAvailable() ? null : 'needs redis-server (apt-get install redis-server)';
 if (skip) console.warn(`[skipped] per-jail rule tests: ${skip}`);

@@ -3,10 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveJail } from '@portcullis/core';
-import { LogJail, ownAddresses } from '@portcullis/sidecar';
-import { RedisServer } from '../../../test/helpers/redis-server.js';
-import { journalWrite } from '../../../test/helpers/journal.js';
-import { quiet, store, testConfig, waitFor } from './harness.js';
+import { LogJail, ownAddresses } from '../src/logs/log-jail.js';
+import { journalWrite, RedisServer, waitFor } from '@portcullis/testkit';
+import { quiet, store, testConfig } from './harness.js';
 
 let redis: RedisServer;
 let dir: string;

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '@portcullis/core';
-import {
-  DockerUserChain, FirewallError, MAX_DURATION_MS, UfwBackend, checkBan, editUfwUserRules, nftBatchScript, nftSetFor, nftSetupScript, nftTimeout, parseNftTableJson,
-  parseSetName, parseUfwComment, parseUfwUserRules, ruleKey, rulePorts, ufwAddArgs, ufwDeleteArgs,
-} from '@portcullis/sidecar';
+import { FirewallError, UfwBackend } from '@portcullis/sidecar';
 import { normalizeCidr, parseBanEvent } from '@portcullis/core';
+import { MAX_DURATION_MS, checkBan } from '../src/backends/ban-length.js';
+import { DockerUserChain } from '../src/backends/docker-user.js';
+import { ruleKey } from '../src/backends/firewall.js';
+import { nftBatchScript, nftSetFor, nftSetupScript, nftTimeout, parseNftTableJson, parseSetName, rulePorts } from '../src/backends/nftables.js';
+import { editUfwUserRules, parseUfwComment, parseUfwUserRules, ufwAddArgs, ufwDeleteArgs } from '../src/backends/ufw.js';
 
 const hex = (s: string) => Buffer.from(s).toString('hex');
 
