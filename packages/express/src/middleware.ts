@@ -136,10 +136,15 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
     return off;
   }
 
+  // the server the last request came on: nearly always the same one, so the WeakMap is asked once
+  let lastServer: Server | undefined;
   const middleware = function portcullisMiddleware(req: Req, res: ServerResponse, next: Next): void {
     // the server this runs on gets its Upgrade requests guarded too, before a proxy with ws: true subscribes
     const server = (req.socket as { server?: Server }).server;
-    if (server && !upgradeGuards.has(server)) upgrade(server);
+    if (server !== lastServer) {
+      lastServer = server;
+      if (server && !upgradeGuards.has(server)) upgrade(server);
+    }
     requests.handle(req, res, next);
   } as PortcullisMiddleware;
 
