@@ -106,6 +106,9 @@ export class RequestGuard {
   private readonly hasKeyGenerator: boolean;
   private readonly hasHandler: boolean;
   private readonly hasClassifier: boolean;
+  /** clients already resolved by clientIp() (the request log asks first): the guard's own look reuses them */
+  private readonly resolved = new WeakMap<Req, string | null>();
+  private clientIpAsked = false;
 
   constructor(private readonly d: RequestGuardDeps) {
     this.jailMap = d.jails;
@@ -172,7 +175,8 @@ export class RequestGuard {
       outcome.proceed(null, path, null);
       return;
     }
-    const ip = this.d.resolver.resolve(req);
+    const known = this.clientIpAsked ? this.resolved.get(req) : undefined;
+    const ip = known !== undefined ? known : this.d.resolver.resolve(req);
     if (ip === null) {
       if (this.unknownClient(req)) this.refuse(outcome, { status: 400, body: UNKNOWN_CLIENT, until: 0, reason: 'unknown_client' });
       else outcome.proceed(null, path, null);
@@ -191,6 +195,20 @@ export class RequestGuard {
       return;
     }
     this.decide(req, client, path, outcome);
+  }
+
+  /**
+   * The client's address as the guard resolves it (null: unknown), for the
+   * app's own use (a request log): resolved once per request, by whichever
+   * of the app and the guard asks first.
+   */
+  clientIp(req: Req): string | null {
+    const known = this.resolved.get(req);
+    if (known !== undefined) return known;
+    const ip = this.d.resolver.resolve(req);
+    this.resolved.set(req, ip);
+    this.clientIpAsked = true;
+    return ip;
   }
 
   private refuse(outcome: Outcome, r: Refusal): void {
