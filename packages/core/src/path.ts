@@ -52,6 +52,21 @@ const UNSAFE_DECODED = /[\u0000-\u001f\u007f\\]/;
 export function canonicalTarget(raw: string): CanonicalTarget | null {
   const plain = plainTargetPath(raw);
   if (plain !== null) return { url: raw, path: plain };
+  return canonicalise(raw, true);
+}
+
+/**
+ * canonicalTarget the long way every time: every path decoded, its slashes
+ * and dot segments resolved and re-encoded, even one that is already
+ * canonical (which canonicalTarget forwards as sent: its url may differ in
+ * escapes, never in the path Django resolves). The reference its shortcuts
+ * are tested against.
+ */
+export function canonicalTargetInFull(raw: string): CanonicalTarget | null {
+  return canonicalise(raw, false);
+}
+
+function canonicalise(raw: string, shortcut: boolean): CanonicalTarget | null {
   let target = raw;
   if (target.charCodeAt(0) !== 47) {
     if (target === '*') return { url: target, path: target };
@@ -64,7 +79,8 @@ export function canonicalTarget(raw: string): CanonicalTarget | null {
   const q = target.indexOf('?');
   const path = q === -1 ? target : target.slice(0, q);
   const query = q === -1 ? '' : target.slice(q);
-  if (plainPathEnd(path) === path.length) return { url: target, path };
+  // the path of an absolute-form target may be canonical already, too
+  if (shortcut && plainPathEnd(path) === path.length) return { url: target, path };
   if (path.includes('\\')) return null;
   let decoded: string;
   try {
