@@ -2,16 +2,20 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
+const testkit = (entry: string) => fileURLToPath(new URL(`./tools/testkit/${entry}/index.ts`, import.meta.url));
 
 export default defineConfig({
   resolve: {
     // tests run against the TypeScript sources, never a stale dist/
-    alias: {
-      '@portcullis/core': src('core'),
-      '@portcullis/express': src('express'),
-      '@portcullis/sidecar': src('sidecar'),
-      '@portcullis/cli': src('cli'),
-    },
+    // (exact names: '@portcullis/testkit' is a prefix of '@portcullis/testkit/fixtures')
+    alias: [
+      { find: /^@portcullis\/core$/, replacement: src('core') },
+      { find: /^@portcullis\/express$/, replacement: src('express') },
+      { find: /^@portcullis\/sidecar$/, replacement: src('sidecar') },
+      { find: /^@portcullis\/cli$/, replacement: src('cli') },
+      { find: /^@portcullis\/testkit$/, replacement: testkit('src') },
+      { find: /^@portcullis\/testkit\/fixtures$/, replacement: testkit('fixtures') },
+    ],
   },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],

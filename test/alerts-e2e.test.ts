@@ -2,16 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '@portcullis/core';
 import { startSidecar, type Sidecar } from '@portcullis/sidecar';
 import { pino } from 'pino';
-import { RedisServer } from './helpers/redis-server.js';
-import { SmtpSink } from './helpers/smtp-sink.js';
-import { send, startGateway, type TestGateway } from './helpers/gateway.js';
+import { RedisServer, SmtpSink, waitFor } from '@portcullis/testkit';
+import { send, startGateway, type TestGateway } from '@portcullis/testkit/fixtures';
 import { startStandInDjango, type StandInDjango } from '../examples/gateway/src/stand-in-django.js';
 
 let redis: RedisServer;
 let smtp: SmtpSink;
 let django: StandInDjango;
 let gateway: TestGateway;
-let sidecars: Sidecar[] = [];
+const sidecars: Sidecar[] = [];
 
 beforeAll(async () => {
   [redis, smtp, django] = await Promise.all([RedisServer.start(), SmtpSink.start(), startStandInDjango()]);
@@ -23,14 +22,6 @@ afterAll(async () => {
   smtp?.stop();
   await redis?.stop();
 });
-
-async function waitFor(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe("action_mwl, end to end: gateway → Redis → the sidecars' alerts group → mail", () => {
   it('the guide\'s 6 bad logins give one mail, from one of two hosts, quoting the failing requests', async () => {
@@ -55,7 +46,7 @@ describe("action_mwl, end to end: gateway → Redis → the sidecars' alerts gro
       codes.push((await send(gateway.url, '/auth/login/', { ip: '203.0.113.7', headers: { 'user-agent': 'curl/8.5.0' } })).status);
     }
     expect(codes).toEqual([401, 401, 401, 401, 401, 403]);
-    await waitFor('the mail', () => smtp.mails.length >= 1);
+    await waitFor('the mail', () => smtp.mails.length >= 1, 20_000);
     const mail = smtp.mails[0]!;
     expect(mail.subject).toContain('banned 203.0.113.7 (jail django-login)');
     expect(mail.body).toContain('Why:      5 failures within 600s');
@@ -64,9 +55,9 @@ describe("action_mwl, end to end: gateway → Redis → the sidecars' alerts gro
     expect(mail.body.match(/POST \/auth\/login\/ 401 "curl\/8\.5\.0"/g)).toHaveLength(5);
     expect(mail.body).not.toMatch(/password|bad/);
     // both sidecars applied the ban; only one sent the mail
-    await waitFor('both firewalls', () => sidecars.every((s) => s.owned.has('203.0.113.7')));
+    await waitFor('both firewalls', () => sidecars.every((s) => s.owned.has('203.0.113.7')), 20_000);
     const c = redis.client();
-    await waitFor('the alert acknowledged', async () => ((await c.xpending('{portcullis}:events', 'alerts')) as [number])[0] === 0);
+    await waitFor('the alert acknowledged', async () => ((await c.xpending('{portcullis}:events', 'alerts')) as [number])[0] === 0, 20_000);
     c.disconnect();
     expect(smtp.mails).toHaveLength(1);
   });

@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { PortcullisConfigInput } from '@portcullis/core';
-import { DEMO_PASSWORD, djangoMissing, djangoVersion, startExampleDjango } from './helpers/django.js';
-import { gatewaySuite, rawExchange, rawRequest, type ExampleGateway } from './helpers/example-gateway.js';
-import { waitFor } from './helpers/wait-for.js';
+import { DEMO_PASSWORD, djangoMissing, djangoVersion, startExampleDjango, waitFor } from '@portcullis/testkit';
+import { type ExampleGateway, gatewaySuite, rawExchange, rawRequest } from '@portcullis/testkit/fixtures';
 
 // The guess budget, attacked the way an attacker would: many attempts in
 // flight at once against the example gateway (http-proxy-middleware) and

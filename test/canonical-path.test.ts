@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { RedisServer } from './helpers/redis-server.js';
-import { djangoMissing, djangoVersion, startExampleDjango, type ExampleDjango } from './helpers/django.js';
-import { rawExchange, rawRequest, startExampleGateway, type ExampleGateway } from './helpers/example-gateway.js';
-import { waitFor } from './helpers/wait-for.js';
+import { djangoMissing, djangoVersion, type ExampleDjango, RedisServer, startExampleDjango, waitFor } from '@portcullis/testkit';
+import { type ExampleGateway, rawExchange, rawRequest, startExampleGateway } from '@portcullis/testkit/fixtures';
 
 // One canonical path: whatever target an attacker writes on the request line,
 // the path Django routes on is the path the jail matched. Every variant either

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import type { PortcullisConfigInput } from '@portcullis/core';
 import { startStandInDjango, type StandInDjango } from '../examples/gateway/src/stand-in-django.js';
-import { gatewaySuite, type ExampleGateway } from './helpers/example-gateway.js';
+import { type ExampleGateway, gatewaySuite } from '@portcullis/testkit/fixtures';
 
 // Who is the client, attacked: IPv6 rotation inside one /64, forwarding
 // headers with ports, Forwarded / X-Real-IP proxies, proxies that name nobody.

@@ -6,8 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { BASE, dockerSkipReason, ensureBaseImages, startDocker, type Docker } from './helpers/docker.js';
-import { freePort } from './helpers/redis-server.js';
+import { BASE, type Docker, dockerSkipReason, ensureBaseImages, freePort, startDocker } from '@portcullis/testkit';
 
 // The real images from the real Dockerfiles, brought up by docker-compose from
 // the real docker-compose.yml, on a private dockerd. What this machine forces

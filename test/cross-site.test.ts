@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { PortcullisConfigInput } from '@portcullis/core';
 import { startStandInDjango, type StandInDjango } from '../examples/gateway/src/stand-in-django.js';
-import { gatewaySuite, type ExampleGateway } from './helpers/example-gateway.js';
+import { type ExampleGateway, gatewaySuite } from '@portcullis/testkit/fixtures';
 
 // A page on another site auto-submits login forms: the visitor's browser sends
 // them with Sec-Fetch-Site: cross-site. That must not lock the visitor out,

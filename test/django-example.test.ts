@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_PASSWORD as PASSWORD, DEMO_USER as USER, djangoMissing, djangoVersion, startExampleDjango, type ExampleDjango } from './helpers/django.js';
+import { DEMO_PASSWORD as PASSWORD, DEMO_USER as USER, djangoMissing, djangoVersion, type ExampleDjango, startExampleDjango } from '@portcullis/testkit';
 
 const title = djangoVersion ? `examples/django on Django ${djangoVersion}` : `examples/django (skipped: ${djangoMissing})`;
 

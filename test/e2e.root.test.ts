@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLIENT_V4, CLIENT_V6, OTHER_V4, OTHER_V6, SERVER_V4, SERVER_V6, TestNet, firewallSkipReason } from './helpers/netns.js';
+import { CLIENT_V4, CLIENT_V6, firewallSkipReason, NETNS_CLIENT_SCRIPT, OTHER_V4, OTHER_V6, SERVER_V4, SERVER_V6, TestNet, waitFor } from '@portcullis/testkit';
 
 /**
  * The whole thing, as a user runs it: the example Django (Debian's Django),
@@ -42,17 +42,10 @@ describe.runIf(!skip)('end to end: Django + gateway + Redis + sidecar on ufw', (
   const redisCli = (...args: string[]) => inServer(['redis-cli', '-p', String(REDIS_PORT), ...args]).stdout.trim();
   const portcullis = (...args: string[]) => inServer([process.execPath, join(ROOT, 'packages/cli/dist/main.js'), ...args]);
   const client = (from: string, action: string, count = 1, extra: Record<string, unknown> = {}) => {
-    const r = net.inClient([process.execPath, join(ROOT, 'test/helpers/netns-client.mjs'), JSON.stringify({ base: gatewayFor(from), from, action, count, ...extra })]);
+    const r = net.inClient([process.execPath, NETNS_CLIENT_SCRIPT, JSON.stringify({ base: gatewayFor(from), from, action, count, ...extra })]);
     return JSON.parse(r.stdout) as Array<{ status: number; step?: string; failureHeader: string | null }>;
   };
   const ufwRules = () => inServer(['iptables', '-S', 'ufw-user-input']).stdout + inServer(['ip6tables', '-S', 'ufw6-user-input']).stdout;
-  async function until(what: string, check: () => boolean, ms = 15_000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!check()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 
   beforeAll(async () => {
     spawnSync('npx', ['tsc', '-b'], { cwd: ROOT, stdio: 'inherit' });
@@ -73,11 +66,11 @@ describe.runIf(!skip)('end to end: Django + gateway + Redis + sidecar on ufw', (
     net.enableUfw(8080);
     serve(['redis-server', '--port', String(REDIS_PORT), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
     serve(['sh', join(ROOT, 'examples/django/run.sh')], { PORT: '8000', HOST: '127.0.0.1', DJANGO_DB_PATH: join(net.dir, 'db.sqlite3'), DJANGO_ALLOWED_HOSTS: `${SERVER_V4},[${SERVER_V6}]` });
-    await until('redis', () => redisCli('PING') === 'PONG');
+    await waitFor('redis', () => redisCli('PING') === 'PONG');
     serve([process.execPath, join(ROOT, 'examples/gateway/dist/main.js')], { DJANGO_URL: 'http://127.0.0.1:8000', PORT: '8080', HOST: '::' });
     serve([process.execPath, join(ROOT, 'packages/sidecar/dist/main.js'), '--host-id', 'e2e']);
-    await until('Django behind the gateway', () => client(OTHER_V4, 'get', 1, { path: '/admin/login/' })[0]!.status === 200, 60_000);
-    await until('the sidecar consumer group', () => redisCli('XINFO', 'GROUPS', '{portcullis}:events').includes('e2e'));
+    await waitFor('Django behind the gateway', () => client(OTHER_V4, 'get', 1, { path: '/admin/login/' })[0]!.status === 200, 60_000);
+    await waitFor('the sidecar consumer group', () => redisCli('XINFO', 'GROUPS', '{portcullis}:events').includes('e2e'));
   }, 120_000);
 
   afterAll(() => {
@@ -94,16 +87,16 @@ describe.runIf(!skip)('end to end: Django + gateway + Redis + sidecar on ufw', (
     expect(redisCli('HGET', `{portcullis}:ban:${CLIENT_V4}`, 'jail')).toBe('django-login');
 
     // the sidecar puts the rule in the kernel, and the banned address can no longer connect at all
-    await until('the ufw rule', () => ufwRules().includes(CLIENT_V4));
+    await waitFor('the ufw rule', () => ufwRules().includes(CLIENT_V4));
     expect(client(CLIENT_V4, 'get', 1)[0]!.status).toBe(0);
     expect(client(OTHER_V4, 'get', 1)[0]!.status).not.toBe(0);
 
     const unban = portcullis('unban', CLIENT_V4);
     expect(unban.status).toBe(0);
-    await until('the ufw rule to go', () => !ufwRules().includes(CLIENT_V4));
+    await waitFor('the ufw rule to go', () => !ufwRules().includes(CLIENT_V4));
     expect(redisCli('EXISTS', `{portcullis}:ban:${CLIENT_V4}`)).toBe('0');
     // the gateway follows too: the client is back, and its failures count from zero
-    await until('the gateway to follow', () => client(CLIENT_V4, 'get', 1, { path: '/admin/login/' })[0]!.status === 200);
+    await waitFor('the gateway to follow', () => client(CLIENT_V4, 'get', 1, { path: '/admin/login/' })[0]!.status === 200);
     expect(client(CLIENT_V4, 'apiLogin', 1, { password: 'demo-password' })[0]!.status).toBe(200);
     expect(client(CLIENT_V4, 'apiLogin', 1)[0]!.status).toBe(401);
     expect(redisCli('ZCARD', `{portcullis}:fail:django-login:${CLIENT_V4}`)).toBe('1');
@@ -127,11 +120,11 @@ describe.runIf(!skip)('end to end: Django + gateway + Redis + sidecar on ufw', (
     // IPv6 is counted and banned by its /64 (ipv6Prefix): the neighbour in it is shut out too, at the firewall
     const prefix = '2001:db8:5c::/64';
     expect(redisCli('HGET', `{portcullis}:ban:${prefix}`, 'jail')).toBe('django-login');
-    await until('the ufw rule for the /64', () => ufwRules().includes(prefix));
+    await waitFor('the ufw rule for the /64', () => ufwRules().includes(prefix));
     expect(client(OTHER_V6, 'get', 1)[0]!.status).toBe(0);
     expect(portcullis('unban', prefix).status).toBe(0);
-    await until('the ufw rule to go', () => !ufwRules().includes(prefix));
-    await until('the gateway to follow', () => client(OTHER_V6, 'get', 1, { path: '/admin/login/' })[0]!.status === 200);
+    await waitFor('the ufw rule to go', () => !ufwRules().includes(prefix));
+    await waitFor('the gateway to follow', () => client(OTHER_V6, 'get', 1, { path: '/admin/login/' })[0]!.status === 200);
   });
 
   it('a client forging X-Forwarded-For (nobody trusted) is banned by its socket address', () => {

@@ -1,15 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryBanStore, parseConfig } from '@portcullis/core';
 import { pino } from 'pino';
+import { waitFor } from '@portcullis/testkit';
 import { EmbeddedBanner } from '../examples/gateway/src/embedded-banner.js';
-
-const waitFor = async (what: string, fn: () => boolean, timeoutMs = 10_000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 describe("the example gateway's embedded banner (the sidecar's Applier over a dry-run firewall)", () => {
   it('applies the bans of the in-memory store, lifts them at their until, and removes them on unban', async () => {

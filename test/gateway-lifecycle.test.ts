@@ -6,20 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '@portcullis/testkit';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const GATEWAY = join(ROOT, 'examples/gateway/dist/main.js');
 const PYTHON = '/usr/bin/python3';
 const hasDjango = spawnSync(PYTHON, ['-c', 'import django'], { stdio: 'ignore' }).status === 0;
-
-/** Polls until `check` holds, failing after `timeoutMs` with what it waited for. */
-async function waitFor(what: string, check: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /**
  * Live processes carrying `marker` in their environment: every process a
@@ -113,7 +105,7 @@ describe.runIf(hasDjango)(title, () => {
 
       process.kill(target === 'npm' ? run.child.pid! : pid, signal);
       await run.exited;
-      await waitFor(`no process of the run left (${JSON.stringify(tagged(run.marker))})`, () => tagged(run.marker).length === 0);
+      await waitFor(`no process of the run left (${JSON.stringify(tagged(run.marker))})`, () => tagged(run.marker).length === 0, 60_000);
       if (signal !== 'SIGKILL') expect(run.stdout()).toContain('portcullis gateway stopping');
     }, 200_000);
   }
@@ -167,7 +159,7 @@ describe('the example gateway tells a user what is wrong, and logs short lines',
       await waitFor('the request line', () => {
         line = run.stdout().split('\n').find((l) => l.includes('"statusCode":401')) ?? '';
         return line !== '';
-      });
+      }, 30_000);
       const entry = JSON.parse(line) as Record<string, unknown>;
       expect(entry).toMatchObject({ req: { method: 'POST', url: '/auth/login/?next=/' }, res: { statusCode: 401 }, client: '203.0.113.7' });
       expect(typeof entry.responseTime).toBe('number');
@@ -182,7 +174,7 @@ describe('the example gateway tells a user what is wrong, and logs short lines',
   it('human-readable lines with NODE_ENV=development (and on a terminal)', async () => {
     const run = start(process.execPath, [GATEWAY], { PYTHON: '/nonexistent/python3', NODE_ENV: 'development', PORTCULLIS_CONFIG: join(ROOT, 'examples/gateway/demo.yml') });
     try {
-      await waitFor('the start line', () => run.stdout().includes('portcullis gateway listening'));
+      await waitFor('the start line', () => run.stdout().includes('portcullis gateway listening'), 30_000);
       const line = run.stdout().split('\n').find((l) => l.includes('portcullis gateway listening'))!;
       expect(line).toMatch(/^\[\d{2}:\d{2}:\d{2}\] INFO: portcullis gateway listening on :(\d+) → stand-in at http:\/\/127\.0\.0\.1:\d+; mode: embedded/);
       expect(() => JSON.parse(line)).toThrow();
@@ -190,7 +182,7 @@ describe('the example gateway tells a user what is wrong, and logs short lines',
       const res = await fetch(`http://127.0.0.1:${port}/auth/login/`, { method: 'POST', headers: { 'X-Forwarded-For': '203.0.113.7', Cookie: 'sessionid=s' }, body: 'password=bad' });
       expect(res.status).toBe(401);
       // a request is one line: method, url, status, time, client
-      await waitFor('the request line', () => / INFO: POST \/auth\/login\/ 401 \d+ ms 203\.0\.113\.7\n/.test(run.stdout()));
+      await waitFor('the request line', () => / INFO: POST \/auth\/login\/ 401 \d+ ms 203\.0\.113\.7\n/.test(run.stdout()), 30_000);
       expect(run.stdout()).not.toContain('sessionid');
     } finally {
       run.child.kill('SIGTERM');

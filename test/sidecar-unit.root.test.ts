@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLIENT_V4, OTHER_V4, TestNet, firewallSkipReason, hasCommand } from './helpers/netns.js';
+import { describe, expect, it } from 'vitest';
+import { CLIENT_V4, firewallSkipReason, hasCommand, OTHER_V4 } from '@portcullis/testkit';
+import { useTestNet } from '@portcullis/testkit/fixtures';
 
 // deploy/portcullis-sidecar.service gives the sidecar root with only the
 // capabilities of its CapabilityBoundingSet and no new privileges. The
@@ -12,24 +13,13 @@ const skip = firewallSkipReason('ufw', 'nft', 'ss', 'setpriv');
 const PORT = 8080;
 
 describe.runIf(skip === null)(skip ? `the unit's capabilities (skipped: ${skip})` : `the unit's capabilities (${boundingSet.join(' ')}) suffice for every firewall command`, () => {
-  let net: TestNet;
+  const fw = useTestNet({ port: PORT, ufw: true });
   /** runs a command in the namespace as the unit would: uid 0, only the unit's capabilities, no new privileges */
   const asUnit = (cmd: string[], caps = boundingSet, input?: string) => {
     const bounding = ['-all', ...caps.map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`)].join(',');
-    return net.inServer(['setpriv', `--bounding-set=${bounding}`, '--inh-caps=-all', '--no-new-privs', '--', ...cmd], input);
+    return fw.net.inServer(['setpriv', `--bounding-set=${bounding}`, '--inh-caps=-all', '--no-new-privs', '--', ...cmd], input);
   };
 
-  beforeAll(async () => {
-    net = TestNet.create();
-    net.enableUfw(PORT);
-    net.startServer(PORT);
-    const deadline = Date.now() + 10_000;
-    while (!net.canConnect(CLIENT_V4, PORT)) {
-      if (Date.now() > deadline) throw new Error('echo server did not start');
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  });
-  afterAll(() => net?.destroy());
 
   it('is exactly CAP_NET_ADMIN and CAP_NET_RAW', () => {
     expect(boundingSet).toEqual(['CAP_NET_ADMIN', 'CAP_NET_RAW']);
@@ -37,16 +27,16 @@ describe.runIf(skip === null)(skip ? `the unit's capabilities (skipped: ${skip})
 
   it('without them ufw cannot change the firewall (the limits are real)', () => {
     expect(() => asUnit(['ufw', 'prepend', 'deny', 'from', CLIENT_V4, 'to', 'any', 'port', String(PORT), 'proto', 'tcp'], [])).toThrow();
-    expect(net.canConnect(CLIENT_V4, PORT)).toBe(true);
+    expect(fw.net.canConnect(CLIENT_V4, PORT)).toBe(true);
   });
 
   it('ufw prepend / delete with a comment: the client is blocked, then let through', () => {
     const rule = ['deny', 'from', CLIENT_V4, 'to', 'any', 'port', String(PORT), 'proto', 'tcp'];
     asUnit(['ufw', 'prepend', ...rule, 'comment', 'portcullis test']);
-    expect(net.canConnect(CLIENT_V4, PORT)).toBe(false);
-    expect(net.canConnect(OTHER_V4, PORT)).toBe(true);
+    expect(fw.net.canConnect(CLIENT_V4, PORT)).toBe(false);
+    expect(fw.net.canConnect(OTHER_V4, PORT)).toBe(true);
     asUnit(['ufw', 'delete', ...rule]);
-    expect(net.canConnect(CLIENT_V4, PORT)).toBe(true);
+    expect(fw.net.canConnect(CLIENT_V4, PORT)).toBe(true);
   });
 
   it('nft -f - (a table, a timeout set, an element) and ss -K', () => {
@@ -60,15 +50,15 @@ describe.runIf(skip === null)(skip ? `the unit's capabilities (skipped: ${skip})
     ].join('\n');
     asUnit(['nft', '-f', '-'], boundingSet, script);
     expect(asUnit(['nft', 'list', 'set', 'inet', 'pcunit', 'v4'])).toContain(CLIENT_V4);
-    expect(net.canConnect(CLIENT_V4, PORT)).toBe(false);
+    expect(fw.net.canConnect(CLIENT_V4, PORT)).toBe(false);
     asUnit(['ss', '-K', '-n', 'dst', CLIENT_V4]);
     asUnit(['nft', 'delete', 'table', 'inet', 'pcunit']);
-    expect(net.canConnect(CLIENT_V4, PORT)).toBe(true);
+    expect(fw.net.canConnect(CLIENT_V4, PORT)).toBe(true);
   });
 
   it.runIf(hasCommand('conntrack'))('conntrack -D (ends tracked connections of a banned address)', () => {
     // a connection leaves a tracked flow (ufw's rules use conntrack)
-    expect(net.canConnect(CLIENT_V4, PORT)).toBe(true);
+    expect(fw.net.canConnect(CLIENT_V4, PORT)).toBe(true);
     const del = ['conntrack', '-D', '-f', 'ipv4', '-s', CLIENT_V4];
     expect(() => asUnit(del, [])).toThrow(/CAP_NET_ADMIN/);
     expect(asUnit(['sh', '-c', '"$@" 2>&1', 'sh', ...del])).toMatch(/[1-9]\d* flow entr(y|ies) ha(s|ve) been deleted/);

@@ -1,9 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { PortcullisConfigInput } from '@portcullis/core';
 import { startStandInDjango, type StandInDjango } from '../examples/gateway/src/stand-in-django.js';
-import { send, startGateway, type TestGateway } from './helpers/gateway.js';
-import { RedisServer } from './helpers/redis-server.js';
-import { nodeClient, useTopologies, waitFor } from './helpers/redis-topologies.js';
+import { nodeClient, RedisServer, waitFor } from '@portcullis/testkit';
+import { send, startGateway, type TestGateway, useTopologies } from '@portcullis/testkit/fixtures';
 
 const sets = useTopologies();
 let single: RedisServer;
@@ -86,7 +85,7 @@ describe.each([
     const ip = '203.0.113.40';
     await banThrough(a, b, ip);
     await b.guard.store.unban(ip);
-    await waitFor('the unban at both gateways', async () => !(await blocked(a, ip)) && !(await blocked(b, ip)));
+    await waitFor('the unban at both gateways', async () => !(await blocked(a, ip)) && !(await blocked(b, ip)), 30_000);
   }, 60_000);
 });
 
@@ -142,13 +141,13 @@ describe('failover: requests answered, recording resumes, bans hold', () => {
       } finally {
         c.disconnect();
       }
-    });
-    await waitFor('both gateways to reconnect', () => a.guard.store.state === 'up' && b.guard.store.state === 'up');
+    }, 30_000);
+    await waitFor('both gateways to reconnect', () => a.guard.store.state === 'up' && b.guard.store.state === 'up', 30_000);
     for (const g of [a, b]) {
       await waitFor('the marker check after the reconnect', async () => {
         await g.guard.resync();
         return (g.guard.store as { marker?: { wiped: unknown } }).marker?.wiped != null;
-      });
+      }, 30_000);
       expect(await blocked(g, '203.0.113.121')).toBe(true);
     }
     // recording goes on meanwhile: a new offender is banned everywhere
@@ -160,7 +159,7 @@ describe('failover: requests answered, recording resumes, bans hold', () => {
     await waitFor('the gateways to take the accepted Redis', async () => {
       for (const g of [a, b]) await g.guard.resync();
       return !(await blocked(a, '203.0.113.121')) && !(await blocked(b, '203.0.113.121'));
-    });
+    }, 30_000);
     expect(await blocked(a, '203.0.113.122')).toBe(true);
     await sets.sentinel.waitStable();
   }, 180_000);

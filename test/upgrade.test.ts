@@ -2,8 +2,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { PortcullisConfigInput } from '@portcullis/core';
-import { gatewaySuite, upgradeExchange, type Upstream } from './helpers/example-gateway.js';
-import { waitFor } from './helpers/wait-for.js';
+import { waitFor } from '@portcullis/testkit';
+import { gatewaySuite, upgradeExchange, type Upstream } from '@portcullis/testkit/fixtures';
 
 // Requests carrying Upgrade: go to the server's 'upgrade' event, never to
 // Express: with ws: true on the proxy (Channels) they would skip the

@@ -19,7 +19,8 @@ let off = 0;
 for (const inFlight of [1, 256]) {
   for (let i = 0; i < 4; i++) {
     for (const [name, s] of i % 2 ? Object.entries(stores).reverse() : Object.entries(stores)) {
-      const nextIp = ipPool(1e6, (off += 100_000));
+      off += 100_000;
+      const nextIp = ipPool(1e6, off);
       let n = 0;
       const end = performance.now() + 2000;
       const c0 = process.cpuUsage();

@@ -15,15 +15,15 @@ export function summarize(dir, top = 30, requests = 0) {
     if (!t) continue;
     const cf = n.callFrame;
     const url = cf.url.replace(/^file:\/\//, '');
-    const pkg = /node_modules\/((@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? (url.includes('/packages/') ? 'portcullis:' + /packages\/([^/]+)/.exec(url)[1] : url.startsWith('node:') ? 'node-core' : url || `(${cf.functionName || 'program'})`);
+    const pkg = /node_modules\/((@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? (url.includes('/packages/') ? `portcullis:${/packages\/([^/]+)/.exec(url)[1]}` : url.startsWith('node:') ? 'node-core' : url || `(${cf.functionName || 'program'})`);
     const key = `${cf.functionName || '(anon)'} ${url.split('/').slice(-2).join('/')}:${cf.lineNumber + 1}`;
     byFn.set(key, (byFn.get(key) ?? 0) + t);
     byPkg.set(pkg, (byPkg.get(pkg) ?? 0) + t);
   }
-  const pct = (t) => ((100 * t) / total).toFixed(1).padStart(5) + '%' + (requests ? ` ${(t / requests).toFixed(1).padStart(6)} µs/req` : '');
+  const pct = (t) => `${((100 * t) / total).toFixed(1).padStart(5)}%${requests ? ` ${(t / requests).toFixed(1).padStart(6)} µs/req` : ''}`;
   console.log('\nself time by package:');
   for (const [k, t] of [...byPkg].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(pct(t), k);
   console.log('\ntop functions (self):');
-  for (const [k, t] of [...byFn].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(pct(t), k);
+  for (const [k, t] of [...byFn].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(pct(t), k);
   console.log(`\nprofile: ${join(dir, file)}`);
 }

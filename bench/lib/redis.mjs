@@ -1,83 +1,29 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { RedisServer, freePort, redisServerVersion } from '@portcullis/testkit';
 
-// redis-servers still running, killed if the bench process exits or is interrupted
-const live = new Set();
-process.once('exit', () => {
-  for (const c of live) c.kill('SIGKILL');
-});
+// the testkit kills the redis-servers it started when this process exits; an
+// interrupted bench exits (and so kills them) too
 for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => process.exit(130));
 
-/** A free TCP port on loopback, chosen by the kernel. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-export function redisServerVersion() {
-  const r = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
-  if (r.status !== 0) return null;
-  return /v=(\S+)/.exec(r.stdout)?.[1] ?? r.stdout.trim();
-}
+export { freePort, redisServerVersion };
 
 /**
  * A private redis-server on a free loopback port (no persistence), never
- * the user's own Redis. Same settings as the test helper.
+ * the user's own Redis: the testkit's, as the tests use.
  */
-export async function startRedis({ port: wanted } = {}) {
-  if (redisServerVersion() === null) throw new Error('redis-server is not installed (apt-get install redis-server)');
+export async function startRedis({ port } = {}) {
   // a given port: for a Redis that comes after its clients (start-order figures)
-  const port = wanted ?? (await freePort());
-  const dir = mkdtempSync(join(tmpdir(), 'pc-bench-redis-'));
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-    { stdio: 'ignore' },
-  );
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-    probe.on('error', () => {});
-    try {
-      await probe.connect();
-      await probe.ping();
-      probe.disconnect();
-      break;
-    } catch {
-      probe.disconnect();
-      if (Date.now() > deadline) throw new Error(`redis-server did not start on port ${port}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  const admin = new Redis(port, '127.0.0.1');
+  const server = await RedisServer.start({ port });
+  const admin = server.client();
   return {
-    port,
-    url: `redis://127.0.0.1:${port}`,
-    pid: child.pid,
+    port: server.port,
+    url: server.url,
+    pid: server.pid,
     admin,
-    client: () => new Redis(port, '127.0.0.1'),
+    client: () => new Redis(server.port, '127.0.0.1'),
     async stop() {
       admin.disconnect();
-      if (child.exitCode === null) {
-        await new Promise((r) => {
-          child.once('exit', r);
-          child.kill('SIGKILL');
-        });
-      }
-      rmSync(dir, { recursive: true, force: true });
+      await server.stop();
     },
   };
 }

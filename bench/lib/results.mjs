@@ -48,7 +48,7 @@ export function loadResults() {
 }
 
 export function saveResults(all) {
-  writeFileSync(RESULTS_JSON, JSON.stringify(all, null, 2) + '\n');
+  writeFileSync(RESULTS_JSON, `${JSON.stringify(all, null, 2)}\n`);
 }
 
 const esc = (s) => String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -58,7 +58,7 @@ export function renderMarkdown(all, sectionsMeta) {
   const out = [];
   out.push('# Portcullis benchmarks — results', '');
   out.push('Written by `npm run bench` (bench/run.mjs). Do not edit by hand; rerun instead. See bench/README.md for the method.', '');
-  const runs = Object.entries(all.sections).filter(([, s]) => s && s.machine);
+  const runs = Object.entries(all.sections).filter(([, s]) => s?.machine);
   const machines = new Map();
   for (const [id, s] of runs) {
     const m = s.machine;
@@ -110,7 +110,7 @@ export function renderMarkdown(all, sectionsMeta) {
     out.push(`Measured ${s.at}${s.quick ? ' (--quick: short rounds, smoke run only)' : ''}.`, '');
     if (s.error) out.push(`**The section failed:** ${s.error}`, '');
     if (s.details) out.push(s.details, '');
-    if (s.notes?.length) for (const n of s.notes) out.push(`- ${n}`), out.push('');
+    if (s.notes?.length) for (const n of s.notes) out.push(`- ${n}`, '');
   }
   const findings = fileURLToPath(new URL('../FINDINGS.md', import.meta.url));
   if (existsSync(findings)) out.push(readFileSync(findings, 'utf8').trim(), '');

@@ -94,7 +94,11 @@ async function statuses(url, ips) {
   const codes = new Map();
   for (let i = 0; i < ips.length; i += 50) {
     const batch = await Promise.all(
-      ips.slice(i, i + 50).map((ip) => fetch(`${url}/ok/`, { headers: { 'x-forwarded-for': ip } }).then(async (r) => (await r.arrayBuffer(), r.status))),
+      ips.slice(i, i + 50).map(async (ip) => {
+        const r = await fetch(`${url}/ok/`, { headers: { 'x-forwarded-for': ip } });
+        await r.arrayBuffer();
+        return r.status;
+      }),
     );
     for (const c of batch) codes.set(c, (codes.get(c) ?? 0) + 1);
   }

@@ -104,7 +104,8 @@ export async function run(ctx) {
     for (let i = 0; i < rounds; i++) {
       for (const k of i % 2 === 0 ? [INFLIGHT, 1] : [1, INFLIGHT]) {
         const counted = k === INFLIGHT && !storeCmds ? await commandCounter(redis.admin) : null;
-        const r = await storeRate(store, jail, k, Math.min(seconds, 3), (offset += 200_000));
+        offset += 200_000;
+        const r = await storeRate(store, jail, k, Math.min(seconds, 3), offset);
         if (counted) storeCmds = { ...(await counted()), records: r.n };
         storeRuns[k].push(r);
         ctx.log(`  round ${i + 1} in flight ${String(k).padStart(3)}: ${fmtInt(r.rate)} records/s${r.errors ? ` (${r.errors} errors)` : ''}`);

@@ -6,47 +6,21 @@
 // firewall command returned). BENCH_KILL=0 turns off ending live connections.
 // Every command pays the `ip netns exec … unshare -m sh` wrapper (a few ms).
 //   npm run bench -- --only firewall [--quick]
-import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { parseConfig, RedisBanStore } from '@portcullis/core';
-import { netnsRunner, startSidecar } from '@portcullis/sidecar';
+import { startSidecar } from '@portcullis/sidecar';
+import { TestNet } from '@portcullis/testkit';
 import { startRedis } from '../lib/redis.mjs';
 import { fmt, fmtInt } from '../lib/stats.mjs';
 
 export const id = 'firewall';
 export const title = 'Figure 4 — firewall (bench/firewall section)';
 
-function must(args, input) {
-  const r = spawnSync(args[0], args.slice(1), { input, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-
+/** the testkit's network namespaces (private /etc/ufw and /lib/ufw); commands run in the server one */
 function makeNamespace() {
-  const ns = `pc-bench-${randomBytes(3).toString('hex')}`;
-  const dir = mkdtempSync(join(tmpdir(), 'pc-bench-'));
-  const etcUfw = join(dir, 'etc/ufw');
-  const libUfw = join(dir, 'lib/ufw');
-  mkdirSync(join(dir, 'etc'), { recursive: true });
-  mkdirSync(join(dir, 'lib'), { recursive: true });
-  cpSync('/etc/ufw', etcUfw, { recursive: true });
-  cpSync('/lib/ufw', libUfw, { recursive: true });
-  for (const f of ['user.rules', 'user6.rules']) spawnSync('sed', ['-i', '/^### tuple ###/,/^$/d', join(etcUfw, f)]);
-  must(['ip', 'netns', 'add', ns]);
-  must(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
-  const run = netnsRunner(ns, { etcUfw, libUfw });
-  return {
-    ns, etcUfw, libUfw, run,
-    destroy() {
-      spawnSync('ip', ['netns', 'del', ns]);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const net = TestNet.create();
+  return { etcUfw: net.etcUfw, run: net.runner(), destroy: () => net.destroy() };
 }
 
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];

@@ -4,7 +4,8 @@
 // by request in this process (no HTTP: the figures are about Redis calls and
 // how many requests a flooder gets through, not about proxying).
 import { parseConfig, RedisBanStore, resolveJail } from '@portcullis/core';
-import { FloodCounter } from '@portcullis/express';
+// the guard's internal counter, measured on its own: from the build, not the package's API
+import { FloodCounter } from '../../packages/express/dist/flood-counter.js';
 import { commandCounter, startRedis } from '../lib/redis.mjs';
 import { fmt, fmtInt } from '../lib/stats.mjs';
 

@@ -1,7 +1,7 @@
-export { buildProgram, run, VERSION } from './program.js';
+// The public API of @portcullis/cli, by name: the `portcullis` program run
+// in-process (never calls process.exit, writes only to the streams it is
+// given), its exit codes and errors. Anything else is internal; the
+// package's own tests import it from its module.
+export { run, VERSION } from './program.js';
 export type { Io } from './io.js';
-export { EXIT, CliError, RedisUnreachableError, ReportedError, exitCodeFor, errorLine } from './errors.js';
-export { parseLogLine, parseLogTime, type LogEntry, type LineParser } from './replay/parse-log.js';
-export { compileLogFormat } from './replay/log-format.js';
-export { replayLog, type ReplayReport, type ReplayBan, type JailTally } from './replay/replay.js';
-export { table } from './format/table.js';
+export { EXIT, CliError, RedisUnreachableError } from './errors.js';

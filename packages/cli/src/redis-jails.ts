@@ -1,4 +1,4 @@
-import { jailName, Keys, RedisBanStore, type JailConfig, type PortcullisConfig } from '@portcullis/core';
+import { jailName, Keys, type RedisBanStore, type JailConfig, type PortcullisConfig } from '@portcullis/core';
 
 /**
  * The jails Redis knows: every {p}:stats:<jail> key (a jail that ever

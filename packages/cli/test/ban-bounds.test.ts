@@ -1,24 +1,12 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { portcullis } from '@portcullis/express';
-import { RedisServer } from '../../../test/helpers/redis-server.js';
+import { useRedis } from '@portcullis/testkit/fixtures';
 import { cli, tmpFile } from './helpers.js';
 
-let server: RedisServer;
-let r: Redis;
-beforeAll(async () => {
-  server = await RedisServer.start();
-  r = server.client();
-});
-afterAll(async () => {
-  r?.disconnect();
-  await server?.stop();
-});
-beforeEach(async () => {
-  await r.flushall();
-});
-const env = () => ({ REDIS_URL: server.url });
+// one redis-server for the file, flushed before each test
+const redis = useRedis();
+const env = () => ({ REDIS_URL: redis.url });
 
 describe('portcullis ban: lengths are checked before anything is written', () => {
   it.each([
@@ -29,7 +17,7 @@ describe('portcullis ban: lengths are checked before anything is written', () =>
     const res = await cli(['ban', '203.0.113.5', '198.51.100.0/24', '--for', length], { env: env() });
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(message);
-    expect(await r.dbsize()).toBe(0);
+    expect(await redis.client.dbsize()).toBe(0);
   });
 });
 
@@ -42,9 +30,9 @@ describe('portcullis ban --file with 100,000 ranges, end to end', () => {
     const res = await cli(['ban', '--file', file, '--for', '1d', '--reason', 'blocklist'], { env: env() });
     expect(res.code).toBe(0);
     expect(res.stdout).toMatch(/^banned 100000 addresses in manual until /);
-    expect(await r.zcard('{portcullis}:bans')).toBe(100_000);
+    expect(await redis.client.zcard('{portcullis}:bans')).toBe(100_000);
     // the gateway's side (its 250 ms command timeout included): a paged load of everything, then lookups
-    const guard = portcullis({ redis: server.url }, { logger: pino({ level: 'silent' }) });
+    const guard = portcullis({ redis: redis.url }, { logger: pino({ level: 'silent' }) });
     const { cache } = guard;
     try {
       await guard.ready();

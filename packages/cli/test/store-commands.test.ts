@@ -1,20 +1,18 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
-import { freePort, RedisServer } from '../../../test/helpers/redis-server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { freePort, RedisServer } from '@portcullis/testkit';
+import { useRedis } from '@portcullis/testkit/fixtures';
 import { cli, tmpFile } from './helpers.js';
 
-let server: RedisServer;
-let redis: Redis;
+// one redis-server for the file, flushed before each test
+const redis = useRedis();
 let configFile: string;
 const env = () => ({ PORTCULLIS_CONFIG: configFile });
 
-beforeAll(async () => {
-  server = await RedisServer.start();
-  redis = server.client();
+beforeAll(() => {
   configFile = tmpFile(
     'portcullis.yml',
     [
-      `redis: ${server.url}`,
+      `redis: ${redis.server.url}`,
       'prefix: pc',
       'ignoreIp: [127.0.0.1/8, "::1", 198.51.100.0/24]',
       'jails:',
@@ -24,13 +22,6 @@ beforeAll(async () => {
     ].join('\n'),
   );
 });
-afterAll(async () => {
-  redis?.disconnect();
-  await server?.stop();
-});
-beforeEach(async () => {
-  await redis.flushall();
-});
 
 describe('portcullis ban / unban / list / status against Redis', () => {
   it('ban takes many addresses and a blocklist file in one script call per 1,000', async () => {
@@ -38,18 +29,18 @@ describe('portcullis ban / unban / list / status against Redis', () => {
     const res = await cli(['ban', '203.0.113.32', '--file', file, '--for', '1h', '--reason', 'blocklist'], { env: env() });
     expect(res).toMatchObject({ code: 0, stderr: '' });
     expect(res.stdout).toMatch(/^banned 4 addresses in manual until .* \(1h\)\n$/);
-    expect((await redis.zrange('{pc}:bans', 0, -1)).sort()).toEqual(['192.0.2.0/28', '203.0.113.30', '203.0.113.31', '203.0.113.32']);
-    expect(await redis.hget('{pc}:ban:203.0.113.31', 'reason')).toBe('blocklist');
-    expect(await redis.xlen('{pc}:events')).toBe(4);
+    expect((await redis.client.zrange('{pc}:bans', 0, -1)).sort()).toEqual(['192.0.2.0/28', '203.0.113.30', '203.0.113.31', '203.0.113.32']);
+    expect(await redis.client.hget('{pc}:ban:203.0.113.31', 'reason')).toBe('blocklist');
+    expect(await redis.client.xlen('{pc}:events')).toBe(4);
 
     // one bad line: exit 1 naming the line, nothing written
-    await redis.flushall();
+    await redis.client.flushall();
     const bad = tmpFile('bad.txt', ['203.0.113.40', '1.2.3.4; rm -rf /', ''].join('\n'));
     const r = await cli(['ban', '--file', bad], { env: env() });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/bad\.txt:2: Not a valid IP address or CIDR/);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(await redis.dbsize()).toBe(0);
+    expect(await redis.client.dbsize()).toBe(0);
   });
 
   it('ban writes the documented keys, list and status show it, unban lifts it', async () => {
@@ -58,11 +49,11 @@ describe('portcullis ban / unban / list / status against Redis', () => {
     expect(ban.stdout).toMatch(/^banned 203\.0\.113\.7 in django-login until .* \(10m\), ban #1\n$/);
 
     // what redis-cli would see
-    const hash = await redis.hgetall('{pc}:ban:203.0.113.7');
+    const hash = await redis.client.hgetall('{pc}:ban:203.0.113.7');
     expect(hash).toMatchObject({ jail: 'django-login', reason: 'manual', count: '1', by: expect.stringMatching(/^cli@/) });
     expect(Number(hash.until) - Number(hash.at)).toBe(600_000);
-    expect(await redis.zscore('{pc}:bans', '203.0.113.7')).toBe(hash.until);
-    const events = await redis.xrange('{pc}:events', '-', '+');
+    expect(await redis.client.zscore('{pc}:bans', '203.0.113.7')).toBe(hash.until);
+    const events = await redis.client.xrange('{pc}:events', '-', '+');
     expect(events.map(([, f]) => f.slice(0, 6))).toEqual([['type', 'ban', 'ip', '203.0.113.7', 'jail', 'django-login']]);
 
     const list = await cli(['list'], { env: env() });
@@ -82,9 +73,9 @@ describe('portcullis ban / unban / list / status against Redis', () => {
 
     const unban = await cli(['unban', '203.0.113.7'], { env: env() });
     expect(unban).toMatchObject({ code: 0, stdout: 'unbanned 203.0.113.7\n' });
-    expect(await redis.exists('{pc}:ban:203.0.113.7')).toBe(0);
-    expect(await redis.zcard('{pc}:bans')).toBe(0);
-    const after = await redis.xrange('{pc}:events', '-', '+');
+    expect(await redis.client.exists('{pc}:ban:203.0.113.7')).toBe(0);
+    expect(await redis.client.zcard('{pc}:bans')).toBe(0);
+    const after = await redis.client.xrange('{pc}:events', '-', '+');
     expect(after.at(-1)![1].slice(0, 4)).toEqual(['type', 'unban', 'ip', '203.0.113.7']);
 
     expect((await cli(['unban', '203.0.113.7'], { env: env() })).stdout).toBe('203.0.113.7 was not banned\n');
@@ -94,10 +85,10 @@ describe('portcullis ban / unban / list / status against Redis', () => {
   it('bans a CIDR forever under "manual" by default, and unban --all lifts everything', async () => {
     expect((await cli(['ban', '192.0.2.0/24', '--for', '-1'], { env: env() })).code).toBe(0);
     expect((await cli(['ban', '2001:db8::1'], { env: env() })).code).toBe(0);
-    expect(await redis.hget('{pc}:ban:192.0.2.0/24', 'until')).toBe('-1');
-    expect(await redis.zscore('{pc}:bans', '192.0.2.0/24')).toBe('inf');
+    expect(await redis.client.hget('{pc}:ban:192.0.2.0/24', 'until')).toBe('-1');
+    expect(await redis.client.zscore('{pc}:bans', '192.0.2.0/24')).toBe('inf');
     // the default duration is the defaults' bantime (1h)
-    const v6 = await redis.hgetall('{pc}:ban:2001:db8::1');
+    const v6 = await redis.client.hgetall('{pc}:ban:2001:db8::1');
     expect(v6.jail).toBe('manual');
     expect(Number(v6.until) - Number(v6.at)).toBe(3_600_000);
 
@@ -107,11 +98,11 @@ describe('portcullis ban / unban / list / status against Redis', () => {
 
     const all = await cli(['unban', '--all', '--json'], { env: env() });
     expect(JSON.parse(all.stdout)).toEqual({ unbanned: 2 });
-    expect(await redis.zcard('{pc}:bans')).toBe(0);
+    expect(await redis.client.zcard('{pc}:bans')).toBe(0);
   });
 
   it('gateways follow: ban and unban are published on {p}:changes', async () => {
-    const sub = server.client();
+    const sub = redis.server.client();
     const seen: unknown[] = [];
     sub.on('message', (_channel: string, message: string) => seen.push(JSON.parse(message)));
     await sub.subscribe('{pc}:changes');
@@ -134,7 +125,7 @@ describe('portcullis ban / unban / list / status against Redis', () => {
     expect(st.stdout).toMatch(/django-login\s+0\s+0\s+0\s+0\n/);
     expect(st.stdout).toMatch(/django-admin\s+0\s+0\s+1\s+1\n/);
     // the jail's own bantime applies to a hand ban in that jail
-    const h = await redis.hgetall('{pc}:ban:203.0.113.9');
+    const h = await redis.client.hgetall('{pc}:ban:203.0.113.9');
     expect(Number(h.until) - Number(h.at)).toBe(7_200_000);
   });
 });
@@ -149,7 +140,7 @@ describe('portcullis errors a script can rely on', () => {
       expect(r.stderr.split('\n')).toHaveLength(2);
     }
     expect((await cli(['unban', 'nope'], { env: env() })).code).toBe(1);
-    expect(await redis.dbsize()).toBe(0);
+    expect(await redis.client.dbsize()).toBe(0);
   });
 
   it('protected addresses, unknown jails and bad durations: exit 1, one line', async () => {
@@ -167,7 +158,7 @@ describe('portcullis errors a script can rely on', () => {
       expect(r.stderr.split('\n')).toHaveLength(2);
     }
     // nothing written but the store's own marker ({p}:meta: status <jail> connects to look for Redis's jails)
-    expect((await redis.keys('*')).filter((k) => k !== '{pc}:meta')).toEqual([]);
+    expect((await redis.client.keys('*')).filter((k) => k !== '{pc}:meta')).toEqual([]);
   });
 
   it('Redis down: exit 3 with "cannot reach Redis at …", one line', async () => {
@@ -212,7 +203,7 @@ describe('portcullis errors a script can rely on', () => {
       const c = other.client();
       expect(await c.exists('{pc}:ban:203.0.113.44')).toBe(1);
       c.disconnect();
-      expect(await redis.exists('{pc}:ban:203.0.113.44')).toBe(0);
+      expect(await redis.client.exists('{pc}:ban:203.0.113.44')).toBe(0);
     } finally {
       await other.stop();
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { useTopologies } from '../../../test/helpers/redis-topologies.js';
+import { useTopologies } from '@portcullis/testkit/fixtures';
 import { cli, tmpFile } from './helpers.js';
 
 const sets = useTopologies();

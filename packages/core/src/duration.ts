@@ -40,8 +40,7 @@ export function parseDuration(value: unknown): number {
   PART.lastIndex = 0;
   let total = 0;
   let consumed = 0;
-  let match: RegExpExecArray | null;
-  while ((match = PART.exec(text)) !== null) {
+  for (let match = PART.exec(text); match !== null; match = PART.exec(text)) {
     total += Number(match[1]) * UNIT_MS[match[2]!]!;
     consumed = PART.lastIndex;
   }

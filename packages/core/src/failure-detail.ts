@@ -20,7 +20,7 @@ const MAX_TEXT = 200;
 /** printable, single-line, bounded: a detail ends up in mail bodies and chat messages */
 function clean(value: unknown, max = MAX_TEXT): string | undefined {
   if (typeof value !== 'string' || value === '') return undefined;
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this strips
   const text = value.replace(/[\u0000-\u001f\u007f]+/g, ' ');
   return text.length > max ? `${text.slice(0, max - 3)}...` : text;
 }

@@ -33,6 +33,7 @@ export interface CanonicalTarget {
 
 const ABSOLUTE_FORM = /^https?:\/\/[^/?#]*/i;
 // a decoded path must not carry control characters or a backslash (http-proxy turns "\" into "/")
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses
 const UNSAFE_DECODED = /[\u0000-\u001f\u007f\\]/;
 
 /**

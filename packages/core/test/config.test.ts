@@ -3,18 +3,15 @@ import {
   ConfigError,
   FOREVER,
   MAX_DURATION_MS,
-  MIN_BAN_MS,
   PRESETS,
   PRESET_NAMES,
-  banDuration,
-  banLadder,
-  banLength,
   formatDuration,
   parseConfig,
   parseDuration,
   resolveJails,
   type RuleFields,
 } from '@portcullis/core';
+import { MIN_BAN_MS, banDuration, banLadder, banLength } from '../src/ban-length.js';
 
 function errorOf(input: unknown): ConfigError {
   try {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodeFailureDetail, encodeFailureDetail, parseConfig, ConfigError } from '@portcullis/core';
+import { decodeFailureDetail, parseConfig, type ConfigError } from '@portcullis/core';
+import { encodeFailureDetail } from '../src/failure-detail.js';
 
 describe('failure details kept for alerts', () => {
   it('keeps method, path without query, status, user agent; cuts long text; drops control characters', () => {

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { RedisBanStore, parseBanEvent, parseConfig, resolveJails } from '@portcullis/core';
-import { RedisServer, freePort } from '../../../test/helpers/redis-server.js';
-import { waitFor } from '../../../test/helpers/wait-for.js';
+import { freePort, RedisServer, waitFor } from '@portcullis/testkit';
 import { banStoreContract, CONTRACT_CONFIG } from './store-contract.js';
 
 let server: RedisServer;

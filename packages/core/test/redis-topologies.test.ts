@@ -10,8 +10,8 @@ import {
   type BanChange,
   type BanStore,
 } from '@portcullis/core';
-import { RedisServer } from '../../../test/helpers/redis-server.js';
-import { nodeClient, useTopologies, waitFor } from '../../../test/helpers/redis-topologies.js';
+import { nodeClient, RedisServer, waitFor } from '@portcullis/testkit';
+import { useTopologies } from '@portcullis/testkit/fixtures';
 import { banStoreContract, CONTRACT_CONFIG } from './store-contract.js';
 
 const sets = useTopologies();
@@ -152,7 +152,7 @@ describe('sharded notices on a Cluster follow a failover', () => {
     let holds = 0;
     const off = await reader.subscribe((c) => seen.push(c), { onSubscribed: () => holds++ });
     try {
-      await waitFor('the sharded subscription to hold', () => holds >= 1);
+      await waitFor('the sharded subscription to hold', () => holds >= 1, 30_000);
       // the notices go out with SPUBLISH, inside the {p} slot's shard: SSUBSCRIBE on its master hears them
       const { master, replicas } = await sets.cluster.ownerOf('{portcullis}:changes');
       const plain = nodeClient(master);
@@ -160,15 +160,15 @@ describe('sharded notices on a Cluster follow a failover', () => {
       plain.on('smessage', (_c: string, m: string) => sharded.push(m));
       await plain.ssubscribe('{portcullis}:changes');
       await writer.ban('203.0.113.30');
-      await waitFor('the notice before the failover', () => seen.some((c) => c.ip === '203.0.113.30'));
-      await waitFor('the sharded notice on the slot master', () => sharded.some((m) => m.includes('203.0.113.30')));
+      await waitFor('the notice before the failover', () => seen.some((c) => c.ip === '203.0.113.30'), 30_000);
+      await waitFor('the sharded notice on the slot master', () => sharded.some((m) => m.includes('203.0.113.30')), 30_000);
       plain.disconnect();
       await sets.cluster.failover(replicas[0]!);
-      await waitFor('the subscription to hold again on the new owner', () => holds >= 2);
+      await waitFor('the subscription to hold again on the new owner', () => holds >= 2, 30_000);
       await waitFor('a ban written after the failover to arrive', async () => {
         await writer.ban('203.0.113.31');
         return seen.some((c) => c.ip === '203.0.113.31');
-      });
+      }, 30_000);
       // the old master is killed outright: the subscription moves again
       await sets.cluster.kill(replicas[0]!);
       await waitFor('the subscription to hold on the old master again', () => holds >= 3, 30_000);

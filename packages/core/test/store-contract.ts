@@ -7,8 +7,9 @@ import {
   type BanStore,
   type PortcullisConfig,
   type PortcullisConfigInput,
+  type RecordResult,
 } from '@portcullis/core';
-import { waitFor } from '../../../test/helpers/wait-for.js';
+import { waitFor } from '@portcullis/testkit';
 
 export const CONTRACT_CONFIG: PortcullisConfigInput = {
   ignoreIp: ['127.0.0.0/8', '::1', '198.51.100.0/24'],
@@ -86,7 +87,7 @@ export function banStoreContract(name: string, { make, events }: ContractStore) 
       const first = await store.isBanned('203.0.113.30', t);
       expect(first!.until - first!.at).toBe(3_600_000);
       t = first!.until + 1;
-      let r;
+      let r: RecordResult | undefined;
       for (let i = 0; i < 5; i++) r = await store.recordFailure(login, '203.0.113.30', ++t);
       expect(r).toMatchObject({ banned: true, bans: 2, until: t + 7_200_000 });
       const second = await store.isBanned('203.0.113.30', t);
@@ -121,7 +122,7 @@ export function banStoreContract(name: string, { make, events }: ContractStore) 
       const ips = Array.from({ length: 1000 }, (_, i) => `2001:db8::${(i + 1).toString(16)}`);
       const results = await Promise.all(ips.flatMap((ip) => [store.recordFailure(login, ip, T0), store.recordFailure(login, ip, T0 + 1)]));
       const byIp = new Map<string, number>();
-      results.forEach((r, i) => byIp.set(ips[Math.floor(i / 2)]!, Math.max(byIp.get(ips[Math.floor(i / 2)]!) ?? 0, r.count)));
+      for (const [i, r] of results.entries()) byIp.set(ips[Math.floor(i / 2)]!, Math.max(byIp.get(ips[Math.floor(i / 2)]!) ?? 0, r.count));
       expect([...byIp.values()].every((c) => c === 2)).toBe(true);
       const [st] = await store.status('django-login', T0 + 2);
       expect(st!.currentlyFailed).toBe(1000);
@@ -311,7 +312,7 @@ export function banStoreContract(name: string, { make, events }: ContractStore) 
     });
 
     it('counts and bans an IPv6 prefix as one client; never a prefix holding a protected address', async () => {
-      let r;
+      let r: RecordResult | undefined;
       for (let i = 0; i < 5; i++) r = await store.recordFailure(login, '2001:db8:1:2::/64', T0 + i);
       expect(r).toMatchObject({ banned: true, count: 5 });
       expect(await store.isBanned('2001:db8:1:2:aaaa::7', T0 + 10)).toMatchObject({ ip: '2001:db8:1:2::/64', jail: 'django-login' });

@@ -122,7 +122,10 @@ export class AttemptBudget {
 
   private localOf(id: string): Local {
     let local = this.local.get(id);
-    if (!local) this.local.set(id, (local = { inFlight: 0, waiters: new Set() }));
+    if (!local) {
+      local = { inFlight: 0, waiters: new Set() };
+      this.local.set(id, local);
+    }
     return local;
   }
 }

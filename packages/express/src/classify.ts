@@ -23,11 +23,17 @@ export function failedJails(
     status: res.statusCode,
     header: (name) => res.getHeader(name),
   };
-  for (const jail of jails) if (jail.matches(facts)) (hits ??= []).push(jail);
+  for (const jail of jails) {
+    if (!jail.matches(facts)) continue;
+    hits ??= [];
+    hits.push(jail);
+  }
   if (headerValue !== undefined) {
     for (const name of headerValue.split(',')) {
       const jail = byName.get(name.trim());
-      if (jail && !hits?.includes(jail)) (hits ??= []).push(jail);
+      if (!jail || hits?.includes(jail)) continue;
+      hits ??= [];
+      hits.push(jail);
     }
   }
   return hits ?? [];

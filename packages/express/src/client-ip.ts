@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import parseForwarded from 'forwarded-parse';
-import { IpSet, normalizeHostAddress, type PortcullisConfig } from '@portcullis/core';
+import { type IpSet, normalizeHostAddress, type PortcullisConfig } from '@portcullis/core';
 import type { Logger } from 'pino';
 
 export type ClientHeader = PortcullisConfig['clientHeader'];

@@ -66,7 +66,8 @@ class PrefixMaps {
   set(prefix: number, key: Key, top16: number, until: number): void {
     let m = this.byPrefix.get(prefix);
     if (!m) {
-      this.byPrefix.set(prefix, (m = new Map()));
+      m = new Map();
+      this.byPrefix.set(prefix, m);
       if (prefix >= 16) this.filterOf.set(prefix, new Uint8Array(8192));
       this.index();
     }

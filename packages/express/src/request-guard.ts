@@ -262,7 +262,11 @@ export class RequestGuard {
       if (key !== null) flood.hit(key, method, path);
     }
     let candidates: Jail[] | null = null;
-    for (const jail of this.budgeted) if (jail.mayCount(method, path)) (candidates ??= []).push(jail);
+    for (const jail of this.budgeted) {
+      if (!jail.mayCount(method, path)) continue;
+      candidates ??= [];
+      candidates.push(jail);
+    }
     // most requests leave here: no jail could count them, no Redis call
     if (candidates === null) {
       outcome.proceed(client, path, null);

@@ -81,7 +81,7 @@ function watchHead(socket: Duplex, onHead: (head: ParsedHead) => void): void {
     socket.write = write as Duplex['write'];
     const text = typeof chunk === 'string' ? chunk : Buffer.isBuffer(chunk) ? chunk.toString('latin1') : null;
     const end = text?.indexOf('\r\n\r\n') ?? -1;
-    if (text !== null && text.startsWith('HTTP/') && end !== -1) {
+    if (text?.startsWith('HTTP/') && end !== -1) {
       const { head, failureHeader } = parseHead(text.slice(0, end));
       onHead({ response: head, failureHeader });
       chunk = head.text + text.slice(end);

@@ -1,32 +1,11 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import { RedisBanStore, parseConfig, type PortcullisConfigInput } from '@portcullis/core';
-import { RedisServer, freePort } from '../../../test/helpers/redis-server.js';
-import { startStandInDjango, type StandInDjango } from '../../../examples/gateway/src/stand-in-django.js';
-import { send, startGateway, type TestGateway } from '../../../test/helpers/gateway.js';
-import { waitFor } from '../../../test/helpers/wait-for.js';
+import { freePort, RedisServer, waitFor } from '@portcullis/testkit';
+import { send, standInSuite, type TestGateway } from '@portcullis/testkit/fixtures';
 
-let redis: RedisServer;
-let cli: Redis;
-let django: StandInDjango;
-const open: TestGateway[] = [];
-
-beforeAll(async () => {
-  redis = await RedisServer.start();
-  cli = redis.client();
-});
-afterAll(async () => {
-  cli?.disconnect();
-  await redis?.stop();
-});
-beforeEach(async () => {
-  await cli.flushall();
-  django = await startStandInDjango();
-});
-afterEach(async () => {
-  for (const g of open.splice(0)) await g.close();
-  await django.close();
-});
+// one redis-server for the file, flushed before each test; a fresh stand-in Django for each test
+const suite = standInSuite();
+const gateway = suite.gateway;
 
 const config = (url: string, extra: Partial<PortcullisConfigInput> = {}): PortcullisConfigInput => ({
   redis: url,
@@ -35,12 +14,6 @@ const config = (url: string, extra: Partial<PortcullisConfigInput> = {}): Portcu
   jails: { 'django-login': { preset: 'django.login' } },
   ...extra,
 });
-
-async function gateway(cfg: PortcullisConfigInput, opts: Parameters<typeof startGateway>[2] = {}) {
-  const g = await startGateway(cfg, django.url, opts);
-  open.push(g);
-  return g;
-}
 
 const statusOf = async (g: TestGateway, ip: string) => (await send(g.url, '/ok/', { method: 'GET', ip })).status;
 
@@ -70,7 +43,7 @@ describe('a gateway started before Redis', () => {
       await waitFor('the unban to reach it', () => early.guard.cache.bannedUntil('203.0.113.50', Date.now()) === 0, 30_000);
       expect(await statusOf(early, '203.0.113.50')).toBe(200);
     } finally {
-      for (const g of open.splice(0)) await g.close();
+      await suite.closeGateways();
       await late.stop();
     }
   });
@@ -79,10 +52,10 @@ describe('a gateway started before Redis', () => {
 describe('keeping the cache in step', () => {
   /** a ban/unban as the scripts log it, without the pub/sub notice (a missed message) */
   const logOnly = (type: 'ban' | 'unban', ip: string, until = Date.now() + 60_000, maxlen = 100_000) =>
-    cli.xadd('{portcullis}:events', 'MAXLEN', String(maxlen), '*', 'type', type, 'ip', ip, 'jail', 'manual', 'until', String(until), 'reason', 'test', 'at', String(Date.now()));
+    suite.cli.xadd('{portcullis}:events', 'MAXLEN', String(maxlen), '*', 'type', type, 'ip', ip, 'jail', 'manual', 'until', String(until), 'reason', 'test', 'at', String(Date.now()));
 
   it('reads only what changed since its position in the change log', async () => {
-    const g = await gateway(config(redis.url, { gateway: { resyncInterval: 1 } }));
+    const g = await gateway(config(suite.redis.url, { gateway: { resyncInterval: 1 } }));
     // in the log only (not in {p}:bans): a full reload would not see it, a log read does
     await logOnly('ban', '203.0.113.60');
     await logOnly('ban', '2001:db8:60::/48');
@@ -95,11 +68,11 @@ describe('keeping the cache in step', () => {
   });
 
   it('reloads in full when the log was trimmed past its position', async () => {
-    const g = await gateway(config(redis.url, { gateway: { resyncInterval: 1 } }));
+    const g = await gateway(config(suite.redis.url, { gateway: { resyncInterval: 1 } }));
     await logOnly('ban', '203.0.113.61');
     await waitFor('the logged ban', () => g.guard.cache.bannedUntil('203.0.113.61', Date.now()) !== 0, 30_000);
     // behind its back: a ban in {p}:bans and a log trimmed to 10 entries past the position
-    await cli.zadd('{portcullis}:bans', Date.now() + 60_000, '203.0.113.62');
+    await suite.cli.zadd('{portcullis}:bans', Date.now() + 60_000, '203.0.113.62');
     for (let i = 0; i < 50; i++) await logOnly('ban', `198.18.0.${i + 1}`, Date.now() + 60_000, 10);
     // the full reload sees {p}:bans, where the log-only bans never were
     await waitFor('the full reload', () => g.guard.cache.bannedUntil('203.0.113.62', Date.now()) !== 0, 30_000);
@@ -108,13 +81,13 @@ describe('keeping the cache in step', () => {
   });
 
   it('a fresh gateway loads many bans page by page and enforces every one', async () => {
-    const store = new RedisBanStore({ config: parseConfig(config(redis.url)), by: 'test' });
+    const store = new RedisBanStore({ config: parseConfig(config(suite.redis.url)), by: 'test' });
     await store.connect();
     const ips = Array.from({ length: 20_000 }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
     const ranges = Array.from({ length: 2_000 }, (_, i) => `2001:db8:${i.toString(16)}::/48`);
     await store.banMany([...ips, ...ranges], { duration: 600_000 });
     await store.close();
-    const g = await gateway(config(redis.url));
+    const g = await gateway(config(suite.redis.url));
     expect(g.guard.cache.size).toBe(22_000);
     const now = Date.now();
     expect(ips.every((ip) => g.guard.cache.bannedUntil(ip, now) !== 0)).toBe(true);

@@ -1,20 +1,12 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBanStore, parseConfig, RedisBanStore, resolveJail, type PortcullisConfig } from '@portcullis/core';
-import { FloodCounter } from '@portcullis/express';
-import { RedisServer } from '../../../test/helpers/redis-server.js';
+import { FloodCounter } from '../src/flood-counter.js';
+import { useRedis } from '@portcullis/testkit/fixtures';
 
-let redis: RedisServer;
-beforeAll(async () => {
-  redis = await RedisServer.start();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
+// one redis-server for the file, flushed before each test
+const redis = useRedis();
 beforeEach(async () => {
-  const c = redis.client();
-  await c.flushall();
-  await c.config('RESETSTAT');
-  c.disconnect();
+  await redis.client.config('RESETSTAT');
 });
 
 const config = (jail: Record<string, unknown> = {}): PortcullisConfig =>
@@ -29,9 +21,7 @@ async function gateway(cfg: PortcullisConfig, name: string) {
 }
 
 async function redisCalls(): Promise<number> {
-  const c = redis.client();
-  const info = await c.info('commandstats');
-  c.disconnect();
+  const info = await redis.client.info('commandstats');
   // every command but the test's own INFO / CONFIG
   return [...info.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)].filter(([, cmd]) => !['info', 'config'].includes(cmd!)).reduce((n, [, , calls]) => n + Number(calls), 0);
 }

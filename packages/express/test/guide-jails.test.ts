@@ -1,41 +1,17 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { PortcullisConfigInput } from '@portcullis/core';
-import { RedisServer } from '../../../test/helpers/redis-server.js';
-import { startStandInDjango, type StandInDjango } from '../../../examples/gateway/src/stand-in-django.js';
-import { send, startGateway, type TestGateway } from '../../../test/helpers/gateway.js';
+import { send, standInSuite } from '@portcullis/testkit/fixtures';
 
-let redis: RedisServer;
-let cli: Redis;
-let django: StandInDjango;
-const open: TestGateway[] = [];
-
-beforeAll(async () => {
-  redis = await RedisServer.start();
-  cli = redis.client();
-});
-afterAll(async () => {
-  cli?.disconnect();
-  await redis?.stop();
-});
+// one redis-server for the file, flushed before each test; a fresh stand-in Django for each test
+const suite = standInSuite();
 beforeEach(async () => {
-  await cli.flushall();
-  await cli.config('RESETSTAT');
-  django = await startStandInDjango();
-});
-afterEach(async () => {
-  for (const g of open.splice(0)) await g.close();
-  await django.close();
+  await suite.cli.config('RESETSTAT');
 });
 
-async function gateway(config: PortcullisConfigInput) {
-  const g = await startGateway({ redis: redis.url, trustProxy: ['127.0.0.1'], ...config }, django.url);
-  open.push(g);
-  return g;
-}
+const gateway = (config: PortcullisConfigInput) => suite.gateway({ redis: suite.redis.url, trustProxy: ['127.0.0.1'], ...config });
 
 async function scriptCalls(): Promise<number> {
-  const info = await cli.info('commandstats');
+  const info = await suite.cli.info('commandstats');
   return Number(/^cmdstat_evalsha:calls=(\d+)/m.exec(info)?.[1] ?? 0) + Number(/^cmdstat_eval:calls=(\d+)/m.exec(info)?.[1] ?? 0);
 }
 
@@ -55,7 +31,7 @@ describe('http.flood through the gateway', () => {
     // any status counts (the stand-in answers 404 here); the first maxretry all reach it
     expect(statuses.slice(0, 40).every((s) => s !== 403)).toBe(true);
     expect(statuses).toContain(403);
-    const ban = await cli.hgetall('{portcullis}:ban:203.0.113.50');
+    const ban = await suite.cli.hgetall('{portcullis}:ban:203.0.113.50');
     expect(ban.jail).toBe('flood');
     expect(ban.reason).toMatch(/^4\d requests within 60s$/);
     expect((await send(g.url, '/ok/', { method: 'GET', ip: '203.0.113.50' })).status).toBe(403);
@@ -73,8 +49,8 @@ describe('http.flood through the gateway', () => {
     }
     // never before maxretry; the shared window holds the two gateways' flushes (6 each) and bans at exactly 60
     expect(statuses.indexOf(403)).toBeGreaterThanOrEqual(60);
-    expect(await cli.hget('{portcullis}:ban:203.0.113.51', 'reason')).toBe('60 requests within 60s');
-    expect(Number((await cli.hget('{portcullis}:stats:flood', 'failed')) ?? 0)).toBeGreaterThanOrEqual(60);
+    expect(await suite.cli.hget('{portcullis}:ban:203.0.113.51', 'reason')).toBe('60 requests within 60s');
+    expect(Number((await suite.cli.hget('{portcullis}:stats:flood', 'failed')) ?? 0)).toBeGreaterThanOrEqual(60);
     // the other gateway learns the ban from pub/sub
     for (const g of [a, b]) {
       await expect.poll(async () => (await send(g.url, '/ok/', { method: 'GET', ip: '203.0.113.51' })).status).toBe(403);
@@ -92,7 +68,7 @@ describe('failure details for ban alerts', () => {
       const r = await send(g.url, `/auth/login/?password=hunter${i}`, { ip: '203.0.113.60', headers: { 'user-agent': `bot/${i}`, cookie: 'sessionid=secret' } });
       expect(r.status).toBe(401);
     }
-    const kept = (await cli.lrange('{portcullis}:recent:django-login:203.0.113.60', 0, -1)).map((j) => JSON.parse(j));
+    const kept = (await suite.cli.lrange('{portcullis}:recent:django-login:203.0.113.60', 0, -1)).map((j) => JSON.parse(j));
     expect(kept).toHaveLength(2);
     expect(kept.map((d) => d.userAgent)).toEqual(['bot/2', 'bot/1']);
     expect(kept[0]).toMatchObject({ method: 'POST', path: '/auth/login/', status: 401 });
@@ -102,7 +78,7 @@ describe('failure details for ban alerts', () => {
   it('without alerts nothing is kept', async () => {
     const g = await gateway({ jails: { 'django-login': { preset: 'django.login', maxretry: 3 } } });
     expect((await send(g.url, '/auth/login/', { ip: '203.0.113.61' })).status).toBe(401);
-    expect(await cli.exists('{portcullis}:recent:django-login:203.0.113.61')).toBe(0);
-    expect(await cli.zcard('{portcullis}:fail:django-login:203.0.113.61')).toBe(1);
+    expect(await suite.cli.exists('{portcullis}:recent:django-login:203.0.113.61')).toBe(0);
+    expect(await suite.cli.zcard('{portcullis}:fail:django-login:203.0.113.61')).toBe(1);
   });
 });

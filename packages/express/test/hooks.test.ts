@@ -6,8 +6,7 @@ import { createProxyMiddleware } from 'http-proxy-middleware';
 import { pino, type Logger } from 'pino';
 import { PortcullisError, type PortcullisConfigInput } from '@portcullis/core';
 import { keyAddress, portcullis, type BlockedInfo, type PortcullisMiddleware, type PortcullisOptions } from '@portcullis/express';
-import { send } from '../../../test/helpers/gateway.js';
-import { gatewaySuite } from '../../../test/helpers/example-gateway.js';
+import { gatewaySuite, send } from '@portcullis/testkit/fixtures';
 
 /**
  * The hooks, each through a real gateway: Express + Portcullis +

@@ -4,9 +4,8 @@ import { pino } from 'pino';
 import request from 'supertest';
 import type { PortcullisConfigInput } from '@portcullis/core';
 import { portcullis, type HealthReport } from '@portcullis/express';
-import { send } from '../../../test/helpers/gateway.js';
-import { gatewaySuite, type ExampleGateway } from '../../../test/helpers/example-gateway.js';
-import { waitFor } from '../../../test/helpers/wait-for.js';
+import { waitFor } from '@portcullis/testkit';
+import { type ExampleGateway, gatewaySuite, send } from '@portcullis/testkit/fixtures';
 import { startStandInDjango, type StandInDjango } from '../../../examples/gateway/src/stand-in-django.js';
 import { ADMIN_PATHS } from '../../../examples/gateway/src/app.js';
 

@@ -1,38 +1,17 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { ConfigError, type PortcullisConfigInput } from '@portcullis/core';
 import { portcullis } from '@portcullis/express';
-import { RedisServer } from '../../../test/helpers/redis-server.js';
-import { startStandInDjango, type StandInDjango } from '../../../examples/gateway/src/stand-in-django.js';
-import { send, startGateway, type TestGateway } from '../../../test/helpers/gateway.js';
-import { waitFor } from '../../../test/helpers/wait-for.js';
+import { waitFor } from '@portcullis/testkit';
+import { send, standInSuite } from '@portcullis/testkit/fixtures';
 
-let redis: RedisServer;
-let cli: Redis;
-let django: StandInDjango;
-const open: TestGateway[] = [];
-
-beforeAll(async () => {
-  redis = await RedisServer.start();
-  cli = redis.client();
-});
-afterAll(async () => {
-  cli?.disconnect();
-  await redis?.stop();
-});
-beforeEach(async () => {
-  await cli.flushall();
-  django = await startStandInDjango();
-});
-afterEach(async () => {
-  for (const g of open.splice(0)) await g.close();
-  await django.close();
-});
+// one redis-server for the file, flushed before each test; a fresh stand-in Django for each test
+const suite = standInSuite();
+const gateway = suite.gateway;
 
 /** The guide's jail.local: bantime 3600, findtime 600, maxretry 5; our loopback proxy is trusted. */
 const guideConfig = (extra: Partial<PortcullisConfigInput> = {}): PortcullisConfigInput => ({
-  redis: redis.url,
+  redis: suite.redis.url,
   trustProxy: ['127.0.0.1'],
   defaults: { bantime: 3600, findtime: 600, maxretry: 5 },
   jails: {
@@ -43,30 +22,24 @@ const guideConfig = (extra: Partial<PortcullisConfigInput> = {}): PortcullisConf
   ...extra,
 });
 
-async function gateway(config: PortcullisConfigInput, opts: Parameters<typeof startGateway>[2] = {}) {
-  const g = await startGateway(config, django.url, opts);
-  open.push(g);
-  return g;
-}
-
 describe.each([5, 4] as const)('the guide scenario on Express %i', (version) => {
   it('6 bad logins: 1-5 reach Django (401), the 6th gets 403 at the gateway; redis-cli sees the ban', async () => {
     const g = await gateway(guideConfig(), { express: version });
     const codes: number[] = [];
     for (let i = 0; i < 6; i++) codes.push((await send(g.url, '/auth/login/', { ip: '203.0.113.7' })).status);
     expect(codes).toEqual([401, 401, 401, 401, 401, 403]);
-    expect(django.hits.get('/auth/login/')).toBe(5);
+    expect(suite.django.hits.get('/auth/login/')).toBe(5);
     const more = await send(g.url, '/ok/', { method: 'GET', ip: '203.0.113.7' });
     expect(more.status).toBe(403);
     expect(Number(more.headers.get('retry-after'))).toBeGreaterThan(3590);
-    expect(django.total()).toBe(5);
+    expect(suite.django.total()).toBe(5);
     // another client is untouched
     expect((await send(g.url, '/ok/', { method: 'GET', ip: '203.0.113.8' })).status).toBe(200);
     // the documented keys
-    expect(await cli.hget('{portcullis}:ban:203.0.113.7', 'jail')).toBe('django-login');
-    expect(Number(await cli.zscore('{portcullis}:bans', '203.0.113.7'))).toBeGreaterThan(Date.now() + 3_590_000);
-    expect(await cli.hgetall('{portcullis}:stats:django-login')).toEqual({ failed: '5', banned: '1' });
-    expect((await cli.xrange('{portcullis}:events', '-', '+'))[0]![1]).toContain('203.0.113.7');
+    expect(await suite.cli.hget('{portcullis}:ban:203.0.113.7', 'jail')).toBe('django-login');
+    expect(Number(await suite.cli.zscore('{portcullis}:bans', '203.0.113.7'))).toBeGreaterThan(Date.now() + 3_590_000);
+    expect(await suite.cli.hgetall('{portcullis}:stats:django-login')).toEqual({ failed: '5', banned: '1' });
+    expect((await suite.cli.xrange('{portcullis}:events', '-', '+'))[0]![1]).toContain('203.0.113.7');
   });
 });
 
@@ -84,13 +57,13 @@ describe('classification', () => {
       await send(g.url, '/auth/login/', { ip: '203.0.113.10', body: '{"password":"good"}' });
       await send(g.url, '/Auth/Login/', { ip: '203.0.113.10' }); // Django is case sensitive: a 404 elsewhere
     }
-    expect(await cli.exists('{portcullis}:fail:django-login:203.0.113.10')).toBe(0);
+    expect(await suite.cli.exists('{portcullis}:fail:django-login:203.0.113.10')).toBe(0);
   });
 
   it("counts Django admin's 200 (form re-rendered) and not its 302", async () => {
     const g = await gateway(guideConfig());
     for (let i = 0; i < 8; i++) expect((await send(g.url, '/admin/login/', { ip: '203.0.113.11', body: 'password=good' })).status).toBe(302);
-    expect(await cli.exists('{portcullis}:fail:django-admin:203.0.113.11')).toBe(0);
+    expect(await suite.cli.exists('{portcullis}:fail:django-admin:203.0.113.11')).toBe(0);
     const codes: number[] = [];
     for (let i = 0; i < 6; i++) codes.push((await send(g.url, '/admin/login/', { ip: '203.0.113.12', body: 'password=bad' })).status);
     expect(codes).toEqual([200, 200, 200, 200, 200, 403]);
@@ -104,7 +77,7 @@ describe('classification', () => {
       expect(r.headers.get('x-portcullis-failure')).toBeNull();
     }
     expect((await send(g.url, '/custom/login/', { ip: '203.0.113.13' })).status).toBe(403);
-    expect(await cli.hget('{portcullis}:ban:203.0.113.13', 'jail')).toBe('django-login');
+    expect(await suite.cli.hget('{portcullis}:ban:203.0.113.13', 'jail')).toBe('django-login');
   });
 
   it('bans 404 floods but not static misses', async () => {
@@ -126,8 +99,8 @@ describe('who is the client', () => {
       expect((await send(g.url, '/auth/login/', { ip })).status).toBe(401);
     }
     // the peer is loopback (never banned), and none of the forged addresses was counted
-    expect(await cli.keys('{portcullis}:fail:*')).toEqual([]);
-    expect(await cli.zcard('{portcullis}:bans')).toBe(0);
+    expect(await suite.cli.keys('{portcullis}:fail:*')).toEqual([]);
+    expect(await suite.cli.zcard('{portcullis}:bans')).toBe(0);
   });
 
   it('behind a trusted proxy, bans the right-most untrusted address, never the proxy or forged hops', async () => {
@@ -136,7 +109,7 @@ describe('who is the client', () => {
       // client forged "1.1.1.<i>"; the real client 203.0.113.16 was appended by our proxies
       await send(g.url, '/auth/login/', { ip: `1.1.1.${i}, 203.0.113.16, 10.0.0.5` });
     }
-    expect(await cli.zrange('{portcullis}:bans', 0, -1)).toEqual(['203.0.113.16']);
+    expect(await suite.cli.zrange('{portcullis}:bans', 0, -1)).toEqual(['203.0.113.16']);
     expect((await send(g.url, '/ok/', { method: 'GET', ip: '203.0.113.16' })).status).toBe(403);
     expect((await send(g.url, '/ok/', { method: 'GET', ip: '10.0.0.5' })).status).toBe(200);
   });
@@ -148,18 +121,18 @@ describe('who is the client', () => {
       await send(g.url, '/auth/login/', { ip: '127.0.0.2' });
       await send(g.url, '/auth/login/', { ip: '::1' });
     }
-    expect(await cli.zcard('{portcullis}:bans')).toBe(0);
+    expect(await suite.cli.zcard('{portcullis}:bans')).toBe(0);
     expect((await send(g.url, '/auth/login/', { ip: '192.0.2.44' })).status).toBe(401);
   });
 
   it('a trusted X-Forwarded-For that names no client: refused (unknownClient: block), or passed uncounted (allow)', async () => {
     const g = await gateway(guideConfig());
     for (let i = 0; i < 8; i++) expect((await send(g.url, '/auth/login/', { ip: '1.2.3.4; rm -rf /' })).status).toBe(400);
-    expect(django.total()).toBe(0);
+    expect(suite.django.total()).toBe(0);
     const open = await gateway(guideConfig({ unknownClient: 'allow' }));
     for (let i = 0; i < 8; i++) expect((await send(open.url, '/auth/login/', { ip: '1.2.3.4; rm -rf /' })).status).toBe(401);
-    expect(django.hits.get('/auth/login/')).toBe(8);
-    expect(await cli.keys('*fail*')).toEqual([]);
+    expect(suite.django.hits.get('/auth/login/')).toBe(8);
+    expect(await suite.cli.keys('*fail*')).toEqual([]);
   });
 });
 
@@ -170,8 +143,8 @@ describe('counting under load', () => {
     const codes = await Promise.all(Array.from({ length: 200 }, () => send(g.url, '/auth/login/', { ip: '203.0.113.17' }).then((r) => r.status)));
     expect(codes.every((c) => c === 401)).toBe(true);
     // the responses left before their recordings finished: wait until every one has landed
-    await waitFor('200 recordings', async () => (await cli.hget('{portcullis}:stats:django-login', 'failed')) === '200');
-    expect(await cli.zcard('{portcullis}:fail:django-login:203.0.113.17')).toBe(200);
+    await waitFor('200 recordings', async () => (await suite.cli.hget('{portcullis}:stats:django-login', 'failed')) === '200');
+    expect(await suite.cli.zcard('{portcullis}:fail:django-login:203.0.113.17')).toBe(200);
   });
 
   it('gives 1,000 addresses failing at once their own counts', async () => {
@@ -179,10 +152,10 @@ describe('counting under load', () => {
     const ips = Array.from({ length: 1000 }, (_, i) => `203.0.${Math.floor(i / 250) + 1}.${(i % 250) + 1}`);
     await Promise.all(ips.map((ip) => send(g.url, '/auth/login/', { ip })));
     await Promise.all(ips.map((ip) => send(g.url, '/auth/login/', { ip })));
-    await waitFor('2,000 recordings', async () => (await cli.hget('{portcullis}:stats:django-login', 'failed')) === '2000');
-    const keys = await cli.keys('{portcullis}:fail:django-login:*');
+    await waitFor('2,000 recordings', async () => (await suite.cli.hget('{portcullis}:stats:django-login', 'failed')) === '2000');
+    const keys = await suite.cli.keys('{portcullis}:fail:django-login:*');
     expect(keys).toHaveLength(1000);
-    const counts = await Promise.all(keys.map((k) => cli.zcard(k)));
+    const counts = await Promise.all(keys.map((k) => suite.cli.zcard(k)));
     expect(counts.every((c) => c === 2)).toBe(true);
   });
 });
@@ -207,8 +180,8 @@ describe('several gateways, one Redis', () => {
     await waitFor('the unban in the cache', () => a.guard.cache.bannedUntil('203.0.113.19', Date.now()) === 0);
     expect((await send(a.url, '/ok/', { method: 'GET', ip: '203.0.113.19' })).status).toBe(200);
     // a ban written behind the gateways' back (no PUBLISH) appears at the next resync
-    await cli.hset('{portcullis}:ban:203.0.113.20', 'jail', 'manual', 'until', String(Date.now() + 60_000));
-    await cli.zadd('{portcullis}:bans', Date.now() + 60_000, '203.0.113.20');
+    await suite.cli.hset('{portcullis}:ban:203.0.113.20', 'jail', 'manual', 'until', String(Date.now() + 60_000));
+    await suite.cli.zadd('{portcullis}:bans', Date.now() + 60_000, '203.0.113.20');
     expect((await send(a.url, '/ok/', { method: 'GET', ip: '203.0.113.20' })).status).toBe(200);
     await a.guard.resync();
     expect((await send(a.url, '/ok/', { method: 'GET', ip: '203.0.113.20' })).status).toBe(403);
@@ -222,26 +195,26 @@ describe('Redis trouble never takes the site down', () => {
     const g = await gateway(guideConfig());
     const status = async (path: string, ip: string, method = 'POST') => (await send(g.url, path, { ip, method })).status;
     for (let i = 0; i < 3; i++) expect(await status('/auth/login/', '203.0.113.21')).toBe(401);
-    await redis.kill();
+    await suite.redis.kill();
     for (let i = 0; i < 30; i++) {
       expect(await status('/auth/login/', `203.0.113.${30 + (i % 5)}`)).toBe(401);
       expect(await status('/ok/', '203.0.113.40', 'GET')).toBe(200);
     }
     // 30 login attempts of five addresses answered while Redis was dead (none refused: fail open)
-    await redis.restart();
+    await suite.redis.restart();
     // the client reconnects with backoff; then failures count again (none of the outage is replayed)
     await waitFor('counting resumes after the restart', async () => {
       await send(g.url, '/auth/login/', { ip: '203.0.113.22' });
-      return (await cli.exists('{portcullis}:fail:django-login:203.0.113.22').catch(() => 0)) === 1;
+      return (await suite.cli.exists('{portcullis}:fail:django-login:203.0.113.22').catch(() => 0)) === 1;
     }, 10_000, 100);
-    expect(await cli.keys('{portcullis}:fail:*')).toEqual(['{portcullis}:fail:django-login:203.0.113.22']);
+    expect(await suite.cli.keys('{portcullis}:fail:*')).toEqual(['{portcullis}:fail:django-login:203.0.113.22']);
     const codes: number[] = [];
     for (let i = 0; i < 6; i++) codes.push(await status('/auth/login/', '203.0.113.23'));
     expect(codes).toEqual([401, 401, 401, 401, 401, 403]);
   });
 
   it('starts and serves when Redis is down at start', async () => {
-    const dead = `redis://127.0.0.1:${redis.port + 1}`;
+    const dead = `redis://127.0.0.1:${suite.redis.port + 1}`;
     const g = await gateway({ ...guideConfig(), redis: dead }, { readyTimeout: 200 });
     expect((await send(g.url, '/auth/login/', { ip: '203.0.113.24' })).status).toBe(401);
     expect((await send(g.url, '/ok/', { method: 'GET', ip: '203.0.113.24' })).status).toBe(200);

@@ -98,7 +98,7 @@ export function diffReconcile(
   }
   for (const w of want.values()) {
     const o = have.get(w.ip);
-    if (!o || !o.current || !sameUntil(o.until, w.until, slackMs)) add.push(w);
+    if (!o?.current || !sameUntil(o.until, w.until, slackMs)) add.push(w);
   }
   return { add, remove };
 }

@@ -1,24 +1,32 @@
-export * from './backends/index.js';
-export * from './applier.js';
-export * from './batch.js';
-export * from './consumer.js';
-export * from './event-handler.js';
-export * from './exec.js';
-export * from './expiry.js';
-export * from './failure.js';
-export * from './firewall-watch.js';
-export * from './health.js';
-export * from './host-lock.js';
-export * from './kill-connections.js';
-export * from './metrics.js';
-export * from './reconciler.js';
-export * from './refusal.js';
-export * from './sidecar.js';
-export * from './options.js';
-export * from './alerts/index.js';
-export * from './logs/sshd-filter.js';
-export * from './logs/file-follower.js';
-export * from './logs/journal-follower.js';
-export * from './logs/log-jail.js';
-export * from './logs/start-log-jails.js';
-export * from './side-tasks.js';
+// The public API of @portcullis/sidecar, by name: the daemon for programmatic
+// use (the `portcullis-sidecar` bin is the usual way), its firewall backends
+// and the command runner they go through. Anything else is internal; the
+// package's own tests import it from its module.
+
+// the daemon
+export { startSidecar, Sidecar, type SidecarOptions } from './sidecar.js';
+export type { HealthReport } from './health.js';
+export type { SidecarMetrics } from './metrics.js';
+export { HostIdInUseError } from './host-lock.js';
+
+// firewall backends: the contract, the three kinds, the factory the config names
+export {
+  createBackend,
+  type BackendOptions,
+  type FirewallBackend,
+  type FirewallBatch,
+  type FirewallHealth,
+  type Ban,
+  type OwnedRule,
+  FirewallError,
+  UfwBackend,
+  type UfwBackendOptions,
+  NftablesBackend,
+  type NftBackendOptions,
+  DryRunBackend,
+} from './backends/index.js';
+// the one writer of a firewall: its queue, the rules it holds and their expiry (the example's embedded banner)
+export { Applier, type ApplierOptions } from './applier.js';
+
+// every firewall, ss and conntrack command goes through a Runner (argument arrays, never a shell)
+export { runCommand, CommandFailedError, CommandNotFoundError, type Runner, type RunOptions, type RunResult } from './exec.js';

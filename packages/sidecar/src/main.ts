@@ -2,7 +2,7 @@
 import { CommanderError } from 'commander';
 import { pino } from 'pino';
 import { ConfigError } from '@portcullis/core';
-import { optionsFrom, sidecarCommand } from './options.js';
+import { type CliOptions, optionsFrom, sidecarCommand } from './options.js';
 import { startSidecar } from './sidecar.js';
 
 /** Exit codes: 0 stopped cleanly, 1 failed at run time, 2 bad flags or config. */
@@ -17,7 +17,7 @@ async function main(): Promise<void> {
     // --help and --version end here too, with exit code 0
     process.exit(err instanceof CommanderError && err.exitCode !== 0 ? USAGE_EXIT : 0);
   }
-  let opts;
+  let opts: CliOptions;
   try {
     opts = await optionsFrom(program.opts(), process.env, process.cwd());
   } catch (err) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DigestPolicy } from '@portcullis/sidecar';
+import { DigestPolicy } from '../src/alerts/digest.js';
 
 const ban = (ip: string, jail = 'django-login') => ({ type: 'ban' as const, ip, jail, until: -1, reason: 'maxretry', at: 1 });
 

@@ -1,10 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { resolveJail, type AlertsConfig, type PortcullisConfigInput } from '@portcullis/core';
-import { AlertConsumer, startSidecar, type Sidecar } from '@portcullis/sidecar';
-import { RedisServer } from '../../../test/helpers/redis-server.js';
-import { SmtpSink } from '../../../test/helpers/smtp-sink.js';
-import { HttpReceiver } from '../../../test/helpers/http-receiver.js';
-import { quiet, store, testConfig, waitFor } from './harness.js';
+import { startSidecar, type Sidecar } from '@portcullis/sidecar';
+import { AlertConsumer } from '../src/alerts/alert-consumer.js';
+import { HttpReceiver, RedisServer, SmtpSink, waitFor } from '@portcullis/testkit';
+import { quiet, store, testConfig } from './harness.js';
 
 let redis: RedisServer;
 let smtp: SmtpSink;

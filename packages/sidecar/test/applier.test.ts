@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '@portcullis/core';
-import { Applier, DryRunBackend, FirewallError, isTransient, type FirewallBatch } from '@portcullis/sidecar';
+import { Applier, DryRunBackend, FirewallError, type FirewallBatch } from '@portcullis/sidecar';
+import { isTransient } from '../src/failure.js';
 import { quiet } from './harness.js';
 
 /** dry-run refusing any batch that holds an address `bad` names */

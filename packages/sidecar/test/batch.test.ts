@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { diffReconcile, mergeEntries, type StreamEntry } from '@portcullis/sidecar';
+import { diffReconcile, mergeEntries, type StreamEntry } from '../src/batch.js';
 
 const NOW = 1_800_000_000_000;
 const ban = (id: string, ip: string, until: number, jail = 'django-login'): StreamEntry => [

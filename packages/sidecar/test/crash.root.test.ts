@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { RedisServer } from '../../../test/helpers/redis-server.js';
-import { TestNet, firewallSkipReason } from '../../../test/helpers/netns.js';
-import { store, testConfig, waitFor } from './harness.js';
+import { firewallSkipReason, RedisServer, TestNet, waitFor } from '@portcullis/testkit';
+import { store, testConfig } from './harness.js';
 
 const skip = firewallSkipReason('nft', 'ufw', 'iptables', 'ss');
 if (skip) console.warn(`[skipped] sidecar crash tests: ${skip}`);
@@ -21,7 +20,7 @@ describe.runIf(skip === null)('crash safety: SIGKILL at a random point, restart,
 
   beforeAll(async () => {
     // the child runs the built dist/ (a separate process can be SIGKILLed)
-    const build = spawnSync(process.execPath, [`${ROOT}node_modules/typescript/bin/tsc`, '-b', 'packages/sidecar'], { cwd: ROOT, encoding: 'utf8' });
+    const build = spawnSync(process.execPath, [`${ROOT}node_modules/typescript/bin/tsc`, '-b', 'packages/sidecar', 'tools/testkit'], { cwd: ROOT, encoding: 'utf8' });
     if (build.status !== 0) throw new Error(`tsc -b failed: ${build.stdout}${build.stderr}`);
     redis = await RedisServer.start();
     net = TestNet.create();

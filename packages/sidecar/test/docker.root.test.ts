@@ -1,8 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CLIENT_V4, CONTAINER_V4, OTHER_V4, TestNet, firewallSkipReason } from '../../../test/helpers/netns.js';
+import { CLIENT_V4, CONTAINER_V4, firewallSkipReason, OTHER_V4, TestNet, waitFor } from '@portcullis/testkit';
+import { nsBackend } from '@portcullis/testkit/fixtures';
 import type { Ban, FirewallBackend } from '@portcullis/sidecar';
-import { nsBackend } from './ns-backend.js';
-import { waitFor } from './harness.js';
 
 const skip = firewallSkipReason('nft', 'ufw', 'iptables');
 if (skip) console.warn(`[skipped] Docker-published port tests: ${skip}`);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ExpiryHeap } from '@portcullis/sidecar';
+import { ExpiryHeap } from '../src/expiry.js';
 
 describe('ExpiryHeap: one heap, one timer', () => {
   it('pops addresses in until order; a moved or deleted address is skipped', () => {

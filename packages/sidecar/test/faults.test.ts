@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { PortcullisConfig, PortcullisConfigInput } from '@portcullis/core';
 import { DryRunBackend, HostIdInUseError, type FirewallBackend, type FirewallBatch, type FirewallHealth, type OwnedRule, type Sidecar, type SidecarOptions } from '@portcullis/sidecar';
-import { redisServerAvailable } from '../../../test/helpers/redis-server.js';
-import { getJson, redisSidecarSuite, store, testConfig, waitFor } from './harness.js';
+import { redisServerAvailable, waitFor } from '@portcullis/testkit';
+import { getJson, redisSidecarSuite, store, testConfig } from './harness.js';
 
 const skip = redisServerAvailable() ? null : 'needs redis-server (apt-get install redis-server)';
 if (skip) console.warn(`[skipped] sidecar fault tests: ${skip}`);
@@ -88,7 +88,11 @@ describe.runIf(skip === null)('sidecar under faults (real redis-server)', () => 
       // the first write the store can make after the restart, whatever the sidecar is doing
       const ip = `198.51.100.${60 + round}`;
       await waitFor('store reconnects', () => bs.redis.status === 'ready', 10_000, 5);
-      await waitFor('ban written', async () => (await bs.ban(ip, { duration: 600_000 }), true), 10_000, 5);
+      const written = async () => {
+        await bs.ban(ip, { duration: 600_000 });
+        return true;
+      };
+      await waitFor('ban written', written, 10_000, 5);
       await waitFor(`${ip} applied after restart ${round + 1}`, () => backend.rules.has(ip), 15_000);
     }
     await bs.close();

@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLIENT_V4, CLIENT_V6, OTHER_V4, OTHER_V6, TestNet, firewallSkipReason } from '../../../test/helpers/netns.js';
-import { CommandNotFoundError, ConnectionKiller, type FirewallBackend, type Runner } from '@portcullis/sidecar';
-import { nsBackend, nsRunner } from './ns-backend.js';
-import { waitFor } from './harness.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { CLIENT_V4, CLIENT_V6, firewallSkipReason, OTHER_V4, OTHER_V6, waitFor } from '@portcullis/testkit';
+import { nsBackend, nsRunner, useTestNet } from '@portcullis/testkit/fixtures';
+import { CommandNotFoundError, type FirewallBackend, type Runner } from '@portcullis/sidecar';
+import { ConnectionKiller } from '../src/kill-connections.js';
 
 const skip = firewallSkipReason('nft', 'ss', 'conntrack');
 if (skip) console.warn(`[skipped] connection killing tests: ${skip}`);
@@ -12,26 +12,18 @@ const KEPT_V4 = '192.0.2.9';
 const KEPT_V6 = '2001:db8:5c::9';
 
 describe.runIf(skip === null)('established connections of banned addresses are cut, for every family', () => {
-  let net: TestNet;
+  const fw = useTestNet({ port: PORT, clientAddresses: [KEPT_V4, KEPT_V6] });
   let backend: FirewallBackend;
 
   beforeAll(async () => {
-    net = TestNet.create();
-    net.addClientAddress(KEPT_V4);
-    net.addClientAddress(KEPT_V6);
-    net.startServer(PORT);
-    await waitFor('echo server', () => net.canConnect(CLIENT_V4, PORT));
-    backend = await nsBackend(net, { backend: 'nftables', ports: [PORT] });
+    backend = await nsBackend(fw.net, { backend: 'nftables', ports: [PORT] });
   });
-  afterAll(() => net?.destroy());
 
-  /** a connection held open from `from`, with a flag set when the server side ends it */
+  /** a connection held open from `from`, once connected */
   async function held(from: string) {
-    const h = net.holdConnection(from, PORT);
+    const h = fw.net.holdConnection(from, PORT);
     await h.connected;
-    const state = { closed: false };
-    void h.closed.then(() => (state.closed = true));
-    return { state, child: h.child };
+    return h;
   }
 
   const cases: Array<[string, string[], string[]]> = [
@@ -40,9 +32,9 @@ describe.runIf(skip === null)('established connections of banned addresses are c
     ['IPv4 and IPv6 in one batch', [CLIENT_V4, CLIENT_V6], [CLIENT_V4, CLIENT_V6]],
     ['ranges of both families', ['192.0.2.2/31', '2001:db8:5c::2/127'], [CLIENT_V4, OTHER_V4, CLIENT_V6, OTHER_V6]],
   ];
-  const real = (): Runner => nsRunner(net);
+  const real = (): Runner => nsRunner(fw.net);
   const withoutConntrack = (): Runner => {
-    const run = nsRunner(net);
+    const run = nsRunner(fw.net);
     return async (cmd, args, opts) => {
       if (cmd === 'conntrack') throw new CommandNotFoundError('conntrack');
       return run(cmd, args, opts);
@@ -57,8 +49,8 @@ describe.runIf(skip === null)('established connections of banned addresses are c
         const bans = banned.map((ip) => ({ ip, jail: 'j', until: Date.now() + 60_000 }));
         await backend.apply({ add: bans, remove: [] });
         await new ConnectionKiller(runner()).kill(banned);
-        await waitFor(`${cut.join(', ')} cut`, () => conns.every((c) => c.state.closed), 10_000);
-        expect(kept.map((k) => k.state.closed)).toEqual([false, false]);
+        await waitFor(`${cut.join(', ')} cut`, () => conns.every((c) => c.isClosed()), 10_000);
+        expect(kept.map((k) => k.isClosed())).toEqual([false, false]);
         for (const k of kept) k.child.kill();
         await backend.apply({ add: [], remove: bans });
       });

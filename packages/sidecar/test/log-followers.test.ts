@@ -2,9 +2,10 @@ import { appendFileSync, mkdtempSync, renameSync, rmSync, truncateSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FileFollower, JournalFollower } from '@portcullis/sidecar';
-import { journalWrite } from '../../../test/helpers/journal.js';
-import { quiet, waitFor } from './harness.js';
+import { FileFollower } from '../src/logs/file-follower.js';
+import { JournalFollower } from '../src/logs/journal-follower.js';
+import { journalWrite, waitFor } from '@portcullis/testkit';
+import { quiet } from './harness.js';
 
 let dir: string;
 const running: Array<{ stop(): Promise<void> }> = [];

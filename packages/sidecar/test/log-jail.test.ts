@@ -3,10 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveJail } from '@portcullis/core';
-import { LogJail, ownAddresses } from '@portcullis/sidecar';
-import { RedisServer } from '../../../test/helpers/redis-server.js';
-import { journalWrite } from '../../../test/helpers/journal.js';
-import { quiet, store, testConfig, waitFor } from './harness.js';
+import { LogJail, ownAddresses } from '../src/logs/log-jail.js';
+import { journalWrite, RedisServer, waitFor } from '@portcullis/testkit';
+import { quiet, store, testConfig } from './harness.js';
 
 let redis: RedisServer;
 let dir: string;
@@ -80,7 +79,7 @@ describe('LogJail: sshd lines into the shared store', () => {
     appendFileSync(log, line('203.0.113.30', 6000) + line('203.0.113.30', 6001) + line('203.0.113.31', 7000));
     await waitFor('the line after them', () => b.counted === 1);
     expect(await s.isBanned('203.0.113.30')).toBeNull();
-    appendFileSync(log, 'Disconnected from user root 203.0.113.30 port 5000\n' + line('203.0.113.30', 6002) + line('203.0.113.30', 6003));
+    appendFileSync(log, `Disconnected from user root 203.0.113.30 port 5000\n${line('203.0.113.30', 6002)}${line('203.0.113.30', 6003)}`);
     await waitFor('banned once logged out', async () => (await s.isBanned('203.0.113.30')) !== null);
     expect(b.loggedIn()).toEqual([]);
     await b.stop();

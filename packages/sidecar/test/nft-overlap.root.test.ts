@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLIENT_V4, CLIENT_V6, TestNet, firewallSkipReason } from '../../../test/helpers/netns.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { CLIENT_V6, firewallSkipReason, waitFor } from '@portcullis/testkit';
+import { nsBackend, useTestNet } from '@portcullis/testkit/fixtures';
 import type { Ban, FirewallBackend } from '@portcullis/sidecar';
-import { nsBackend } from './ns-backend.js';
-import { waitFor } from './harness.js';
 
 const skip = firewallSkipReason('nft');
 if (skip) console.warn(`[skipped] nftables overlapping range tests: ${skip}`);
@@ -18,23 +17,19 @@ const NARROW = ['192.0.2.20/30', '2001:db8:5c::10/124'].map(ban);
 const WIDE = ['192.0.2.16/28', '2001:db8:5c::/64'].map(ban);
 
 describe.runIf(skip === null)('nftables: overlapping range bans are each enforced', () => {
-  let net: TestNet;
+  const fw = useTestNet({ port: PORT, clientAddresses: [INNER_V4, WIDE_ONLY_V4, INNER_V6] });
   let backend: FirewallBackend;
 
   beforeAll(async () => {
-    net = TestNet.create();
-    for (const a of [INNER_V4, WIDE_ONLY_V4, INNER_V6]) net.addClientAddress(a);
-    net.startServer(PORT);
-    await waitFor('echo server', () => net.canConnect(CLIENT_V4, PORT) && net.canConnect(INNER_V6, PORT));
+    await waitFor('echo server from INNER_V6', () => fw.net.canConnect(INNER_V6, PORT));
   });
-  afterAll(() => net?.destroy());
 
-  const blocked = (...from: string[]) => from.every((a) => !net.canConnect(a, PORT));
-  const open = (...from: string[]) => from.every((a) => net.canConnect(a, PORT));
+  const blocked = (...from: string[]) => from.every((a) => !fw.net.canConnect(a, PORT));
+  const open = (...from: string[]) => from.every((a) => fw.net.canConnect(a, PORT));
   const ownedIps = async () => (await backend.listOwned()).map((o) => o.ip).sort();
 
   it('narrow, then wide, then the wide lifted: the narrow ranges are still enforced', async () => {
-    backend = await nsBackend(net, { backend: 'nftables', ports: [PORT] });
+    backend = await nsBackend(fw.net, { backend: 'nftables', ports: [PORT] });
     await backend.apply({ add: NARROW, remove: [] });
     expect(blocked(INNER_V4, INNER_V6)).toBe(true);
     await waitFor('WIDE_ONLY_V4, WIDE_ONLY_V6 open', () => open(WIDE_ONLY_V4, WIDE_ONLY_V6));
@@ -52,7 +47,7 @@ describe.runIf(skip === null)('nftables: overlapping range bans are each enforce
   });
 
   it('wide first, then narrow inside it, then the wide lifted: each keeps its own timeout and the narrow stays', async () => {
-    backend = await nsBackend(net, { backend: 'nftables', ports: [PORT] });
+    backend = await nsBackend(fw.net, { backend: 'nftables', ports: [PORT] });
     await backend.apply({ add: WIDE, remove: [] });
     await backend.apply({ add: NARROW.map((b) => ({ ...b, until: b.until + 3_600_000 })), remove: [] });
     const owned = new Map((await backend.listOwned()).map((o) => [o.ip, o.until]));
@@ -65,7 +60,7 @@ describe.runIf(skip === null)('nftables: overlapping range bans are each enforce
   });
 
   it('the kernel expires a narrow range inside a live wide one on its own', async () => {
-    backend = await nsBackend(net, { backend: 'nftables', ports: [PORT] });
+    backend = await nsBackend(fw.net, { backend: 'nftables', ports: [PORT] });
     await backend.apply({ add: [...WIDE, ...NARROW.map((b) => ({ ...b, until: Date.now() + 1500 }))], remove: [] });
     await waitFor('narrow expired', async () => (await ownedIps()).length === 2, 10_000);
     expect(await ownedIps()).toEqual(WIDE.map((b) => b.ip).sort());

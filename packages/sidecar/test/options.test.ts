@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '@portcullis/core';
-import { resolveCliOptions } from '@portcullis/sidecar';
+import { resolveCliOptions } from '../src/options.js';
 
 describe('portcullis-sidecar flags and environment', () => {
   it('reads ./portcullis.yml, then env, then flags (flags win)', async () => {

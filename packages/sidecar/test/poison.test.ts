@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { PortcullisConfig, PortcullisConfigInput } from '@portcullis/core';
 import { CommandFailedError, DryRunBackend, FirewallError, NftablesBackend, type FirewallBatch, type Runner, type SidecarOptions } from '@portcullis/sidecar';
-import { redisServerAvailable } from '../../../test/helpers/redis-server.js';
-import { getJson, redisSidecarSuite, testConfig, waitFor } from './harness.js';
+import { redisServerAvailable, waitFor } from '@portcullis/testkit';
+import { getJson, redisSidecarSuite, testConfig } from './harness.js';
 
 const skip = redisServerAvailable() ? null : 'needs redis-server (apt-get install redis-server)';
 if (skip) console.warn(`[skipped] sidecar poison-event tests: ${skip}`);

@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLIENT_V4, CLIENT_V6, OTHER_V4, TestNet, firewallSkipReason } from '../../../test/helpers/netns.js';
+import { describe, expect, it } from 'vitest';
+import { CLIENT_V4, CLIENT_V6, firewallSkipReason, OTHER_V4, waitFor } from '@portcullis/testkit';
+import { nsBackend, useTestNet } from '@portcullis/testkit/fixtures';
 import { FirewallError, type Ban, type FirewallBackend, type OwnedRule } from '@portcullis/sidecar';
-import { nsBackend } from './ns-backend.js';
-import { waitFor } from './harness.js';
 
 const skip = firewallSkipReason('nft', 'ufw', 'iptables', 'ip6tables');
 if (skip) console.warn(`[skipped] firewall restore tests: ${skip}`);
@@ -21,18 +20,11 @@ function bans(): Ban[] {
 const ownedOf = (list: Ban[]): Map<string, OwnedRule> => new Map(list.map((b) => [b.ip, { ...b, current: true }]));
 
 describe.runIf(skip === null)('a firewall flushed under the sidecar: check() says so, restore() brings every ban back', () => {
-  let net: TestNet;
-
-  beforeAll(async () => {
-    net = TestNet.create();
-    net.startServer(PORT);
-    await waitFor('echo server', () => net.canConnect(CLIENT_V4, PORT));
-  });
-  afterAll(() => net?.destroy());
+  const fw = useTestNet({ port: PORT });
 
   /** the kernel no longer blocks CLIENT_V4 (ufw: its rule is gone; the allow rule went with it, so no packet test) */
   const lost = (backend: FirewallBackend) =>
-    backend.name === 'ufw' ? !net.inServer(['iptables', '-S']).includes(`-s ${CLIENT_V4}/32`) : net.canConnect(CLIENT_V4, PORT);
+    backend.name === 'ufw' ? !fw.net.inServer(['iptables', '-S']).includes(`-s ${CLIENT_V4}/32`) : fw.net.canConnect(CLIENT_V4, PORT);
 
   async function expectRestored(backend: FirewallBackend, list: Ban[]): Promise<void> {
     const health = await backend.check();
@@ -43,53 +35,53 @@ describe.runIf(skip === null)('a firewall flushed under the sidecar: check() say
     expect(after.intact, after.message).toBe(true);
     expect(after.enforcing).toBe(true);
     expect((await backend.listOwned()).map((o) => o.ip).sort()).toEqual(list.map((b) => b.ip).sort());
-    expect(net.canConnect(CLIENT_V4, PORT)).toBe(false);
-    expect(net.canConnect(CLIENT_V6, PORT)).toBe(false);
-    await waitFor('others connect', () => net.canConnect(OTHER_V4, PORT));
+    expect(fw.net.canConnect(CLIENT_V4, PORT)).toBe(false);
+    expect(fw.net.canConnect(CLIENT_V6, PORT)).toBe(false);
+    await waitFor('others connect', () => fw.net.canConnect(OTHER_V4, PORT));
   }
 
   it('nftables: `nft flush ruleset`, then a flushed chain', async () => {
-    const backend = await nsBackend(net, { backend: 'nftables', ports: [PORT], docker: true });
+    const backend = await nsBackend(fw.net, { backend: 'nftables', ports: [PORT], docker: true });
     const list = bans();
     await backend.apply({ add: list, remove: [] });
     expect((await backend.check()).intact).toBe(true);
 
-    net.inServer(['nft', 'flush', 'ruleset']);
+    fw.net.inServer(['nft', 'flush', 'ruleset']);
     // meanwhile a batch fails as worth retrying (the table comes back), not as a poison event
     const err = await backend.apply({ add: [{ ip: '203.0.113.9', jail: 'j', until: -1 }], remove: [] }).then(() => null, (e: unknown) => e);
     expect(err).toBeInstanceOf(FirewallError);
     expect((err as FirewallError).transient).toBe(true);
     await expectRestored(backend, list);
 
-    net.inServer(['nft', 'flush', 'chain', 'inet', 'portcullis', 'input']);
+    fw.net.inServer(['nft', 'flush', 'chain', 'inet', 'portcullis', 'input']);
     await expectRestored(backend, list);
-    net.inServer(['nft', 'delete', 'table', 'inet', 'portcullis']);
+    fw.net.inServer(['nft', 'delete', 'table', 'inet', 'portcullis']);
   });
 
   it('ufw: its kernel chains flushed while user.rules is intact, then the whole ruleset flushed', async () => {
-    net.enableUfw(PORT);
+    fw.net.enableUfw(PORT);
     try {
-      const backend = await nsBackend(net, { backend: 'ufw', ports: [PORT] });
+      const backend = await nsBackend(fw.net, { backend: 'ufw', ports: [PORT] });
       const list = bans();
       await backend.apply({ add: list, remove: [] });
       expect((await backend.check()).intact).toBe(true);
-      expect(net.canConnect(CLIENT_V4, PORT)).toBe(false);
+      expect(fw.net.canConnect(CLIENT_V4, PORT)).toBe(false);
 
-      net.inServer(['iptables', '-F', 'ufw-user-input']);
-      net.inServer(['ip6tables', '-F', 'ufw6-user-input']);
+      fw.net.inServer(['iptables', '-F', 'ufw-user-input']);
+      fw.net.inServer(['ip6tables', '-F', 'ufw6-user-input']);
       await expectRestored(backend, list);
 
-      net.inServer(['nft', 'flush', 'ruleset']);
+      fw.net.inServer(['nft', 'flush', 'ruleset']);
       await expectRestored(backend, list);
 
       // a kernel rule user.rules no longer holds (e.g. a crash between the two writes of a lift)
-      net.inServer(['iptables', '-I', 'ufw-user-input', '-s', '203.0.113.77', '-j', 'DROP']);
+      fw.net.inServer(['iptables', '-I', 'ufw-user-input', '-s', '203.0.113.77', '-j', 'DROP']);
       expect((await backend.check()).intact).toBe(false);
       await backend.restore!(ownedOf(list));
       expect((await backend.check()).intact).toBe(true);
-      expect(net.inServer(['iptables', '-S', 'ufw-user-input'])).not.toContain('203.0.113.77');
+      expect(fw.net.inServer(['iptables', '-S', 'ufw-user-input'])).not.toContain('203.0.113.77');
     } finally {
-      net.inServer(['ufw', '--force', 'reset']);
+      fw.net.inServer(['ufw', '--force', 'reset']);
     }
   });
 });

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PortcullisConfig } from '@portcullis/core';
 import { CommandNotFoundError, DryRunBackend, NftablesBackend, UfwBackend, type FirewallBatch, type Runner, type Sidecar, type SidecarOptions } from '@portcullis/sidecar';
-import { redisServerAvailable } from '../../../test/helpers/redis-server.js';
-import { getJson, redisSidecarSuite, store, testConfig, waitFor } from './harness.js';
+import { redisServerAvailable, waitFor } from '@portcullis/testkit';
+import { getJson, redisSidecarSuite, store, testConfig } from './harness.js';
 
 const skip = redisServerAvailable() ? null : 'needs redis-server (apt-get install redis-server)';
 if (skip) console.warn(`[skipped] sidecar Redis tests: ${skip}`);

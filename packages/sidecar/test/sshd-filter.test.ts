@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseSshdLine } from '@portcullis/sidecar';
+import { parseSshdLine } from '../src/logs/sshd-filter.js';
 
 const ipOf = (line: string) => {
   const e = parseSshdLine(line);

@@ -1,11 +1,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisServer } from '../../../test/helpers/redis-server.js';
-import { OTHER_V4, OTHER_V6, TestNet, firewallSkipReason, hasCommand } from '../../../test/helpers/netns.js';
-import { TestSshd } from '../../../test/helpers/sshd.js';
+import { firewallSkipReason, hasCommand, OTHER_V4, OTHER_V6, RedisServer, TestNet, TestSshd, waitFor } from '@portcullis/testkit';
 import type { Sidecar } from '@portcullis/sidecar';
-import { nsSidecar, store, testConfig, waitFor } from './harness.js';
+import { store, testConfig } from './harness.js';
+import { nsSidecar } from '@portcullis/testkit/fixtures';
 
 const skip = firewallSkipReason('nft', 'ss') ?? (['sshd', 'ssh', 'sshpass', 'ssh-keygen'].find((c) => !hasCommand(c))
   ? 'needs openssh-server, openssh-client and sshpass (apt-get install openssh-server sshpass)' : null);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { startSidecar, type Sidecar } from '@portcullis/sidecar';
-import { useTopologies } from '../../../test/helpers/redis-topologies.js';
-import { getJson, quiet, store, testConfig, waitFor } from './harness.js';
+import { useTopologies } from '@portcullis/testkit/fixtures';
+import { getJson, quiet, store, testConfig } from './harness.js';
+import { waitFor } from '@portcullis/testkit';
 
 const sets = useTopologies();
 

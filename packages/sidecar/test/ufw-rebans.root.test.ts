@@ -1,12 +1,11 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RedisServer } from '../../../test/helpers/redis-server.js';
-import { CLIENT_V4, SERVER_V4, TestNet, firewallSkipReason } from '../../../test/helpers/netns.js';
-import { parseUfwUserRules, type Sidecar } from '@portcullis/sidecar';
-import { nsBackend } from './ns-backend.js';
-import { nsSidecar, store, testConfig, waitFor } from './harness.js';
+import { CLIENT_V4, firewallSkipReason, SERVER_V4, waitFor } from '@portcullis/testkit';
+import { nsBackend, useTestNet } from '@portcullis/testkit/fixtures';
+import { parseUfwUserRules } from '../src/backends/ufw.js';
+import { store, testConfig } from './harness.js';
 
 const skip = firewallSkipReason('ufw', 'iptables', 'ip6tables');
 if (skip) console.warn(`[skipped] ufw re-ban and batched lift tests: ${skip}`);
@@ -14,42 +13,24 @@ if (skip) console.warn(`[skipped] ufw re-ban and batched lift tests: ${skip}`);
 const PORT = 8080;
 
 describe.runIf(skip === null)('ufw: a re-ban never opens a gap; bans ending together are lifted together', () => {
-  let redis: RedisServer;
-  let net: TestNet;
-  let sidecar: Sidecar | undefined;
-
-  beforeAll(async () => {
-    redis = await RedisServer.start();
-    net = TestNet.create();
-    net.enableUfw(PORT);
-    net.startServer(PORT);
-    await waitFor('echo server', () => net.canConnect(CLIENT_V4, PORT));
-  });
-  afterEach(async () => {
-    await sidecar?.stop();
-    sidecar = undefined;
-  });
-  afterAll(async () => {
-    net?.destroy();
-    await redis?.stop();
-  });
+  const fw = useTestNet({ port: PORT, redis: true, ufw: true });
 
   const ourRules = () => [
-    ...parseUfwUserRules(readFileSync(join(net.etcUfw, 'user.rules'), 'utf8')),
-    ...parseUfwUserRules(readFileSync(join(net.etcUfw, 'user6.rules'), 'utf8')),
+    ...parseUfwUserRules(readFileSync(join(fw.net.etcUfw, 'user.rules'), 'utf8')),
+    ...parseUfwUserRules(readFileSync(join(fw.net.etcUfw, 'user6.rules'), 'utf8')),
   ];
-  const kernel = () => net.inServer(['iptables', '-S', 'ufw-user-input']) + net.inServer(['ip6tables', '-S', 'ufw6-user-input']);
+  const kernel = () => fw.net.inServer(['iptables', '-S', 'ufw-user-input']) + fw.net.inServer(['ip6tables', '-S', 'ufw6-user-input']);
 
   it('re-banning (a longer until, another jail) keeps the rule in the kernel throughout: no probe gets through', async () => {
-    const backend = await nsBackend(net, { backend: 'ufw', ports: [PORT] });
+    const backend = await nsBackend(fw.net, { backend: 'ufw', ports: [PORT] });
     await backend.apply({ add: [{ ip: CLIENT_V4, jail: 'django-login', until: Date.now() + 60_000 }], remove: [] });
-    expect(net.canConnect(CLIENT_V4, PORT)).toBe(false);
+    expect(fw.net.canConnect(CLIENT_V4, PORT)).toBe(false);
     // a new connection attempt from the banned address every 20 ms, each given 300 ms
     const code = `const net=require('net');let open=0;const t=setInterval(()=>{const s=net.connect({host:'${SERVER_V4}',port:${PORT},localAddress:'${CLIENT_V4}'});` +
       `s.setTimeout(300,()=>s.destroy());s.on('connect',()=>{open++;s.destroy()});s.on('error',()=>{})},20);` +
       `process.stdin.on('data',()=>{clearInterval(t);setTimeout(()=>{console.log('open='+open);process.exit(0)},400)});console.log('probing');`;
-    const prober = spawn('ip', ['netns', 'exec', net.client, process.execPath, '-e', code], { stdio: ['pipe', 'pipe', 'inherit'] });
-    net.track(prober);
+    const prober = spawn('ip', ['netns', 'exec', fw.net.client, process.execPath, '-e', code], { stdio: ['pipe', 'pipe', 'inherit'] });
+    fw.net.track(prober);
     let out = '';
     prober.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     await waitFor('prober running', () => out.includes('probing'));
@@ -66,12 +47,12 @@ describe.runIf(skip === null)('ufw: a re-ban never opens a gap; bans ending toge
     expect(mine[0]).toMatchObject({ jail: 'recidive', until: last });
     expect(kernel().split('\n').filter((l) => l.includes(`-s ${CLIENT_V4}/32`))).toHaveLength(1);
     await backend.apply({ add: [], remove: [{ ip: CLIENT_V4, jail: '', until: 0 }] });
-    await waitFor('lifted', () => net.canConnect(CLIENT_V4, PORT));
+    await waitFor('lifted', () => fw.net.canConnect(CLIENT_V4, PORT));
   });
 
   it('20 bans (IPv4 and IPv6) ending at the same moment are all lifted by the sidecar, from the files and the kernel', async () => {
-    const config = testConfig(redis.url, { firewall: { backend: 'ufw', ports: [PORT] } });
-    sidecar = await nsSidecar(net, config, { hostId: 'ufw-lift' });
+    const config = testConfig(fw.redis.url, { firewall: { backend: 'ufw', ports: [PORT] } });
+    await fw.sidecar(config, { hostId: 'ufw-lift' });
     const s = await store(config);
     const ips = [...Array.from({ length: 10 }, (_, i) => `198.51.100.${i + 1}`), ...Array.from({ length: 10 }, (_, i) => `2001:db8:99::${i + 1}`)];
     for (const ip of ips) await s.ban(ip, { duration: 60_000 });

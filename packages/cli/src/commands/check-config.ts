@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ConfigError, describeRedis, formatDuration, resolveJail } from '@portcullis/core';
 import type { Io } from '../io.js';
-import { resolveConfig } from '../config.js';
+import { type LoadedConfig, resolveConfig } from '../config.js';
 import { CliError, ReportedError } from '../errors.js';
 import { describeRule } from '../format/rule.js';
 import { table } from '../format/table.js';
@@ -16,12 +16,12 @@ export function registerCheckConfig(program: Command, io: Io): void {
     .option('--json', 'machine-readable output')
     .action(async (file: string | undefined, opts: { json?: boolean }, cmd: Command) => {
       const global = globalOptions(cmd);
-      let loaded;
+      let loaded: LoadedConfig;
       try {
         loaded = await resolveConfig(io, { ...global, config: file ?? global.config });
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err;
-        const where = err.source ?? loaded?.source ?? file ?? global.config ?? null;
+        const where = err.source ?? file ?? global.config ?? null;
         // --json: the document alone, the problems inside it; else one self-contained line per problem, so each can be grepped
         if (opts.json) io.stdout.write(json({ ok: false, file: where, issues: err.issues }));
         else for (const i of err.issues) io.stderr.write(`portcullis: error: ${where ? `${where}: ` : ''}${i.path || '(file)'}: ${i.message}\n`);

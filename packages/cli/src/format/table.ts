@@ -11,5 +11,5 @@ export function table(headers: string[], rows: Array<Array<string | number>>): s
       .map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
       .join('  ')
       .trimEnd();
-  return [line(headers), ...cells.map(line)].join('\n') + '\n';
+  return `${[line(headers), ...cells.map(line)].join('\n')}\n`;
 }

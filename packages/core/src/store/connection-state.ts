@@ -23,8 +23,10 @@ export class ConnectionState {
       void verify().then(
         (problem) => {
           if (redis.status !== 'ready') return;
-          if (problem) this.set('down', (this.lastError = problem));
-          else this.set('up');
+          if (problem) {
+            this.lastError = problem;
+            this.set('down', problem);
+          } else this.set('up');
         },
         () => this.set('up'),
       );

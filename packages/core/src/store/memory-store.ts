@@ -372,13 +372,19 @@ export class MemoryBanStore implements BanStore {
 
   private windowsOf(jail: string): Map<string, Window> {
     let m = this.windows.get(jail);
-    if (!m) this.windows.set(jail, (m = new Map()));
+    if (!m) {
+      m = new Map();
+      this.windows.set(jail, m);
+    }
     return m;
   }
 
   private statsOf(jail: string): { failed: number; banned: number } {
     let s = this.stats.get(jail);
-    if (!s) this.stats.set(jail, (s = { failed: 0, banned: 0 }));
+    if (!s) {
+      s = { failed: 0, banned: 0 };
+      this.stats.set(jail, s);
+    }
     return s;
   }
 

@@ -197,7 +197,8 @@ export class RedisBanStore implements BanStore {
     let ladder = this.ladders.get(jail);
     if (!ladder) {
       const lengths = banLadder(jail.bantime, this.config.increment);
-      this.ladders.set(jail, (ladder = { lengths, text: lengths.join(' ') }));
+      ladder = { lengths, text: lengths.join(' ') };
+      this.ladders.set(jail, ladder);
     }
     const jitter = banJitter(this.config.increment, this.random);
     return jitter === 0 ? ladder.text : ladder.lengths.map((ms) => withJitter(ms, jitter)).join(' ');
@@ -223,7 +224,8 @@ export class RedisBanStore implements BanStore {
   }
 
   private nextToken(): string {
-    return `${this.tokenBase}${(this.token = (this.token + 1) % 0x7fffffff)}`;
+    this.token = (this.token + 1) % 0x7fffffff;
+    return `${this.tokenBase}${this.token}`;
   }
 
   async ban(rawIp: string, opts: BanOptions = {}): Promise<BanRecord> {
@@ -255,7 +257,7 @@ export class RedisBanStore implements BanStore {
         keys.length, ...keys,
         now, duration, jail, reason, by, this.config.streamMaxLen, this.notices, this.config.increment.memory, ...ips,
       );
-      ips.forEach((ip, j) => out.push({ ip, jail, reason, at: now, until: Number(until), count: counts[j] ?? 1, by }));
+      for (const [j, ip] of ips.entries()) out.push({ ip, jail, reason, at: now, until: Number(until), count: counts[j] ?? 1, by });
     }
     return out;
   }

@@ -7,9 +7,15 @@ const slotOfKey = new WeakMap<Cluster, Map<string, number>>();
 /** The slot of a key (CLUSTER KEYSLOT, asked once per key and cluster). */
 async function keySlot(cluster: Cluster, key: string): Promise<number> {
   let known = slotOfKey.get(cluster);
-  if (!known) slotOfKey.set(cluster, (known = new Map()));
+  if (!known) {
+    known = new Map();
+    slotOfKey.set(cluster, known);
+  }
   let slot = known.get(key);
-  if (slot === undefined) known.set(key, (slot = Number(await cluster.cluster('KEYSLOT', key))));
+  if (slot === undefined) {
+    slot = Number(await cluster.cluster('KEYSLOT', key));
+    known.set(key, slot);
+  }
   return slot;
 }
 

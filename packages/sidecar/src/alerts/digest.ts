@@ -45,7 +45,8 @@ export class DigestPolicy {
       this.singles++;
       return 'single';
     }
-    const d = (this.pending ??= { from: now, to: now, total: 0, byJail: {}, listed: [], ids: [] });
+    this.pending ??= { from: now, to: now, total: 0, byJail: {}, listed: [], ids: [] };
+    const d = this.pending;
     d.to = now;
     d.total++;
     d.byJail[ban.jail] = (d.byJail[ban.jail] ?? 0) + 1;

@@ -388,14 +388,21 @@ function elemText(val: unknown, set: string): string | null {
   return null;
 }
 
+/** The objects of `nft -j list table` read here (nft leaves out what is empty); their contents are checked as they are read. */
+interface NftJsonObject {
+  set?: { name?: unknown; elem?: unknown[] };
+  chain?: { name?: unknown; hook?: unknown };
+  rule?: { chain?: unknown; expr?: unknown };
+}
+
 /** Parses `nft -j list table inet <t>`: sets with their elements and remaining time, chains with their rules. */
 export function parseNftTableJson(json: string): NftTable {
-  const data = JSON.parse(json) as { nftables?: Array<Record<string, any>> };
+  const data = JSON.parse(json) as { nftables?: NftJsonObject[] };
   const table: NftTable = { sets: new Map(), chains: new Map() };
   for (const item of data.nftables ?? []) {
     if (item.set) {
       const elems: NftElement[] = [];
-      for (const raw of (item.set.elem ?? []) as unknown[]) {
+      for (const raw of item.set.elem ?? []) {
         let val: unknown = raw;
         let expires: number | undefined;
         if (raw && typeof raw === 'object' && 'elem' in raw) {

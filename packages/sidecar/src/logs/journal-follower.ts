@@ -109,7 +109,9 @@ export class JournalFollower {
       last = entry.cursor;
       if (++unsaved >= SAVE_EVERY) chain = chain.then(flush);
       if (idle) clearTimeout(idle);
-      idle = setTimeout(() => void (chain = chain.then(flush)), 20);
+      idle = setTimeout(() => {
+        chain = chain.then(flush);
+      }, 20);
     }
     if (idle) clearTimeout(idle);
     chain = chain.then(flush);

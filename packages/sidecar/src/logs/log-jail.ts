@@ -107,7 +107,10 @@ export class LogJail {
 
   private openSession(ip: string, port: number, since: number): void {
     let ports = this.sessions.get(ip);
-    if (!ports) this.sessions.set(ip, (ports = new Map()));
+    if (!ports) {
+      ports = new Map();
+      this.sessions.set(ip, ports);
+    }
     ports.set(port, since);
     this.sessionsChanged = true;
   }

@@ -2,7 +2,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
+import type { Runner } from '@portcullis/sidecar';
+import { netnsArgv, netnsRunner } from './netns-runner.js';
 
 /**
  * Network namespaces for firewall tests: a "server" namespace (where the
@@ -59,7 +62,12 @@ export const OTHER_V6 = '2001:db8:5c::3';
 export const BRIDGE_V4 = '203.0.113.1';
 export const CONTAINER_V4 = '203.0.113.2';
 
-const MOUNT_SH = 'mount --bind "$1" /etc/ufw && mount --bind "$2" /lib/ufw && shift 2 && exec "$@"';
+/**
+ * A plain-Node HTTP client for the client namespace: runs one scenario
+ * (`apiLogin`, `adminLogin`, `customLogin`, or a GET) from a chosen source
+ * address and prints the answers as JSON. Run it with `net.inClient`.
+ */
+export const NETNS_CLIENT_SCRIPT = fileURLToPath(new URL('../scripts/netns-client.mjs', import.meta.url));
 
 export class TestNet {
   readonly id = `${process.pid.toString(36)}${randomBytes(2).toString('hex')}`;
@@ -152,7 +160,12 @@ export class TestNet {
 
   /** argv that runs `cmd` in the server namespace with the private ufw files */
   serverArgv(cmd: string[]): string[] {
-    return ['ip', 'netns', 'exec', this.server, 'unshare', '-m', 'sh', '-c', MOUNT_SH, 'sh', this.etcUfw, this.libUfw, ...cmd];
+    return netnsArgv(this.server, this, cmd);
+  }
+
+  /** a sidecar `Runner` acting on the server namespace (private ufw files) */
+  runner(): Runner {
+    return netnsRunner(this.server, this);
   }
 
   /** runs a command in the server namespace (private ufw files); throws on failure */
@@ -188,9 +201,10 @@ export class TestNet {
 
   /**
    * A long-lived connection from `from`: resolves `connected`, and `closed`
-   * when the server side ends it. Sends a byte every 200 ms.
+   * when the server side ends it (`isClosed()` says whether it did yet).
+   * Sends a byte every 200 ms.
    */
-  holdConnection(from: string, port: number): { connected: Promise<void>; closed: Promise<void>; child: ChildProcess } {
+  holdConnection(from: string, port: number): { connected: Promise<void>; closed: Promise<void>; isClosed: () => boolean; child: ChildProcess } {
     const to = from.includes(':') ? SERVER_V6 : SERVER_V4;
     const code = `const s=require('net').connect({host:${JSON.stringify(to)},port:${port},localAddress:${JSON.stringify(from)}});` +
       `s.on('connect',()=>{console.log('connected');setInterval(()=>s.write('x'),200)});` +
@@ -209,7 +223,10 @@ export class TestNet {
         });
         child.on('exit', () => resolve());
       });
-    return { connected: seen('connected'), closed: seen('closed'), child };
+    const closed = seen('closed');
+    let ended = false;
+    void closed.then(() => (ended = true));
+    return { connected: seen('connected'), closed, isClosed: () => ended, child };
   }
 
   track(child: ChildProcess): void {

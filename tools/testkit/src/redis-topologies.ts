@@ -3,27 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { afterAll, beforeAll } from 'vitest';
 import { Redis } from 'ioredis';
-import { freePort, redisServerAvailable } from './redis-server.js';
-
-export { redisServerAvailable };
-
-/** poll `check` until it returns a value (not undefined/false) or the deadline passes */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { freePort } from './free-port.js';
+import { redisAnswers, redisServerAvailable } from './redis-server.js';
+import { waitFor } from './wait-for.js';
 
 /** a CLUSTER SLOTS row: first slot, last slot, master, replicas… */
 type SlotRange = [number, number, ...Array<[string, number, ...unknown[]]>];
@@ -57,7 +40,7 @@ class Node {
     if (this.child) return;
     this.child = spawn('redis-server', this.args(!this.started), { stdio: 'ignore' });
     this.started = true;
-    await waitFor(`redis-server on port ${this.port}`, () => ping(this.port), 10_000);
+    await waitFor(`redis-server on port ${this.port}`, () => redisAnswers(this.port), 10_000);
   }
 
   /** SIGKILL by PID, as a crash would */
@@ -69,19 +52,6 @@ class Node {
       child.once('exit', () => resolve());
       process.kill(child.pid!, 'SIGKILL');
     });
-  }
-}
-
-async function ping(port: number): Promise<boolean> {
-  const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-  probe.on('error', () => {});
-  try {
-    await probe.connect();
-    return (await probe.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    probe.disconnect();
   }
 }
 
@@ -99,6 +69,17 @@ async function onNode<T>(port: number, fn: (c: Redis) => Promise<T>): Promise<T>
   } finally {
     c.disconnect();
   }
+}
+
+/** runs `start`; a set that fails to start is stopped (its processes killed) before the error goes on */
+async function startedOrStopped<T extends { stop(): Promise<void> }>(set: T, start: () => Promise<void>): Promise<T> {
+  try {
+    await start();
+  } catch (err) {
+    await set.stop();
+    throw err;
+  }
+  return set;
 }
 
 const COMMON = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'];
@@ -128,15 +109,11 @@ export class RedisClusterSet {
         ]),
       );
     }
-    try {
+    return startedOrStopped(set, async () => {
       await Promise.all(set.nodes.map((n) => n.start()));
       await execa('redis-cli', ['--cluster', 'create', ...set.nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '1', '--cluster-yes']);
       await set.waitHealthy();
-    } catch (err) {
-      await set.stop();
-      throw err;
-    }
-    return set;
+    });
   }
 
   /** startup nodes for a redis+cluster:// URL */
@@ -203,7 +180,7 @@ export class RedisClusterSet {
   /** a manual, coordinated failover: the replica `port` takes over its master's slots */
   async failover(replicaPort: number): Promise<void> {
     await onNode(replicaPort, (c) => c.cluster('FAILOVER'));
-    await waitFor(`node ${replicaPort} to become master`, async () => (await onNode(replicaPort, (c) => c.role()))[0] === 'master');
+    await waitFor(`node ${replicaPort} to become master`, async () => (await onNode(replicaPort, (c) => c.role()))[0] === 'master', 30_000);
     await this.waitHealthy();
   }
 
@@ -245,7 +222,7 @@ export class RedisSentinelSet {
       // replica at first; a restart comes back bare (an empty node) and the sentinels give it its role
       new Node(replicaPort, (first) => [...base(replicaPort), ...(first ? ['--replicaof', '127.0.0.1', String(masterPort)] : [])]),
     ];
-    try {
+    return startedOrStopped(set, async () => {
       await Promise.all(set.data.map((n) => n.start()));
       for (let i = 0; i < 3; i++) {
         const port = await clusterPort(taken);
@@ -269,11 +246,7 @@ export class RedisSentinelSet {
         await node.start();
       }
       await set.waitStable();
-    } catch (err) {
-      await set.stop();
-      throw err;
-    }
-    return set;
+    });
   }
 
   get url(): string {
@@ -317,7 +290,7 @@ export class RedisSentinelSet {
       const port = await this.masterPort();
       if (port === old) return false;
       return (await onNode(port, (c) => c.role()))[0] === 'master' ? port : false;
-    });
+    }, 30_000);
     return { old, now };
   }
 
@@ -334,20 +307,4 @@ export class RedisSentinelSet {
     for (const n of [...this.sentinels, ...this.data]) await n.kill();
     rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-/**
- * A Cluster and a Sentinel set for one test file: started side by side
- * before its tests, always stopped after them. Read the fields inside tests.
- */
-export function useTopologies(): { cluster: RedisClusterSet; sentinel: RedisSentinelSet } {
-  const sets = {} as { cluster: RedisClusterSet; sentinel: RedisSentinelSet };
-  beforeAll(async () => {
-    [sets.cluster, sets.sentinel] = await Promise.all([RedisClusterSet.start(), RedisSentinelSet.start()]);
-  }, 120_000);
-  afterAll(async () => {
-    await sets.cluster?.stop();
-    await sets.sentinel?.stop();
-  });
-  return sets;
 }

@@ -3,12 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './redis-server.js';
+import { freePort } from './free-port.js';
 
 // Debian's interpreter (the `python3` on PATH may be another one without Django);
 // DJANGO_PYTHON points at another, e.g. a venv with Django 5, to try that version
 export const DJANGO_PYTHON = process.env.DJANGO_PYTHON || '/usr/bin/python3';
-const exampleDir = fileURLToPath(new URL('../../examples/django/', import.meta.url));
+const exampleDir = fileURLToPath(new URL('../../../examples/django/', import.meta.url));
 const probe = spawnSync(DJANGO_PYTHON, ['-c', 'import django; print(django.get_version())'], { encoding: 'utf8' });
 /** the Django version at hand, or null when DJANGO_PYTHON cannot import django */
 export const djangoVersion = probe.status === 0 ? probe.stdout.trim() : null;

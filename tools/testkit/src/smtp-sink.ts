@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { freePort } from './redis-server.js';
+import { freePort } from './free-port.js';
 
 export interface SunkMail {
   headers: Record<string, string>;
