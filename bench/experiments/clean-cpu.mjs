@@ -36,7 +36,15 @@ function load(url, seconds, nextIp) {
     autocannon(
       {
         url, connections: 16, overallRate: Number(rateArg), duration: seconds, ...base,
-        requests: [{ ...base, setupRequest: (req) => ((req.headers['x-forwarded-for'] = nextIp()), req) }],
+        requests: [
+          {
+            ...base,
+            setupRequest(req) {
+              req.headers['x-forwarded-for'] = nextIp();
+              return req;
+            },
+          },
+        ],
       },
       (err, r) => (err ? reject(err) : resolve(r)),
     );
@@ -62,7 +70,8 @@ const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2
 console.log(`${rounds} rounds × ${secsArg} s, ${rateArg} req/s each, load average ${loads.map((l) => l.toFixed(1)).join(' ')}`);
 for (const n of names) {
   const d = per[n].map((x, i) => x - per.without[i]);
-  console.log(`${n.padEnd(8)} ${med(per[n]).toFixed(0).padStart(4)} µs/request` + (n === 'without' ? '' : `, minus without: median ${med(d).toFixed(1)} µs (rounds ${d.map((x) => x.toFixed(0)).join(' ')})`));
+  const versus = n === 'without' ? '' : `, minus without: median ${med(d).toFixed(1)} µs (rounds ${d.map((x) => x.toFixed(0)).join(' ')})`;
+  console.log(`${n.padEnd(8)} ${med(per[n]).toFixed(0).padStart(4)} µs/request${versus}`);
 }
 if (other) {
   const d = per.with.map((x, i) => x - per.other[i]);

@@ -46,8 +46,10 @@ async function icEvents(mode) {
     let best = -1;
     while (lo <= hi) {
       const m = (lo + hi) >> 1;
-      if (codes[m][0] <= pc) (best = m), (lo = m + 1);
-      else hi = m - 1;
+      if (codes[m][0] <= pc) {
+        best = m;
+        lo = m + 1;
+      } else hi = m - 1;
     }
     return best >= 0 && pc < codes[best][0] + codes[best][1] ? codes[best][2] : '?';
   };

@@ -279,9 +279,9 @@ export class RequestGuard {
       return;
     }
     void this.admit(candidates, client).then((held) => {
-      const { blockStatus, blockBody } = this.d.config.gateway;
+      const { blockStatus: status, blockBody: body } = this.d.config.gateway;
       if (held === 'over') this.refuse(outcome, { status: 429, body: OVER_BUDGET, until: Date.now() + 1000, reason: 'over_budget' });
-      else if (!Array.isArray(held)) this.refuse(outcome, { status: blockStatus, body: blockBody, until: held.bannedUntil, reason: 'banned', client });
+      else if (!Array.isArray(held)) this.refuse(outcome, { status, body, until: held.bannedUntil, reason: 'banned', client });
       else outcome.proceed(client, path, held);
     });
   }

@@ -32,8 +32,8 @@ export function watchResponseHead(res: ServerResponse, watcher: HeadWatcher): vo
     return;
   }
   const prev = res.writeHead as WriteHead;
-  res.writeHead = function writeHead(this: ServerResponse): ServerResponse {
-    return headThenWrite(this, watcher, prev, arguments);
+  res.writeHead = function writeHead(this: ServerResponse, ...args: unknown[]): ServerResponse {
+    return headThenWrite(this, watcher, prev, args);
   } as ServerResponse['writeHead'];
 }
 
@@ -46,11 +46,11 @@ export function watchResponseHead(res: ServerResponse, watcher: HeadWatcher): vo
 export function watchHeads(): void {
   if (prototypeWriteHead !== null) return;
   const original = ServerResponse.prototype.writeHead as WriteHead;
-  prototypeWriteHead = function writeHead(this: ServerResponse): ServerResponse {
+  prototypeWriteHead = function writeHead(this: ServerResponse, ...args: unknown[]): ServerResponse {
     const watcher = watchers.get(this);
-    if (watcher === undefined) return original.apply(this, arguments as unknown as unknown[]);
+    if (watcher === undefined) return original.apply(this, args);
     watchers.delete(this);
-    return headThenWrite(this, watcher, original, arguments);
+    return headThenWrite(this, watcher, original, args);
   };
   ServerResponse.prototype.writeHead = prototypeWriteHead as ServerResponse['writeHead'];
 }
@@ -62,7 +62,7 @@ export function watchHeads(): void {
  * which first moves those headers onto the response so the watcher sees
  * them (and can remove them).
  */
-function headThenWrite(res: ServerResponse, watcher: HeadWatcher, prev: WriteHead, args: IArguments): ServerResponse {
+function headThenWrite(res: ServerResponse, watcher: HeadWatcher, prev: WriteHead, args: unknown[]): ServerResponse {
   const statusCode: unknown = args[0];
   if (args.length === 1 && typeof statusCode === 'number') {
     res.statusCode = statusCode;
@@ -74,5 +74,5 @@ function headThenWrite(res: ServerResponse, watcher: HeadWatcher, prev: WriteHea
   onHeaders(shim, function onResponseHeaders(this: ServerResponse) {
     watcher.head(this);
   });
-  return (shim.writeHead as WriteHead).apply(res, args as unknown as unknown[]);
+  return (shim.writeHead as WriteHead).apply(res, args);
 }

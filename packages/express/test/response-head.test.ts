@@ -7,7 +7,7 @@ import onHeaders from 'on-headers';
 import { pino } from 'pino';
 import { MemoryBanStore, parseConfig } from '@portcullis/core';
 import { portcullis, type PortcullisMiddleware } from '@portcullis/express';
-import { send } from '../../../test/helpers/gateway.js';
+import { send } from '@portcullis/testkit/fixtures';
 
 // the response head is watched from ServerResponse.prototype (response-head.ts); these check that
 // every way an app writes a head is still seen, and its X-Portcullis-Failure taken off and counted
@@ -40,7 +40,12 @@ async function app(version: 4 | 5, answer: Handler, before: Handler[] = []): Pro
   const guard = portcullis(config, { logger: pino({ level: 'silent' }), store: new MemoryBanStore({ config }) });
   await guard.ready();
   const a = (version === 4 ? express4 : express5)() as express5.Express;
-  for (const b of before) a.use((req, res, next) => (b(req, res), next()));
+  for (const b of before) {
+    a.use((req, res, next) => {
+      b(req, res);
+      next();
+    });
+  }
   a.use(guard as unknown as express5.RequestHandler);
   a.use((req, res) => answer(req, res));
   const url = await listen(a as unknown as Handler);
