@@ -36,8 +36,8 @@ export function createGatewayApp(guard: PortcullisMiddleware, djangoUrl: string,
       else res.status(404).end();
     });
   }
-  // (the bench's pass-through guard has no config)
-  app.use(requestLogger(logger, guard.config));
+  // (the bench's pass-through guard has no clientIp: its log shows the socket peer)
+  app.use(requestLogger(logger, guard.clientIp));
   app.use(guard);
   app.use(
     createProxyMiddleware({

@@ -1,20 +1,21 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { pinoHttp, type HttpLogger } from 'pino-http';
-import { IpSet, type PortcullisConfig } from '@portcullis/core';
-import { ClientIpResolver } from '@portcullis/express';
+import { normalizeHostAddress } from '@portcullis/core';
+
+/** Who the client of a request is (the guard's `clientIp`). */
+export type ClientOf = (req: IncomingMessage) => string | null;
+
+// without a guard to ask: the socket peer
+const peerOf: ClientOf = (req) => normalizeHostAddress(req.socket.remoteAddress);
 
 /**
  * One short line per request: method, url, status, response time and the
- * client address as the guard sees it (trustProxy applied). No headers: they
- * were ~700 bytes a line, and they carry cookies and tokens.
+ * client address as the guard sees it (`guard.clientIp`: trustProxy
+ * applied, the forwarding header read once for the log and the guard). No
+ * headers: they were ~700 bytes a line, and they carry cookies and tokens.
  */
-export function requestLogger(
-  logger: Logger,
-  who: Pick<PortcullisConfig, 'trustProxy' | 'clientHeader'> = { trustProxy: [], clientHeader: 'x-forwarded-for' },
-): HttpLogger<IncomingMessage, ServerResponse> {
-  // the guard warns about forwarding headers once; this copy stays quiet
-  const clients = new ClientIpResolver(new IpSet(who.trustProxy), pino({ level: 'silent' }), who.clientHeader);
+export function requestLogger(logger: Logger, clientOf: ClientOf = peerOf): HttpLogger<IncomingMessage, ServerResponse> {
   return pinoHttp({
     logger,
     genReqId: () => '',
@@ -22,7 +23,7 @@ export function requestLogger(
       req: (req: { method?: string; url?: string }) => ({ method: req.method, url: req.url }),
       res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
     },
-    customProps: (req) => ({ client: clients.resolve(req) }),
+    customProps: (req) => ({ client: clientOf(req) }),
     customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
   });
 }

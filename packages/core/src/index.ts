@@ -40,7 +40,7 @@ export { decodeFailureDetail, type FailureDetail } from './failure-detail.js';
 
 // addresses and paths: strict, so a malformed one never reaches a key or a firewall command
 export { normalizeIp, normalizeHostAddress, normalizeCidr, parseCidr, clientPrefix, IpSet, LOOPBACK, type Cidr } from './ip.js';
-export { normalizePath, canonicalTarget, type CanonicalTarget } from './path.js';
+export { normalizePath, canonicalTarget, plainTargetPath, type CanonicalTarget } from './path.js';
 export { Protection } from './protection.js';
 
 // the Redis key schema (a public contract) and the ban event stream

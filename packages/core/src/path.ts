@@ -51,6 +51,23 @@ const UNSAFE_DECODED = /[\u0000-\u001f\u007f\\]/;
  * ("%6C"), exactly as Django sees it.
  */
 export function canonicalTarget(raw: string): CanonicalTarget | null {
+  const plain = plainTargetPath(raw);
+  if (plain !== null) return { url: raw, path: plain };
+  return canonicalise(raw, true);
+}
+
+/**
+ * canonicalTarget the long way every time: every path decoded, its slashes
+ * and dot segments resolved and re-encoded, even one that is already
+ * canonical (which canonicalTarget forwards as sent: its url may differ in
+ * escapes, never in the path Django resolves). The reference its shortcuts
+ * are tested against.
+ */
+export function canonicalTargetInFull(raw: string): CanonicalTarget | null {
+  return canonicalise(raw, false);
+}
+
+function canonicalise(raw: string, shortcut: boolean): CanonicalTarget | null {
   let target = raw;
   if (target.charCodeAt(0) !== 47) {
     if (target === '*') return { url: target, path: target };
@@ -63,7 +80,8 @@ export function canonicalTarget(raw: string): CanonicalTarget | null {
   const q = target.indexOf('?');
   const path = q === -1 ? target : target.slice(0, q);
   const query = q === -1 ? '' : target.slice(q);
-  if (isPlainPath(path)) return { url: target, path };
+  // the path of an absolute-form target may be canonical already, too
+  if (shortcut && plainPathEnd(path) === path.length) return { url: target, path };
   if (path.includes('\\')) return null;
   let decoded: string;
   try {
@@ -77,17 +95,37 @@ export function canonicalTarget(raw: string): CanonicalTarget | null {
   return { url: encoded + query, path: canonical };
 }
 
-/** No escape, backslash, "//" or dot segment: already canonical (the common case, checked cheaply). */
-function isPlainPath(path: string): boolean {
-  for (let i = 0; i < path.length; i++) {
-    const c = path.charCodeAt(i);
-    if (c === 37 || c === 92 || c < 33 || c > 126) return false;
+/**
+ * The path of an origin-form target that is already canonical (the common
+ * case, decided by one scan of its characters, nothing decoded or
+ * allocated but the path itself when a query follows): canonicalTarget
+ * would return it unchanged, with the target as its url. null when the
+ * target needs canonicalTarget: another form, an escape, a backslash, a
+ * fragment, a control or non-ASCII character, "//" or a segment starting
+ * with "." (a dot segment, or not: "/.well-known/" takes the long way).
+ */
+export function plainTargetPath(raw: string): string | null {
+  if (raw.charCodeAt(0) !== 47) return null;
+  const end = plainPathEnd(raw);
+  if (end === -1) return null;
+  if (end === raw.length) return raw;
+  // canonicalTarget refuses a fragment in the query too
+  if (raw.indexOf('#', end) !== -1) return null;
+  return raw.slice(0, end);
+}
+
+/** Where the path of `target` ends ("?" or its end) when the path needs no canonicalising; -1 when it does. */
+function plainPathEnd(target: string): number {
+  for (let i = 0; i < target.length; i++) {
+    const c = target.charCodeAt(i);
+    if (c === 63) return i;
+    if (c === 37 || c === 92 || c === 35 || c < 33 || c > 126) return -1;
     if (c === 47) {
-      const next = path.charCodeAt(i + 1);
-      if (next === 47 || next === 46) return false;
+      const next = target.charCodeAt(i + 1);
+      if (next === 47 || next === 46) return -1;
     }
   }
-  return true;
+  return target.length;
 }
 
 /** RFC 3986 §5.2.4 for an absolute path: "." dropped, ".." removes the segment before it. */

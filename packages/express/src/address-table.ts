@@ -15,15 +15,15 @@ const SHARD_BITS = 6;
 
 export class AddressTable {
   private readonly shards: Shard[];
+  // kept as the shards change: every lookup of a request asks first whether the table is empty
+  private count = 0;
 
   constructor(width: 1 | 4) {
     this.shards = Array.from({ length: 1 << SHARD_BITS }, () => new Shard(width));
   }
 
   get size(): number {
-    let n = 0;
-    for (const s of this.shards) n += s.size;
-    return n;
+    return this.count;
   }
 
   get(a: number, b = 0, c = 0, d = 0): number | undefined {
@@ -33,12 +33,17 @@ export class AddressTable {
 
   set(a: number, until: number, b = 0, c = 0, d = 0): void {
     const h = hash(a, b, c, d);
-    this.shards[h >>> (32 - SHARD_BITS)]!.set(h, a, b, c, d, until);
+    const shard = this.shards[h >>> (32 - SHARD_BITS)]!;
+    const before = shard.size;
+    shard.set(h, a, b, c, d, until);
+    this.count += shard.size - before;
   }
 
   delete(a: number, b = 0, c = 0, d = 0): boolean {
     const h = hash(a, b, c, d);
-    return this.shards[h >>> (32 - SHARD_BITS)]!.delete(h, a, b, c, d);
+    const gone = this.shards[h >>> (32 - SHARD_BITS)]!.delete(h, a, b, c, d);
+    if (gone) this.count--;
+    return gone;
   }
 
   /**
@@ -46,7 +51,12 @@ export class AddressTable {
    * shard `from`; returns the next shard (0 once all were covered).
    */
   sweep(now: number, from: number): number {
-    this.shards[from]?.sweep(now);
+    const shard = this.shards[from];
+    if (shard) {
+      const before = shard.size;
+      shard.sweep(now);
+      this.count += shard.size - before;
+    }
     const next = from + 1;
     return next >= this.shards.length ? 0 : next;
   }

@@ -106,7 +106,8 @@ export class BanCache {
   }
 
   pendingFor(ip: string): Promise<unknown> | undefined {
-    return this.pending.get(ip);
+    // nothing being recorded (every clean request asks): no need to hash the address
+    return this.pending.size === 0 ? undefined : this.pending.get(ip);
   }
 
   /** Tracks an in-flight recording for `ip`; the newest one wins. */

@@ -6,6 +6,12 @@ import type { Logger } from 'pino';
 
 export type ClientHeader = PortcullisConfig['clientHeader'];
 
+/** The socket peer: its canonical address, and whether it is a trusted proxy. */
+interface Peer {
+  ip: string;
+  trusted: boolean;
+}
+
 const FORWARDING_HEADERS = ['x-forwarded-for', 'forwarded', 'x-real-ip'] as const;
 
 /**
@@ -38,13 +44,14 @@ export class ClientIpResolver {
     }
   }
 
-  // a keep-alive connection carries many requests: canonicalise its peer once
-  private readonly peers = new WeakMap<Socket, string | null>();
+  // a keep-alive connection carries many requests: canonicalise its peer, and whether it is trusted, once
+  private readonly peers = new WeakMap<Socket, Peer | null>();
 
-  private peerOf(socket: Socket): string | null {
+  private peerOf(socket: Socket): Peer | null {
     let peer = this.peers.get(socket);
     if (peer === undefined) {
-      peer = normalizeHostAddress(socket.remoteAddress);
+      const ip = normalizeHostAddress(socket.remoteAddress);
+      peer = ip === null ? null : { ip, trusted: this.trusted.size !== 0 && this.trusted.has(ip) };
       this.peers.set(socket, peer);
     }
     return peer;
@@ -52,9 +59,10 @@ export class ClientIpResolver {
 
   /** The canonical client address, or null when it cannot be known. */
   resolve(req: IncomingMessage): string | null {
-    const peer = this.peerOf(req.socket);
-    if (peer === null) return null;
-    if (this.trusted.size === 0 || !this.trusted.has(peer)) {
+    const from = this.peerOf(req.socket);
+    if (from === null) return null;
+    const peer = from.ip;
+    if (!from.trusted) {
       if (!this.warnedUntrusted && req.headers[this.header] !== undefined) {
         this.warnedUntrusted = true;
         this.log.warn(
@@ -64,7 +72,12 @@ export class ClientIpResolver {
       }
       return peer;
     }
-    const hops = this.hopsOf(req);
+    // the common case, one X-Forwarded-For hop: the client, trusted or not (then it is the last trusted hop)
+    const raw = req.headers[this.header];
+    if (this.header === 'x-forwarded-for' && typeof raw === 'string' && raw !== '' && !raw.includes(',')) {
+      return normalizeHostAddress(raw) ?? this.malformed(peer);
+    }
+    const hops = this.hopsOf(raw);
     if (hops === null) return this.malformed(peer);
     if (hops.length === 0) {
       this.missing(req, peer);
@@ -82,14 +95,12 @@ export class ClientIpResolver {
   }
 
   /** The entries of the client header, left to right; [] when absent, null when unreadable. */
-  private hopsOf(req: IncomingMessage): string[] | null {
-    const raw = req.headers[this.header];
+  private hopsOf(raw: string | string[] | undefined): string[] | null {
     if (raw === undefined || raw === '') return [];
     const text = Array.isArray(raw) ? raw.join(',') : raw;
     switch (this.header) {
       case 'x-forwarded-for':
-        // the common case, one hop: no split
-        return text.includes(',') ? text.split(',') : [text];
+        return text.split(',');
       case 'x-real-ip':
         // one address, set by the proxy (a list means the client's own header got through)
         return text.includes(',') ? null : [text];

@@ -23,6 +23,10 @@ export class HookRunner {
     private readonly log: Logger,
   ) {}
 
+  get hasSkip(): boolean {
+    return this.hooks.skip !== undefined;
+  }
+
   get hasKeyGenerator(): boolean {
     return this.hooks.keyGenerator !== undefined;
   }

@@ -23,6 +23,7 @@ import { GatewayMetrics } from './metrics.js';
 import { validateOptions } from './options.js';
 import { OutageLog } from './outage.js';
 import { RequestGuard, type Next, type Req } from './request-guard.js';
+import { watchHeads } from './response-head.js';
 import { timedStore } from './timed-store.js';
 import { guardUpgrades } from './upgrade.js';
 
@@ -61,6 +62,13 @@ export interface PortcullisMiddleware {
    * a function that stops guarding.
    */
   upgrade(server: Server): () => void;
+  /**
+   * The client's address as the guard sees it (trustProxy or Express's
+   * `trust proxy` applied; null when it cannot be known), for a request
+   * log: asked before the guard runs, the guard reuses the answer, so the
+   * forwarding header is read once per request.
+   */
+  clientIp(req: IncomingMessage): string | null;
   /** Prometheus metrics: `.registry` (prom-client, to merge into yours) and `.handler` (serves them) */
   readonly metrics: GatewayMetrics;
   /** a /healthz handler: JSON report, 200 while serving (even degraded: fail open), 503 before ready() / after close() */
@@ -136,10 +144,17 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
     return off;
   }
 
+  // response heads are watched from ServerResponse.prototype (response-head.ts: a clean request adds nothing to its response)
+  watchHeads();
+  // the server the last request came on: nearly always the same one, so the WeakMap is asked once
+  let lastServer: Server | undefined;
   const middleware = function portcullisMiddleware(req: Req, res: ServerResponse, next: Next): void {
     // the server this runs on gets its Upgrade requests guarded too, before a proxy with ws: true subscribes
     const server = (req.socket as { server?: Server }).server;
-    if (server && !upgradeGuards.has(server)) upgrade(server);
+    if (server !== lastServer) {
+      lastServer = server;
+      if (server && !upgradeGuards.has(server)) upgrade(server);
+    }
     requests.handle(req, res, next);
   } as PortcullisMiddleware;
 
@@ -178,6 +193,7 @@ export function portcullis(input: PortcullisConfigInput | PortcullisConfig, opti
     cache,
     resync: () => sync.reload(),
     upgrade,
+    clientIp: (req: IncomingMessage) => requests.clientIp(req),
     metrics,
     health: healthHandler(healthState),
     healthReport: () => healthReport(healthState()),

@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import onHeaders from 'on-headers';
 import type { Logger } from 'pino';
 import {
   Protection,
@@ -7,6 +6,7 @@ import {
   clientPrefix,
   countedKey,
   formatDuration,
+  plainTargetPath,
   type BanStore,
   type Jail,
   type PortcullisConfig,
@@ -14,12 +14,13 @@ import {
 import type { BanCache } from './ban-cache.js';
 import { retryAfter, sendBlocked } from './block.js';
 import { AttemptBudget } from './budget.js';
-import { failedJails, takeFailureHeader } from './classify.js';
+import { failedJails } from './classify.js';
 import type { ClientKey, HookRunner } from './hook-runner.js';
 import type { BlockReason, GatewayMetrics } from './metrics.js';
 import type { OutageLog } from './outage.js';
 import { failureDetail } from './failure-detail.js';
 import { FloodCounter } from './flood-counter.js';
+import { HttpExchange } from './http-exchange.js';
 
 export type Req = IncomingMessage & { originalUrl?: string; log?: Logger };
 export type Next = (err?: unknown) => void;
@@ -33,7 +34,6 @@ export interface Refusal {
   /** the client, when known (a ban) */
   client?: Client;
 }
-export type Refuse = (refusal: Refusal) => void;
 
 /** Who the client is: its address, and the keyGenerator's key when there is one. */
 export interface Client {
@@ -41,8 +41,13 @@ export interface Client {
   key: ClientKey | null;
 }
 
-/** Goes on with the request: client null when it is neither checked nor counted. */
-export type Proceed = (client: Client | null, path: string, held: Held[] | null) => void;
+/** What becomes of a request the guard looked at (HTTP: an HttpExchange; Upgrade: upgrade.ts). */
+export interface Outcome {
+  /** answered by the gateway */
+  refuse(refusal: Refusal): void;
+  /** goes on to the upstream: client null when it is neither checked nor counted */
+  proceed(client: Client | null, path: string, held: Held[] | null): void;
+}
 
 /** Who the client is by its address (the config's trustProxy, or Express's `trust proxy`). */
 export interface ClientResolver {
@@ -96,6 +101,14 @@ export class RequestGuard {
   private readonly floods: FloodCounter[];
   /** ban alerts quote the last failing requests: kept only when alerts are configured */
   private readonly keepDetails: boolean;
+  // the hooks configured, known once: a clean request never calls into an absent one
+  private readonly hasSkip: boolean;
+  private readonly hasKeyGenerator: boolean;
+  private readonly hasHandler: boolean;
+  private readonly hasClassifier: boolean;
+  /** clients already resolved by clientIp() (the request log asks first): the guard's own look reuses them */
+  private readonly resolved = new WeakMap<Req, string | null>();
+  private clientIpAsked = false;
 
   constructor(private readonly d: RequestGuardDeps) {
     this.jailMap = d.jails;
@@ -110,20 +123,20 @@ export class RequestGuard {
       .filter((j) => j.flood !== null)
       .map((jail) => new FloodCounter({ jail, store: d.store, onBanned: (key, r) => d.cache.add(key, r.until), onError: (err) => d.outage.failed(err) }));
     this.keepDetails = d.config.alerts?.enabled === true;
+    this.hasSkip = d.hooks.hasSkip;
+    this.hasKeyGenerator = d.hooks.hasKeyGenerator;
+    this.hasHandler = d.hooks.hasHandler;
+    this.hasClassifier = d.hooks.hasClassifier;
   }
 
   handle(req: Req, res: ServerResponse, next: Next): void {
-    this.front(
-      req,
-      (r) => {
-        if (r.reason === 'banned' && r.client && this.d.hooks.hasHandler && this.byHandler(req, res, next, r, r.client)) return;
-        sendBlocked(res, r.status, r.body, r.until, Date.now());
-      },
-      (client, path, held) => {
-        this.watch(req, res, client, path, held);
-        next();
-      },
-    );
+    this.front(req, new HttpExchange(this, req, res, next));
+  }
+
+  /** Answers a refused HTTP request: the handler hook for a ban when there is one, else the default answer. */
+  answer(req: Req, res: ServerResponse, next: Next, r: Refusal): void {
+    if (r.reason === 'banned' && r.client && this.hasHandler && this.byHandler(req, res, next, r, r.client)) return;
+    sendBlocked(res, r.status, r.body, r.until, Date.now());
   }
 
   /** The handler hook answers a banned client; false when it did not (it threw first). */
@@ -147,44 +160,60 @@ export class RequestGuard {
   /**
    * What every request goes through, HTTP or Upgrade: the canonical target,
    * who the client is, a failure of it still being recorded, the ban, and
-   * the budget of the jails that could count it. Ends in `refuse` or in
-   * `proceed` (client null: skipped, a trusted proxy's own request, or an
-   * unknown client let through by unknownClient: allow).
+   * the budget of the jails that could count it. Ends in `outcome.refuse`
+   * or `outcome.proceed` (client null: skipped, a trusted proxy's own
+   * request, or an unknown client let through by unknownClient: allow).
    */
-  front(req: Req, answer: Refuse, proceed: Proceed): void {
-    const refuse: Refuse = (r) => {
-      this.d.metrics.blockedRequest(r.reason);
-      answer(r);
-    };
+  front(req: Req, outcome: Outcome): void {
     const path = this.canonicalise(req);
     if (path === null) {
-      refuse({ status: 400, body: AMBIGUOUS_TARGET, until: 0, reason: 'ambiguous_target' });
+      this.refuse(outcome, { status: 400, body: AMBIGUOUS_TARGET, until: 0, reason: 'ambiguous_target' });
       return;
     }
     // after the canonical target: skip() sees the url the upstream will see
-    if (this.d.hooks.skip(req)) {
-      proceed(null, path, null);
+    if (this.hasSkip && this.d.hooks.skip(req)) {
+      outcome.proceed(null, path, null);
       return;
     }
-    const ip = this.d.resolver.resolve(req);
+    const known = this.clientIpAsked ? this.resolved.get(req) : undefined;
+    const ip = known !== undefined ? known : this.d.resolver.resolve(req);
     if (ip === null) {
-      if (this.unknownClient(req)) refuse({ status: 400, body: UNKNOWN_CLIENT, until: 0, reason: 'unknown_client' });
-      else proceed(null, path, null);
+      if (this.unknownClient(req)) this.refuse(outcome, { status: 400, body: UNKNOWN_CLIENT, until: 0, reason: 'unknown_client' });
+      else outcome.proceed(null, path, null);
       return;
     }
     if (this.d.resolver.isProxy?.(req)) {
-      proceed(null, path, null);
+      outcome.proceed(null, path, null);
       return;
     }
-    const client: Client = { ip, key: this.d.hooks.key(req) };
+    const client: Client = { ip, key: this.hasKeyGenerator ? this.d.hooks.key(req) : null };
     // A failure of this client is still being recorded: its verdict decides.
     const pending = this.d.cache.pendingFor(client.key?.address ?? ip);
     if (pending) {
-      const go = () => this.decide(req, client, path, refuse, proceed);
+      const go = () => this.decide(req, client, path, outcome);
       pending.then(go, go);
       return;
     }
-    this.decide(req, client, path, refuse, proceed);
+    this.decide(req, client, path, outcome);
+  }
+
+  /**
+   * The client's address as the guard resolves it (null: unknown), for the
+   * app's own use (a request log): resolved once per request, by whichever
+   * of the app and the guard asks first.
+   */
+  clientIp(req: Req): string | null {
+    const known = this.resolved.get(req);
+    if (known !== undefined) return known;
+    const ip = this.d.resolver.resolve(req);
+    this.resolved.set(req, ip);
+    this.clientIpAsked = true;
+    return ip;
+  }
+
+  private refuse(outcome: Outcome, r: Refusal): void {
+    this.d.metrics.blockedRequest(r.reason);
+    outcome.refuse(r);
   }
 
   /**
@@ -193,6 +222,9 @@ export class RequestGuard {
    */
   private canonicalise(req: Req): string | null {
     const raw = req.url ?? '/';
+    // nearly every target is already canonical: one scan, nothing rewritten
+    const plain = plainTargetPath(raw);
+    if (plain !== null) return plain;
     const target = canonicalTarget(raw);
     if (target === null) return null;
     if (target.url !== raw) {
@@ -217,11 +249,11 @@ export class RequestGuard {
     return block;
   }
 
-  private decide(req: Req, client: Client, path: string, refuse: Refuse, proceed: Proceed): void {
-    const { blockStatus, blockBody } = this.d.config.gateway;
+  private decide(req: Req, client: Client, path: string, outcome: Outcome): void {
     const until = this.bannedUntil(client);
     if (until !== 0) {
-      refuse({ status: blockStatus, body: blockBody, until, reason: 'banned', client });
+      const { blockStatus, blockBody } = this.d.config.gateway;
+      this.refuse(outcome, { status: blockStatus, body: blockBody, until, reason: 'banned', client });
       return;
     }
     const method = req.method ?? 'GET';
@@ -237,27 +269,31 @@ export class RequestGuard {
     }
     // most requests leave here: no jail could count them, no Redis call
     if (candidates === null) {
-      proceed(client, path, null);
+      outcome.proceed(client, path, null);
       return;
     }
     // another site made a browser send this login attempt: refused before Django, never
     // counted, so no page can lock its visitors out; a bot forging the header gets no guess
     if (this.d.config.gateway.crossSite === 'refuse' && req.headers['sec-fetch-site'] === 'cross-site') {
-      refuse({ status: 403, body: CROSS_SITE, until: 0, reason: 'cross_site' });
+      this.refuse(outcome, { status: 403, body: CROSS_SITE, until: 0, reason: 'cross_site' });
       return;
     }
     void this.admit(candidates, client).then((held) => {
-      if (held === 'over') refuse({ status: 429, body: OVER_BUDGET, until: Date.now() + 1000, reason: 'over_budget' });
-      else if (!Array.isArray(held)) refuse({ status: blockStatus, body: blockBody, until: held.bannedUntil, reason: 'banned', client });
-      else proceed(client, path, held);
+      const { blockStatus: status, blockBody: body } = this.d.config.gateway;
+      if (held === 'over') this.refuse(outcome, { status: 429, body: OVER_BUDGET, until: Date.now() + 1000, reason: 'over_budget' });
+      else if (!Array.isArray(held)) this.refuse(outcome, { status, body, until: held.bannedUntil, reason: 'banned', client });
+      else outcome.proceed(client, path, held);
     });
   }
 
   /** The ban of the client's address or of its key (local cache, no Redis call); 0 when none. */
   private bannedUntil(client: Client): number {
+    const { cache } = this.d;
+    // no ban anywhere (the cache is empty): nothing to look up, not even the clock
+    if (cache.size === 0) return 0;
     const now = Date.now();
-    const until = this.d.cache.bannedUntil(client.ip, now);
-    return until !== 0 || !client.key ? until : this.d.cache.bannedUntil(client.key.address, now);
+    const until = cache.bannedUntil(client.ip, now);
+    return until !== 0 || !client.key ? until : cache.bannedUntil(client.key.address, now);
   }
 
   /** One unit of every candidate jail's budget, or why not (what was held is given back). */
@@ -297,24 +333,6 @@ export class RequestGuard {
     return countedKey(ip, jail, this.protection);
   }
 
-  /** Classifies the response as its headers leave; settles the units held. */
-  private watch(req: Req, res: ServerResponse, client: Client | null, path: string, held: Held[] | null): void {
-    let settled = false;
-    const guard = this;
-    onHeaders(res, function onResponseHeaders(this: ServerResponse) {
-      settled = true;
-      guard.verdict(req, client, path, held, this, takeFailureHeader(this));
-    });
-    // no response head at all (the client went away, the proxy failed): give the units back
-    if (held) {
-      res.once('close', () => {
-        if (settled) return;
-        settled = true;
-        this.giveBack(held);
-      });
-    }
-  }
-
   /**
    * The response head is known: records a failure for every jail it counts
    * for (its rule, the upstream's X-Portcullis-Failure header, already
@@ -323,10 +341,12 @@ export class RequestGuard {
   verdict(req: Req, client: Client | null, path: string, held: Held[] | null, head: ResponseHead, failureHeader: string | undefined): void {
     if (client === null) return;
     const named = this.named(req, head, failureHeader);
-    const hits =
-      named === undefined && this.statusFilter !== null && !this.statusFilter.has(head.statusCode)
-        ? []
-        : failedJails(this.ruled, this.jailMap, req, head, named, path);
+    // most responses leave here: a status no jail counts, no jail named
+    if (named === undefined && this.statusFilter !== null && !this.statusFilter.has(head.statusCode)) {
+      if (held) this.giveBack(held);
+      return;
+    }
+    const hits = failedJails(this.ruled, this.jailMap, req, head, named, path);
     for (const jail of hits) {
       const unit = held?.find((h) => h.jail === jail);
       const key = unit?.key ?? this.keyFor(client, jail);
@@ -337,7 +357,7 @@ export class RequestGuard {
 
   /** The jails named for this response: by the upstream's header and by the classify hook. */
   private named(req: Req, head: ResponseHead, failureHeader: string | undefined): string | undefined {
-    if (!this.d.hooks.hasClassifier) return failureHeader;
+    if (!this.hasClassifier) return failureHeader;
     const classified = this.d.hooks.classify(req, head);
     if (classified === undefined) return failureHeader;
     for (const name of classified.split(',')) if (!this.jailMap.has(name.trim())) this.d.hooks.unknownJail(name);

@@ -23,10 +23,9 @@ export function guardUpgrades(server: Server, guard: RequestGuard): () => void {
   function guardedEmit(this: Server, event: string | symbol, ...args: unknown[]): boolean {
     if (event !== 'upgrade') return emit.call(this, event, ...args);
     const [req, socket, head] = args as Parameters<UpgradeListener>;
-    guard.front(
-      req,
-      (r) => refuseOnSocket(socket, r.status, r.body, r.until),
-      (client, path, held) => {
+    guard.front(req, {
+      refuse: (r) => refuseOnSocket(socket, r.status, r.body, r.until),
+      proceed: (client, path, held) => {
         let settled = false;
         watchHead(socket, (head) => {
           settled = true;
@@ -38,7 +37,7 @@ export function guardUpgrades(server: Server, guard: RequestGuard): () => void {
         });
         emit.call(this, 'upgrade', req, socket, head);
       },
-    );
+    });
     return true;
   }
   server.emit = guardedEmit as Server['emit'];
