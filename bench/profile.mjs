@@ -15,7 +15,8 @@ const dir = mkdtempSync(join(tmpdir(), 'pc-prof-'));
 const redis = await startRedis();
 const upstream = await startUpstream();
 const gw = await startGateway({
-  mode, upstream: upstream.url,
+  mode,
+  upstream: upstream.url,
   config: benchConfig(redis.url, { maxretry: 1_000_000 }),
   execArgv: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
 });

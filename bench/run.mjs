@@ -42,9 +42,7 @@ for (const w of wanted) {
 const quick = values.quick;
 const ctxBase = {
   quick,
-  load: quick
-    ? { rounds: 2, seconds: 2, warmup: 1, connections: 64 }
-    : { rounds: 5, seconds: 5, warmup: 2, connections: 64 },
+  load: quick ? { rounds: 2, seconds: 2, warmup: 1, connections: 64 } : { rounds: 5, seconds: 5, warmup: 2, connections: 64 },
 };
 
 const all = loadResults();
@@ -60,7 +58,13 @@ for (const section of values.render ? [] : SECTIONS.filter((s) => wanted.include
   } catch (err) {
     failed++;
     console.error(`[${section.id}] failed:`, err);
-    result = { rows: [], error: String(err?.stack ?? err).split('\n').slice(0, 3).join(' ') };
+    result = {
+      rows: [],
+      error: String(err?.stack ?? err)
+        .split('\n')
+        .slice(0, 3)
+        .join(' '),
+    };
   }
   if (result.skipped) {
     log(`skipped: ${result.skipped}`);

@@ -63,7 +63,11 @@ try {
   await redis.admin.flushall();
   await store.connect();
   const N = 100_000;
-  for (let i = 0; i < N; i += 1000) await store.banMany(Array.from({ length: 1000 }, (_, j) => ip(2_000_000 + i + j)), { duration: 3_600_000 });
+  for (let i = 0; i < N; i += 1000)
+    await store.banMany(
+      Array.from({ length: 1000 }, (_, j) => ip(2_000_000 + i + j)),
+      { duration: 3_600_000 },
+    );
   let t = performance.now();
   let cursor = '0';
   let loaded = 0;

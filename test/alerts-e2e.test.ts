@@ -24,7 +24,7 @@ afterAll(async () => {
 });
 
 describe("action_mwl, end to end: gateway → Redis → the sidecars' alerts group → mail", () => {
-  it('the guide\'s 6 bad logins give one mail, from one of two hosts, quoting the failing requests', async () => {
+  it("the guide's 6 bad logins give one mail, from one of two hosts, quoting the failing requests", async () => {
     const input = {
       redis: redis.url,
       trustProxy: ['127.0.0.1'],

@@ -42,7 +42,10 @@ describe.runIf(Boolean(djangoVersion))(title, () => {
       // the rest waited for those verdicts and met the ban (or, past the wait, were told to retry)
       expect(codes.every((c) => c === 401 || c === 403 || c === 429)).toBe(true);
       expect(await suite.cli.zrange('{portcullis}:bans', 0, -1)).toEqual(['203.0.113.50']);
-      await waitFor('the reservations given back', async () => (await suite.cli.exists('{portcullis}:held:django-login:203.0.113.50')) === 0);
+      await waitFor(
+        'the reservations given back',
+        async () => (await suite.cli.exists('{portcullis}:held:django-login:203.0.113.50')) === 0,
+      );
       expect(await login(g, '203.0.113.50')).toBe(403);
       expect(reached(g)).toBe(5);
     });
@@ -98,7 +101,8 @@ describe.runIf(Boolean(djangoVersion))(title, () => {
     // the django-login jail's own commands for this client (the signal jail records the helper's header apart)
     const seen: Array<{ command: string; lua: boolean }> = [];
     monitor.on('monitor', (_time: string, args: string[], source: string) => {
-      if (args.some((a) => a.endsWith(`:django-login:${ip}`)) || args[1] === 'budget-marker') seen.push({ command: args[0]!.toLowerCase(), lua: source === 'lua' });
+      if (args.some((a) => a.endsWith(`:django-login:${ip}`)) || args[1] === 'budget-marker')
+        seen.push({ command: args[0]!.toLowerCase(), lua: source === 'lua' });
     });
     try {
       expect(await login(g, ip)).toBe(401);
@@ -122,7 +126,9 @@ describe.runIf(Boolean(djangoVersion))(title, () => {
     const g = await gateway();
     for (let i = 0; i < 4; i++) expect(await login(g, '203.0.113.56')).toBe(401);
     const pages = await Promise.all(
-      Array.from({ length: 20 }, () => fetch(`${g.url}/admin/login/`, { headers: { 'x-forwarded-for': '203.0.113.56' } }).then((r) => r.status)),
+      Array.from({ length: 20 }, () =>
+        fetch(`${g.url}/admin/login/`, { headers: { 'x-forwarded-for': '203.0.113.56' } }).then((r) => r.status),
+      ),
     );
     expect(pages.every((s) => s === 200)).toBe(true);
     expect(await suite.cli.exists('{portcullis}:held:django-login:203.0.113.56')).toBe(0);

@@ -56,14 +56,21 @@ describe.runIf(Boolean(djangoVersion))(title, () => {
         trustProxy: ['127.0.0.1'],
         defaults: { bantime: 3600, findtime: 600, maxretry: 5 },
         // the rule jails count by rule alone; the helper's header names its own jail
-        jails: { 'django-login': { preset: 'django.login' }, 'django-admin': { preset: 'django.admin' }, signal: { preset: 'django.signal', maxretry: 10_000 } },
+        jails: {
+          'django-login': { preset: 'django.login' },
+          'django-admin': { preset: 'django.admin' },
+          signal: { preset: 'django.signal', maxretry: 10_000 },
+        },
         gateway: { commandTimeout: 5000 },
       },
       django.url,
     );
     // the admin form needs a CSRF cookie and token; one pair serves every attempt
     const page = await fetch(`${django.url}/admin/login/`);
-    const cookie = page.headers.getSetCookie().find((c) => c.startsWith('csrftoken='))!.split(';')[0]!;
+    const cookie = page.headers
+      .getSetCookie()
+      .find((c) => c.startsWith('csrftoken='))!
+      .split(';')[0]!;
     const token = /name="csrfmiddlewaretoken" value="([^"]+)"/.exec(await page.text())![1]!;
     csrf = { cookie, token };
   });
@@ -92,7 +99,10 @@ describe.runIf(Boolean(djangoVersion))(title, () => {
         const target = variant(login.path);
         const ip = `198.51.${login.jail === 'django-login' ? 1 : 2}.${i + 1}`;
         const before = g.loginFailures.length;
-        const { statuses } = await rawExchange(g.port, rawRequest(target, { ip, close: true, body: login.body(), headers: login.headers() }));
+        const { statuses } = await rawExchange(
+          g.port,
+          rawRequest(target, { ip, close: true, body: login.body(), headers: login.headers() }),
+        );
         const reached = g.loginFailures.length - before;
         // a unit held for this attempt is given back only after its failure was recorded
         await waitFor('the verdict recorded', async () => (await cli.exists(`{portcullis}:held:${login.jail}:${ip}`)) === 0);

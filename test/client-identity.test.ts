@@ -33,7 +33,11 @@ async function gateway(extra: Partial<PortcullisConfigInput> = {}) {
 }
 
 const post = (g: ExampleGateway, headers: Record<string, string>, path = '/auth/login/') =>
-  fetch(`${g.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{"password":"bad"}' }).then((r) => r.status);
+  fetch(`${g.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: '{"password":"bad"}',
+  }).then((r) => r.status);
 
 describe('IPv6: counted and banned by prefix', () => {
   it('40 addresses of one /64 are one client: 5 attempts, then the whole /64 is banned', async () => {
@@ -88,7 +92,12 @@ describe('forwarding headers as proxies write them', () => {
     const { g } = await gateway({ clientHeader: 'forwarded', trustProxy: ['127.0.0.1', '10.0.0.0/8'] });
     const codes: number[] = [];
     for (let i = 0; i < 6; i++)
-      codes.push(await post(g, { forwarded: `for=198.51.100.${i};proto=https, for="203.0.113.81:4711", for=10.1.2.3`, 'x-forwarded-for': `192.0.2.${i}` }));
+      codes.push(
+        await post(g, {
+          forwarded: `for=198.51.100.${i};proto=https, for="203.0.113.81:4711", for=10.1.2.3`,
+          'x-forwarded-for': `192.0.2.${i}`,
+        }),
+      );
     expect(codes).toEqual([401, 401, 401, 401, 401, 403]);
     expect(await suite.cli.zrange('{portcullis}:bans', 0, -1)).toEqual(['203.0.113.81']);
   });

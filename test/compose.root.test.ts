@@ -30,7 +30,11 @@ interface Compose {
   services: Record<string, Service>;
 }
 
-const IMAGE_OF: Record<string, string> = { django: 'portcullis-test/django', gateway: 'portcullis-test/gateway', sidecar: 'portcullis-test/sidecar' };
+const IMAGE_OF: Record<string, string> = {
+  django: 'portcullis-test/django',
+  gateway: 'portcullis-test/gateway',
+  sidecar: 'portcullis-test/sidecar',
+};
 
 /**
  * The compose file as this machine can run it: base images built locally
@@ -41,7 +45,11 @@ const IMAGE_OF: Record<string, string> = { django: 'portcullis-test/django', gat
  */
 function forThisMachine(compose: Compose, gatewayPort: number): Compose {
   const s = structuredClone(compose.services);
-  s.redis = { ...s.redis!, image: BASE.redis, command: ['redis-server', '--appendonly', 'yes', '--dir', '/data', '--protected-mode', 'no'] };
+  s.redis = {
+    ...s.redis!,
+    image: BASE.redis,
+    command: ['redis-server', '--appendonly', 'yes', '--dir', '/data', '--protected-mode', 'no'],
+  };
   delete s.redis.ports;
   for (const [name, image] of Object.entries(IMAGE_OF)) {
     s[name]!.image = image;
@@ -68,13 +76,27 @@ describe.runIf(skip === null)(title, () => {
     docker = await startDocker(root);
     await ensureBaseImages(docker);
     work = mkdtempSync(join(tmpdir(), 'pc-compose-'));
-    const { stdout } = await run('docker-compose', ['-f', join(root, 'docker-compose.yml'), 'config'], { env: docker.env, encoding: 'utf8' });
+    const { stdout } = await run('docker-compose', ['-f', join(root, 'docker-compose.yml'), 'config'], {
+      env: docker.env,
+      encoding: 'utf8',
+    });
     config = parse(stdout) as Compose;
     // the three images from their Dockerfiles, with this machine's base images
     for (const [name, image] of Object.entries(IMAGE_OF)) {
       const build = config.services[name]!.build!;
       const args = Object.keys(build.args ?? {}).flatMap((k) => ['--build-arg', `${k}=${k === 'DEBIAN_IMAGE' ? BASE.debian : BASE.node}`]);
-      await docker.docker(['build', '-q', '--network', 'host', ...args, '-f', join(build.context, build.dockerfile), '-t', image, build.context]);
+      await docker.docker([
+        'build',
+        '-q',
+        '--network',
+        'host',
+        ...args,
+        '-f',
+        join(build.context, build.dockerfile),
+        '-t',
+        image,
+        build.context,
+      ]);
     }
     gatewayPort = await freePort();
     const file = join(work, 'docker-compose.yml');
@@ -83,7 +105,11 @@ describe.runIf(skip === null)(title, () => {
     const project = `pctest${process.pid}`;
     compose = async (args) => {
       try {
-        const out = await run('docker-compose', ['-p', project, '-f', file, ...args], { env: docker.env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+        const out = await run('docker-compose', ['-p', project, '-f', file, ...args], {
+          env: docker.env,
+          encoding: 'utf8',
+          maxBuffer: 64 * 1024 * 1024,
+        });
         return out.stdout + out.stderr;
       } catch (err) {
         const e = err as Error & { stdout?: string; stderr?: string };
@@ -106,7 +132,19 @@ describe.runIf(skip === null)(title, () => {
 
   it('starts in order: the gateway after Redis and Django are healthy, the sidecar after Redis', async () => {
     const until = Math.ceil(Date.now() / 1000) + 1;
-    const events = (await docker.docker(['events', '--since', String(startedAt), '--until', String(until), '--filter', 'type=container', '--format', '{{json .}}']))
+    const events = (
+      await docker.docker([
+        'events',
+        '--since',
+        String(startedAt),
+        '--until',
+        String(until),
+        '--filter',
+        'type=container',
+        '--format',
+        '{{json .}}',
+      ])
+    )
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { status: string; timeNano: number; Actor: { Attributes: Record<string, string> } });
@@ -121,7 +159,14 @@ describe.runIf(skip === null)(title, () => {
   });
 
   it('Django runs the pip-installed portcullis_django, and its system checks pass', async () => {
-    const file = await compose(['exec', '-T', 'django', '/opt/venv/bin/python', '-c', 'import portcullis_django; print(portcullis_django.__file__)']);
+    const file = await compose([
+      'exec',
+      '-T',
+      'django',
+      '/opt/venv/bin/python',
+      '-c',
+      'import portcullis_django; print(portcullis_django.__file__)',
+    ]);
     expect(file.trim()).toMatch(/^\/opt\/venv\/lib\/python3\.\d+\/site-packages\/portcullis_django\/__init__\.py$/);
     const check = await compose(['exec', '-T', 'django', '/opt/venv/bin/python', '/app/manage.py', 'check']);
     expect(check).toContain('System check identified no issues');
@@ -140,12 +185,17 @@ describe.runIf(skip === null)(title, () => {
     }
     expect(statuses).toEqual([401, 401, 401, 401, 401, 403]);
     // the gateway sees the client as the compose network's gateway address (docker-proxy)
-    const project = JSON.parse(await docker.docker(['network', 'inspect', `pctest${process.pid}_default`])) as { IPAM: { Config: { Gateway: string }[] } }[];
+    const project = JSON.parse(await docker.docker(['network', 'inspect', `pctest${process.pid}_default`])) as {
+      IPAM: { Config: { Gateway: string }[] };
+    }[];
     const client = project[0]!.IPAM.Config[0]!.Gateway;
     const deadline = Date.now() + 60_000;
     let ruleset = '';
     while (!ruleset.includes(client)) {
-      if (Date.now() > deadline) throw new Error(`${client} never reached the sidecar's nftables set:\n${ruleset}\n${await compose(['logs', '--tail', '50', 'sidecar'])}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `${client} never reached the sidecar's nftables set:\n${ruleset}\n${await compose(['logs', '--tail', '50', 'sidecar'])}`,
+        );
       await new Promise((r) => setTimeout(r, 250));
       ruleset = await compose(['exec', '-T', 'sidecar', 'nft', 'list', 'ruleset']);
     }
@@ -161,7 +211,10 @@ describe.runIf(skip === null)(title, () => {
       health = (await docker.docker(['inspect', '--format', '{{.State.Health.Status}}', id])).trim();
       if (health !== 'healthy') await new Promise((r) => setTimeout(r, 500));
     }
-    const caps = JSON.parse(await docker.docker(['inspect', '--format', '{{json .HostConfig}}', id])) as { CapAdd: string[]; CapDrop: string[] };
+    const caps = JSON.parse(await docker.docker(['inspect', '--format', '{{json .HostConfig}}', id])) as {
+      CapAdd: string[];
+      CapDrop: string[];
+    };
     expect(caps.CapDrop).toEqual(['ALL']);
     expect([...caps.CapAdd].sort()).toEqual(['NET_ADMIN', 'NET_RAW']);
     expect(readFileSync(join(root, 'docker-compose.yml'), 'utf8')).toContain('cap_drop: [ALL]');

@@ -64,7 +64,9 @@ describe('docker-compose.yml (validated by docker-compose config)', () => {
     expect(sidecar.network_mode).toBe('host');
     expect(sidecar.cap_drop).toEqual(['ALL']);
     expect(sidecar.cap_add!.sort()).toEqual(['NET_ADMIN', 'NET_RAW']);
-    const mounts = sidecar.volumes!.map((v) => (typeof v === 'string' ? v.replace(/:rw$/, '') : `${v.source}:${v.target}${v.read_only ? ':ro' : ''}`));
+    const mounts = sidecar.volumes!.map((v) =>
+      typeof v === 'string' ? v.replace(/:rw$/, '') : `${v.source}:${v.target}${v.read_only ? ':ro' : ''}`,
+    );
     expect(mounts.filter((m) => /ufw|xtables/.test(m))).toEqual(UFW_MOUNTS);
     for (const m of UFW_MOUNTS) {
       expect(sidecarDockerfile).toContain(`-v ${m}`);
@@ -97,7 +99,9 @@ describe('deploy/portcullis-sidecar.service', () => {
   });
 
   it.runIf(hasSystemd)('systemd-analyze security rates it OK (exposure below 3)', () => {
-    const out = spawnSync('systemd-analyze', ['security', '--offline=yes', '--no-pager', 'deploy/portcullis-sidecar.service'], { encoding: 'utf8' });
+    const out = spawnSync('systemd-analyze', ['security', '--offline=yes', '--no-pager', 'deploy/portcullis-sidecar.service'], {
+      encoding: 'utf8',
+    });
     const level = /Overall exposure level for portcullis-sidecar\.service: ([\d.]+) (\w+)/.exec(out.stdout);
     expect(level, out.stdout + out.stderr).not.toBeNull();
     expect(Number(level![1])).toBeLessThan(3);

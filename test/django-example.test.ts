@@ -1,5 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_PASSWORD as PASSWORD, DEMO_USER as USER, djangoMissing, djangoVersion, type ExampleDjango, startExampleDjango } from '@portcullis/testkit';
+import {
+  DEMO_PASSWORD as PASSWORD,
+  DEMO_USER as USER,
+  djangoMissing,
+  djangoVersion,
+  type ExampleDjango,
+  startExampleDjango,
+} from '@portcullis/testkit';
 
 const title = djangoVersion ? `examples/django on Django ${djangoVersion}` : `examples/django (skipped: ${djangoMissing})`;
 
@@ -17,7 +24,12 @@ describe.runIf(Boolean(djangoVersion))(title, () => {
   });
 
   const postJson = (path: string, body: unknown) =>
-    fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), redirect: 'manual' });
+    fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      redirect: 'manual',
+    });
 
   it('POST /auth/login/: bad credentials 401 (marked), good 200 (not marked)', async () => {
     const bad = await postJson('/auth/login/', { username: USER, password: 'wrong' });
@@ -46,7 +58,10 @@ describe.runIf(Boolean(djangoVersion))(title, () => {
   it('the admin login: failure re-renders the form with 200, success is a 302', async () => {
     const adminLogin = async (password: string) => {
       const page = await fetch(`${base}/admin/login/`);
-      const cookie = page.headers.getSetCookie().find((c) => c.startsWith('csrftoken='))!.split(';')[0]!;
+      const cookie = page.headers
+        .getSetCookie()
+        .find((c) => c.startsWith('csrftoken='))!
+        .split(';')[0]!;
       const token = /name="csrfmiddlewaretoken" value="([^"]+)"/.exec(await page.text())![1]!;
       return fetch(`${base}/admin/login/?next=/admin/`, {
         method: 'POST',

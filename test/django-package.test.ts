@@ -23,7 +23,11 @@ const title = djangoVersion
 /** Runs a Python command; a failure carries the command's whole output (the test runner's report). */
 async function python(interpreter: string, args: string[], cwd: string): Promise<string> {
   try {
-    const { stdout, stderr } = await run(interpreter, args, { cwd, encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
+    const { stdout, stderr } = await run(interpreter, args, {
+      cwd,
+      encoding: 'utf8',
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+    });
     return stdout + stderr;
   } catch (err) {
     const e = err as Error & { stdout?: string; stderr?: string };
@@ -74,7 +78,11 @@ describe.runIf(Boolean(djangoVersion))(title, () => {
     });
 
     it('installs as portcullis-django with its version, into the venv', async () => {
-      const out = await python(venvPython, ['-c', 'import importlib.metadata as m, portcullis_django as p; print(m.version("portcullis-django"), p.__file__)'], join(work, 'run'));
+      const out = await python(
+        venvPython,
+        ['-c', 'import importlib.metadata as m, portcullis_django as p; print(m.version("portcullis-django"), p.__file__)'],
+        join(work, 'run'),
+      );
       const [version, file] = out.trim().split(' ');
       expect(version).toBe((await python(PYTHON, ['-c', 'import portcullis_django as p; print(p.__version__)'], pkgDir)).trim());
       expect(file!.startsWith(join(work, 'venv', 'lib'))).toBe(true);

@@ -2,7 +2,18 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLIENT_V4, CLIENT_V6, firewallSkipReason, NETNS_CLIENT_SCRIPT, OTHER_V4, OTHER_V6, SERVER_V4, SERVER_V6, TestNet, waitFor } from '@portcullis/testkit';
+import {
+  CLIENT_V4,
+  CLIENT_V6,
+  firewallSkipReason,
+  NETNS_CLIENT_SCRIPT,
+  OTHER_V4,
+  OTHER_V6,
+  SERVER_V4,
+  SERVER_V6,
+  TestNet,
+  waitFor,
+} from '@portcullis/testkit';
 
 /**
  * The whole thing, as a user runs it: the example Django (Debian's Django),
@@ -37,12 +48,15 @@ describe.runIf(!skip)('end to end: Django + gateway + Redis + sidecar on ufw', (
     net.track(child);
     return child;
   }
-  const inServer = (argv: string[]) =>
-    spawnSync(net.serverArgv(argv)[0]!, net.serverArgv(argv).slice(1), { env: env(), encoding: 'utf8' });
+  const inServer = (argv: string[]) => spawnSync(net.serverArgv(argv)[0]!, net.serverArgv(argv).slice(1), { env: env(), encoding: 'utf8' });
   const redisCli = (...args: string[]) => inServer(['redis-cli', '-p', String(REDIS_PORT), ...args]).stdout.trim();
   const portcullis = (...args: string[]) => inServer([process.execPath, join(ROOT, 'packages/cli/dist/main.js'), ...args]);
   const client = (from: string, action: string, count = 1, extra: Record<string, unknown> = {}) => {
-    const r = net.inClient([process.execPath, NETNS_CLIENT_SCRIPT, JSON.stringify({ base: gatewayFor(from), from, action, count, ...extra })]);
+    const r = net.inClient([
+      process.execPath,
+      NETNS_CLIENT_SCRIPT,
+      JSON.stringify({ base: gatewayFor(from), from, action, count, ...extra }),
+    ]);
     return JSON.parse(r.stdout) as Array<{ status: number; step?: string; failureHeader: string | null }>;
   };
   const ufwRules = () => inServer(['iptables', '-S', 'ufw-user-input']).stdout + inServer(['ip6tables', '-S', 'ufw6-user-input']).stdout;
@@ -65,9 +79,18 @@ describe.runIf(!skip)('end to end: Django + gateway + Redis + sidecar on ufw', (
     );
     net.enableUfw(8080);
     serve(['redis-server', '--port', String(REDIS_PORT), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
-    serve(['sh', join(ROOT, 'examples/django/run.sh')], { PORT: '8000', HOST: '127.0.0.1', DJANGO_DB_PATH: join(net.dir, 'db.sqlite3'), DJANGO_ALLOWED_HOSTS: `${SERVER_V4},[${SERVER_V6}]` });
+    serve(['sh', join(ROOT, 'examples/django/run.sh')], {
+      PORT: '8000',
+      HOST: '127.0.0.1',
+      DJANGO_DB_PATH: join(net.dir, 'db.sqlite3'),
+      DJANGO_ALLOWED_HOSTS: `${SERVER_V4},[${SERVER_V6}]`,
+    });
     await waitFor('redis', () => redisCli('PING') === 'PONG');
-    serve([process.execPath, join(ROOT, 'examples/gateway/dist/main.js')], { DJANGO_URL: 'http://127.0.0.1:8000', PORT: '8080', HOST: '::' });
+    serve([process.execPath, join(ROOT, 'examples/gateway/dist/main.js')], {
+      DJANGO_URL: 'http://127.0.0.1:8000',
+      PORT: '8080',
+      HOST: '::',
+    });
     serve([process.execPath, join(ROOT, 'packages/sidecar/dist/main.js'), '--host-id', 'e2e']);
     await waitFor('Django behind the gateway', () => client(OTHER_V4, 'get', 1, { path: '/admin/login/' })[0]!.status === 200, 60_000);
     await waitFor('the sidecar consumer group', () => redisCli('XINFO', 'GROUPS', '{portcullis}:events').includes('e2e'));
@@ -102,7 +125,7 @@ describe.runIf(!skip)('end to end: Django + gateway + Redis + sidecar on ufw', (
     expect(redisCli('ZCARD', `{portcullis}:fail:django-login:${CLIENT_V4}`)).toBe('1');
   });
 
-  it("Django admin: successful logins (302) never count; 5 failed ones (200) ban", () => {
+  it('Django admin: successful logins (302) never count; 5 failed ones (200) ban', () => {
     expect(client(CLIENT_V4, 'adminLogin', 6, { password: 'demo-password' }).map((r) => r.status)).toEqual([302, 302, 302, 302, 302, 302]);
     expect(redisCli('EXISTS', `{portcullis}:fail:django-admin:${CLIENT_V4}`)).toBe('0');
     const bad = client(OTHER_V4, 'adminLogin', 6);

@@ -51,7 +51,15 @@ function start(command: string, args: string[], env: Record<string, string> = {}
   for (const k of ['REDIS_URL', 'PORTCULLIS_CONFIG', 'DJANGO_URL', 'NODE_ENV', 'LOG_FORMAT', 'PORT', 'npm_lifecycle_event']) delete base[k];
   const child = spawn(command, args, {
     cwd: ROOT,
-    env: { ...base, PORT: '0', HOST: '127.0.0.1', PYTHON, DJANGO_DB_PATH: join(dataDir, 'db.sqlite3'), [marker.split('=')[0]!]: marker.split('=')[1]!, ...env },
+    env: {
+      ...base,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      PYTHON,
+      DJANGO_DB_PATH: join(dataDir, 'db.sqlite3'),
+      [marker.split('=')[0]!]: marker.split('=')[1]!,
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -65,11 +73,18 @@ function start(command: string, args: string[], env: Record<string, string> = {}
 /** The gateway's start line (JSON logs), once it is listening. */
 async function listening(run: Run): Promise<{ pid: number; port: number; upstream: string }> {
   let line: { pid: number; port: number; upstream: string } | undefined;
-  await waitFor(`the start line of ${run.child.spawnargs.join(' ')}\n${run.stdout()}\n${run.stderr()}`, () => {
-    const text = run.stdout().split('\n').find((l) => l.includes('portcullis gateway listening'));
-    if (text) line = JSON.parse(text) as typeof line;
-    return line !== undefined || run.child.exitCode !== null;
-  }, 150_000);
+  await waitFor(
+    `the start line of ${run.child.spawnargs.join(' ')}\n${run.stdout()}\n${run.stderr()}`,
+    () => {
+      const text = run
+        .stdout()
+        .split('\n')
+        .find((l) => l.includes('portcullis gateway listening'));
+      if (text) line = JSON.parse(text) as typeof line;
+      return line !== undefined || run.child.exitCode !== null;
+    },
+    150_000,
+  );
   if (!line) throw new Error(`exited before listening:\n${run.stdout()}\n${run.stderr()}`);
   return line;
 }
@@ -115,9 +130,15 @@ describe.runIf(hasDjango)(title, () => {
     await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
     const port = (busy.address() as { port: number }).port;
     try {
-      const run = start(process.execPath, [GATEWAY], { PORT: String(port), PORTCULLIS_CONFIG: join(ROOT, 'examples/gateway/demo.yml'), npm_lifecycle_event: 'start' });
+      const run = start(process.execPath, [GATEWAY], {
+        PORT: String(port),
+        PORTCULLIS_CONFIG: join(ROOT, 'examples/gateway/demo.yml'),
+        npm_lifecycle_event: 'start',
+      });
       expect(await run.exited).toBe(1);
-      expect(run.stderr()).toBe(`portcullis gateway: cannot listen on 127.0.0.1:${port}: the address is in use (another gateway still running?); stop it or set PORT\n`);
+      expect(run.stderr()).toBe(
+        `portcullis gateway: cannot listen on 127.0.0.1:${port}: the address is in use (another gateway still running?); stop it or set PORT\n`,
+      );
       expect(run.stdout()).toBe('');
       expect(tagged(run.marker)).toEqual([]);
     } finally {
@@ -140,26 +161,45 @@ describe('the example gateway tells a user what is wrong, and logs short lines',
     expect(run.stdout()).toBe('');
     const port = start(process.execPath, [GATEWAY], { PORT: 'http' });
     expect(await port.exited).toBe(1);
-    expect(port.stderr()).toBe('portcullis gateway: Invalid Portcullis config in the environment:\n  - PORT: expected a port number (0-65535), got "http"\n');
+    expect(port.stderr()).toBe(
+      'portcullis gateway: Invalid Portcullis config in the environment:\n  - PORT: expected a port number (0-65535), got "http"\n',
+    );
   }, 60_000);
 
   it('JSON request lines carry method, url, status, time and client, not the headers', async () => {
     // no Django here: the stand-in answers
-    const run = start(process.execPath, [GATEWAY], { PYTHON: '/nonexistent/python3', PORTCULLIS_CONFIG: join(ROOT, 'examples/gateway/demo.yml'), LOG_FORMAT: 'json' });
+    const run = start(process.execPath, [GATEWAY], {
+      PYTHON: '/nonexistent/python3',
+      PORTCULLIS_CONFIG: join(ROOT, 'examples/gateway/demo.yml'),
+      LOG_FORMAT: 'json',
+    });
     try {
       const { port, upstream } = await listening(run);
       expect(upstream).toBe('stand-in');
       const res = await fetch(`http://127.0.0.1:${port}/auth/login/?next=/`, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/json', Cookie: `sessionid=${'s'.repeat(400)}`, Authorization: 'Bearer secret-token', 'X-Forwarded-For': '203.0.113.7' },
+        headers: {
+          'Content-Type': 'application/json',
+          Cookie: `sessionid=${'s'.repeat(400)}`,
+          Authorization: 'Bearer secret-token',
+          'X-Forwarded-For': '203.0.113.7',
+        },
         body: '{"username":"u","password":"hunter2"}',
       });
       expect(res.status).toBe(401);
       let line = '';
-      await waitFor('the request line', () => {
-        line = run.stdout().split('\n').find((l) => l.includes('"statusCode":401')) ?? '';
-        return line !== '';
-      }, 30_000);
+      await waitFor(
+        'the request line',
+        () => {
+          line =
+            run
+              .stdout()
+              .split('\n')
+              .find((l) => l.includes('"statusCode":401')) ?? '';
+          return line !== '';
+        },
+        30_000,
+      );
       const entry = JSON.parse(line) as Record<string, unknown>;
       expect(entry).toMatchObject({ req: { method: 'POST', url: '/auth/login/?next=/' }, res: { statusCode: 401 }, client: '203.0.113.7' });
       expect(typeof entry.responseTime).toBe('number');
@@ -172,14 +212,27 @@ describe('the example gateway tells a user what is wrong, and logs short lines',
   }, 60_000);
 
   it('human-readable lines with NODE_ENV=development (and on a terminal)', async () => {
-    const run = start(process.execPath, [GATEWAY], { PYTHON: '/nonexistent/python3', NODE_ENV: 'development', PORTCULLIS_CONFIG: join(ROOT, 'examples/gateway/demo.yml') });
+    const run = start(process.execPath, [GATEWAY], {
+      PYTHON: '/nonexistent/python3',
+      NODE_ENV: 'development',
+      PORTCULLIS_CONFIG: join(ROOT, 'examples/gateway/demo.yml'),
+    });
     try {
       await waitFor('the start line', () => run.stdout().includes('portcullis gateway listening'), 30_000);
-      const line = run.stdout().split('\n').find((l) => l.includes('portcullis gateway listening'))!;
-      expect(line).toMatch(/^\[\d{2}:\d{2}:\d{2}\] INFO: portcullis gateway listening on :(\d+) → stand-in at http:\/\/127\.0\.0\.1:\d+; mode: embedded/);
+      const line = run
+        .stdout()
+        .split('\n')
+        .find((l) => l.includes('portcullis gateway listening'))!;
+      expect(line).toMatch(
+        /^\[\d{2}:\d{2}:\d{2}\] INFO: portcullis gateway listening on :(\d+) → stand-in at http:\/\/127\.0\.0\.1:\d+; mode: embedded/,
+      );
       expect(() => JSON.parse(line)).toThrow();
       const port = /listening on :(\d+)/.exec(line)![1];
-      const res = await fetch(`http://127.0.0.1:${port}/auth/login/`, { method: 'POST', headers: { 'X-Forwarded-For': '203.0.113.7', Cookie: 'sessionid=s' }, body: 'password=bad' });
+      const res = await fetch(`http://127.0.0.1:${port}/auth/login/`, {
+        method: 'POST',
+        headers: { 'X-Forwarded-For': '203.0.113.7', Cookie: 'sessionid=s' },
+        body: 'password=bad',
+      });
       expect(res.status).toBe(401);
       // a request is one line: method, url, status, time, client
       await waitFor('the request line', () => / INFO: POST \/auth\/login\/ 401 \d+ ms 203\.0\.113\.7\n/.test(run.stdout()), 30_000);

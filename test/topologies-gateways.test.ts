@@ -39,10 +39,14 @@ const blocked = async (g: TestGateway, ip: string) => (await send(g.url, '/ok/',
 
 /** bans `ip` through gateway `a` by failed logins, retrying while Redis fails over; true once both gateways block it */
 async function banThrough(a: TestGateway, b: TestGateway, ip: string): Promise<void> {
-  await waitFor(`${ip} banned through the gateway and blocked at both`, async () => {
-    if (!(await blocked(a, ip))) await send(a.url, '/auth/login/', { ip });
-    return (await blocked(a, ip)) && (await blocked(b, ip));
-  }, 30_000);
+  await waitFor(
+    `${ip} banned through the gateway and blocked at both`,
+    async () => {
+      if (!(await blocked(a, ip))) await send(a.url, '/auth/login/', { ip });
+      return (await blocked(a, ip)) && (await blocked(b, ip));
+    },
+    30_000,
+  );
 }
 
 /**
@@ -134,20 +138,28 @@ describe('failover: requests answered, recording resumes, bans hold', () => {
     const master = await sets.sentinel.masterPort();
     await sets.sentinel.kill(master);
     await sets.sentinel.restart(master);
-    await waitFor('Redis to be empty', async () => {
-      const c = nodeClient(await sets.sentinel.masterPort());
-      try {
-        return (await c.exists('{portcullis}:bans')) === 0 && (await c.ping()) === 'PONG';
-      } finally {
-        c.disconnect();
-      }
-    }, 30_000);
+    await waitFor(
+      'Redis to be empty',
+      async () => {
+        const c = nodeClient(await sets.sentinel.masterPort());
+        try {
+          return (await c.exists('{portcullis}:bans')) === 0 && (await c.ping()) === 'PONG';
+        } finally {
+          c.disconnect();
+        }
+      },
+      30_000,
+    );
     await waitFor('both gateways to reconnect', () => a.guard.store.state === 'up' && b.guard.store.state === 'up', 30_000);
     for (const g of [a, b]) {
-      await waitFor('the marker check after the reconnect', async () => {
-        await g.guard.resync();
-        return (g.guard.store as { marker?: { wiped: unknown } }).marker?.wiped != null;
-      }, 30_000);
+      await waitFor(
+        'the marker check after the reconnect',
+        async () => {
+          await g.guard.resync();
+          return (g.guard.store as { marker?: { wiped: unknown } }).marker?.wiped != null;
+        },
+        30_000,
+      );
       expect(await blocked(g, '203.0.113.121')).toBe(true);
     }
     // recording goes on meanwhile: a new offender is banned everywhere
@@ -156,10 +168,14 @@ describe('failover: requests answered, recording resumes, bans hold', () => {
     const c = nodeClient(await sets.sentinel.masterPort());
     await c.hset('{portcullis}:meta', 'accepted', String(Date.now()));
     c.disconnect();
-    await waitFor('the gateways to take the accepted Redis', async () => {
-      for (const g of [a, b]) await g.guard.resync();
-      return !(await blocked(a, '203.0.113.121')) && !(await blocked(b, '203.0.113.121'));
-    }, 30_000);
+    await waitFor(
+      'the gateways to take the accepted Redis',
+      async () => {
+        for (const g of [a, b]) await g.guard.resync();
+        return !(await blocked(a, '203.0.113.121')) && !(await blocked(b, '203.0.113.121'));
+      },
+      30_000,
+    );
     expect(await blocked(a, '203.0.113.122')).toBe(true);
     await sets.sentinel.waitStable();
   }, 180_000);

@@ -21,12 +21,20 @@ const upstream = await startUpstream();
 
 const sides = {
   without: await startGateway({ mode: 'bare', upstream: upstream.url }),
-  with: await startGateway({ mode: 'portcullis', upstream: upstream.url, config: benchConfig(redis.url, { prefix: 'with', maxretry: 1e6 }) }),
+  with: await startGateway({
+    mode: 'portcullis',
+    upstream: upstream.url,
+    config: benchConfig(redis.url, { prefix: 'with', maxretry: 1e6 }),
+  }),
 };
 if (other) {
   // the other checkout's own bench gateway (its dist, its node_modules)
   const procs = await import(pathToFileURL(join(other, 'bench/lib/procs.mjs')).href);
-  sides.other = await procs.startGateway({ mode: 'portcullis', upstream: upstream.url, config: benchConfig(redis.url, { prefix: 'other', maxretry: 1e6 }) });
+  sides.other = await procs.startGateway({
+    mode: 'portcullis',
+    upstream: upstream.url,
+    config: benchConfig(redis.url, { prefix: 'other', maxretry: 1e6 }),
+  });
 }
 const names = Object.keys(sides);
 
@@ -35,7 +43,11 @@ function load(url, seconds, nextIp) {
   return new Promise((resolve, reject) => {
     autocannon(
       {
-        url, connections: 16, overallRate: Number(rateArg), duration: seconds, ...base,
+        url,
+        connections: 16,
+        overallRate: Number(rateArg),
+        duration: seconds,
+        ...base,
         requests: [
           {
             ...base,

@@ -21,7 +21,9 @@ const upstream = await startUpstream();
 async function icEvents(mode) {
   const dir = mkdtempSync(join(tmpdir(), 'pc-ic-'));
   const gw = await startGateway({
-    mode, upstream: upstream.url, config: benchConfig(redis.url, { maxretry: 1e6 }),
+    mode,
+    upstream: upstream.url,
+    config: benchConfig(redis.url, { maxretry: 1e6 }),
     execArgv: ['--log-ic', `--logfile=${join(dir, 'v8.log')}`, '--no-logfile-per-isolate'],
   });
   await round({ url: gw.url, kind: 'clean', amount: 2000, connections: 32, nextIp: ipPool(50_000) });
@@ -36,7 +38,12 @@ async function icEvents(mode) {
   for (const l of lines) {
     if (!l.startsWith('code-creation,')) continue;
     const f = l.split(',');
-    const name = f.slice(6).join(',').replace(/"/g, '').replace(/,0x[0-9a-f]+.*$/, '').replace(/\S*\/(node_modules|packages)\//, '$1/');
+    const name = f
+      .slice(6)
+      .join(',')
+      .replace(/"/g, '')
+      .replace(/,0x[0-9a-f]+.*$/, '')
+      .replace(/\S*\/(node_modules|packages)\//, '$1/');
     codes.push([Number(f[4]), Number(f[5]), name]);
   }
   codes.sort((a, b) => a[0] - b[0]);
@@ -70,7 +77,9 @@ await upstream.stop();
 await redis.stop();
 
 const sum = (m) => [...m.values()].reduce((s, x) => s + x, 0);
-console.log(`IC events per clean request: without Portcullis ${sum(bare).toFixed(1)}, with ${sum(pc).toFixed(1)} (+${(sum(pc) - sum(bare)).toFixed(1)})`);
+console.log(
+  `IC events per clean request: without Portcullis ${sum(bare).toFixed(1)}, with ${sum(pc).toFixed(1)} (+${(sum(pc) - sum(bare)).toFixed(1)})`,
+);
 const rows = [...new Set([...bare.keys(), ...pc.keys()])]
   .map((k) => [k, (pc.get(k) ?? 0) - (bare.get(k) ?? 0)])
   .filter(([, d]) => Math.abs(d) >= 0.3)

@@ -37,9 +37,15 @@ export async function abRounds(ctx, sides) {
         for (const [k, v] of Object.entries(c.by)) cmds[n].by[k] = (cmds[n].by[k] ?? 0) + v;
       }
       per[n].push(r);
-      const codes = Object.entries(r.statusCodes ?? {}).map(([c, v]) => `${c}×${v.count}`).join(' ');
-      const cpu = side.proc ? `  cpu/req gw ${r.gwCpuPerReq.toFixed(0)} µs${side.redis ? ` redis ${r.redisCpuPerReq.toFixed(1)} µs` : ''}` : '';
-      ctx.log(`  round ${i + 1} ${n.padEnd(18)} ${fmtInt(r.rps).padStart(6)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms${cpu}  [${codes}${r.errors ? ` errors ${r.errors}` : ''}]`);
+      const codes = Object.entries(r.statusCodes ?? {})
+        .map(([c, v]) => `${c}×${v.count}`)
+        .join(' ');
+      const cpu = side.proc
+        ? `  cpu/req gw ${r.gwCpuPerReq.toFixed(0)} µs${side.redis ? ` redis ${r.redisCpuPerReq.toFixed(1)} µs` : ''}`
+        : '';
+      ctx.log(
+        `  round ${i + 1} ${n.padEnd(18)} ${fmtInt(r.rps).padStart(6)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms${cpu}  [${codes}${r.errors ? ` errors ${r.errors}` : ''}]`,
+      );
     }
   }
   return { per, cmds };
@@ -54,4 +60,7 @@ export function cpuPerReq(rounds) {
   return { gw: med(rounds.map((r) => r.gwCpuPerReq)), redis: med(rounds.map((r) => r.redisCpuPerReq)) };
 }
 
-export const byText = (by) => Object.entries(by).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+export const byText = (by) =>
+  Object.entries(by)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ') || 'none';

@@ -15,7 +15,13 @@ export function summarize(dir, top = 30, requests = 0) {
     if (!t) continue;
     const cf = n.callFrame;
     const url = cf.url.replace(/^file:\/\//, '');
-    const pkg = /node_modules\/((@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? (url.includes('/packages/') ? `portcullis:${/packages\/([^/]+)/.exec(url)[1]}` : url.startsWith('node:') ? 'node-core' : url || `(${cf.functionName || 'program'})`);
+    const pkg =
+      /node_modules\/((@[^/]+\/)?[^/]+)/.exec(url)?.[1] ??
+      (url.includes('/packages/')
+        ? `portcullis:${/packages\/([^/]+)/.exec(url)[1]}`
+        : url.startsWith('node:')
+          ? 'node-core'
+          : url || `(${cf.functionName || 'program'})`);
     const key = `${cf.functionName || '(anon)'} ${url.split('/').slice(-2).join('/')}:${cf.lineNumber + 1}`;
     byFn.set(key, (byFn.get(key) ?? 0) + t);
     byPkg.set(pkg, (byPkg.get(pkg) ?? 0) + t);

@@ -20,8 +20,10 @@ export function send(baseUrl, { method = 'GET', path = '/', ip, body } = {}) {
   });
 }
 
-export const failLogin = (url, ip) => send(url, { method: 'POST', path: '/auth/login/', ip, body: '{"username":"admin","password":"wrong"}' });
-export const goodLogin = (url, ip) => send(url, { method: 'POST', path: '/auth/login/', ip, body: '{"username":"admin","password":"right"}' });
+export const failLogin = (url, ip) =>
+  send(url, { method: 'POST', path: '/auth/login/', ip, body: '{"username":"admin","password":"wrong"}' });
+export const goodLogin = (url, ip) =>
+  send(url, { method: 'POST', path: '/auth/login/', ip, body: '{"username":"admin","password":"right"}' });
 
 /** Runs fn(i) for i < n with at most `width` outstanding. */
 export async function inParallel(n, width, fn) {

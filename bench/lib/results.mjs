@@ -11,7 +11,13 @@ export const SKELETON = [
   { key: '1c', figure: '1', section: 'clean', what: 'Redis commands per clean request', aim: '0' },
   { key: '2a', figure: '2', section: 'failures', what: 'Failing req/s ÷ clean req/s, one gateway (same run)', aim: '≥ 0.9' },
   { key: '2b', figure: '2', section: 'failures', what: 'p99 of a failing request', aim: '— (report)' },
-  { key: '2c', figure: '2', section: 'failures', what: 'Redis commands per failure', aim: '2 (reserve at arrival + record at the verdict: the least an exact request-time bound allows)' },
+  {
+    key: '2c',
+    figure: '2',
+    section: 'failures',
+    what: 'Redis commands per failure',
+    aim: '2 (reserve at arrival + record at the verdict: the least an exact request-time bound allows)',
+  },
   { key: '2d', figure: '2', section: 'failures', what: 'RedisBanStore.recordFailure, one client', aim: '≥ 50,000/s' },
   { key: '3a', figure: '3', section: 'propagation', what: 'maxretry-th failure on gateway A → 403 on gateway B', aim: 'p99 < 50 ms' },
   { key: '3b', figure: '3', section: 'propagation', what: 'Gateway A blocks the next request after the ban', aim: 'next request' },
@@ -24,18 +30,54 @@ export const SKELETON = [
   { key: '5a', figure: '5', section: 'memory', what: 'Redis bytes per IP in a failure window (1 failure)', aim: '— (report)' },
   { key: '5b', figure: '5', section: 'memory', what: 'Redis bytes per active ban', aim: '— (report)' },
   { key: '5c', figure: '5', section: 'memory', what: 'Gateway heap per cached ban (100,000 cached)', aim: '— (report)' },
-  { key: '6a', figure: '6', section: 'login', what: 'Extra latency of a legitimate login: one wrong password, then the right one (pair)', aim: '— (report)' },
-  { key: '6b', figure: '6', section: 'login', what: 'Redis round trips of that pair', aim: '— (report: reserve + record, reserve + release)' },
+  {
+    key: '6a',
+    figure: '6',
+    section: 'login',
+    what: 'Extra latency of a legitimate login: one wrong password, then the right one (pair)',
+    aim: '— (report)',
+  },
+  {
+    key: '6b',
+    figure: '6',
+    section: 'login',
+    what: 'Redis round trips of that pair',
+    aim: '— (report: reserve + record, reserve + release)',
+  },
   { key: '6c', figure: '6', section: 'login', what: 'Requests answered while Redis is dead', aim: 'max < 100 ms' },
-  { key: '7a', figure: '7', section: 'bans', what: 'A fresh gateway enforces 1,000,000 existing bans', aim: 'all enforced; loop held ≤ ~20 ms (over the idle gateway)' },
+  {
+    key: '7a',
+    figure: '7',
+    section: 'bans',
+    what: 'A fresh gateway enforces 1,000,000 existing bans',
+    aim: 'all enforced; loop held ≤ ~20 ms (over the idle gateway)',
+  },
   { key: '7b', figure: '7', section: 'bans', what: 'Gateway heap per cached ban (1,000,000 cached)', aim: '≤ 100 B' },
-  { key: '7c', figure: '7', section: 'bans', what: 'Redis commands during 2,000 requests at a gateway holding 1,000,000 bans', aim: '0 per clean request' },
+  {
+    key: '7c',
+    figure: '7',
+    section: 'bans',
+    what: 'Redis commands during 2,000 requests at a gateway holding 1,000,000 bans',
+    aim: '0 per clean request',
+  },
   { key: '7d', figure: '7', section: 'bans', what: '100,000 range bans (v4 + v6): cache load', aim: '< 1 s' },
   { key: '7e', figure: '7', section: 'bans', what: 'Added per clean request by 100,000 range bans', aim: '< 5 µs' },
-  { key: '7f', figure: '7', section: 'bans', what: 'Gateway started 5 s before Redis: ban at another gateway → 403 here', aim: 'p99 < 50 ms' },
+  {
+    key: '7f',
+    figure: '7',
+    section: 'bans',
+    what: 'Gateway started 5 s before Redis: ban at another gateway → 403 here',
+    aim: 'p99 < 50 ms',
+  },
   { key: '8a', figure: '8', section: 'flood', what: 'Redis calls per clean request, flood jail on (1 gateway)', aim: '< 0.01' },
   { key: '8b', figure: '8', section: 'flood', what: 'Flooder at 1,000 req/s over 2 gateways → banned', aim: '< window + 1 s (61 s)' },
-  { key: '8c', figure: '8', section: 'flood', what: 'Requests before the ban vs the bound maxretry + G·(flushAt − 1)', aim: 'within the bound' },
+  {
+    key: '8c',
+    figure: '8',
+    section: 'flood',
+    what: 'Requests before the ban vs the bound maxretry + G·(flushAt − 1)',
+    aim: 'within the bound',
+  },
 ];
 
 export function loadResults() {
@@ -90,13 +132,17 @@ export function renderMarkdown(all, sectionsMeta) {
     const r = rowsByKey.get(sk.key);
     if (r) out.push(`| ${sk.key} | ${esc(r.what ?? sk.what)} | ${esc(r.value)} | ${esc(r.aim ?? sk.aim)} | ${esc(r.verdict ?? '—')} |`);
     else {
-      const pending = sk.section === 'firewall' ? 'measured by bench/firewall section (not yet run)' : `not measured yet (run \`npm run bench -- --only ${sk.section}\`)`;
+      const pending =
+        sk.section === 'firewall'
+          ? 'measured by bench/firewall section (not yet run)'
+          : `not measured yet (run \`npm run bench -- --only ${sk.section}\`)`;
       out.push(`| ${sk.key} | ${esc(sk.what)} | ${pending} | ${esc(sk.aim)} | — |`);
     }
   }
   // rows a section adds beyond the skeleton
   for (const [key, r] of rowsByKey) {
-    if (!SKELETON.some((s) => s.key === key)) out.push(`| ${key} | ${esc(r.what)} | ${esc(r.value)} | ${esc(r.aim ?? '—')} | ${esc(r.verdict ?? '—')} |`);
+    if (!SKELETON.some((s) => s.key === key))
+      out.push(`| ${key} | ${esc(r.what)} | ${esc(r.value)} | ${esc(r.aim ?? '—')} | ${esc(r.verdict ?? '—')} |`);
   }
   out.push('');
 

@@ -29,8 +29,10 @@ if (mode === 'portcullis') {
     // timeout), with ioredis auto-pipelining forced off or on
     const parsed = parseConfig(config);
     store = new RedisBanStore({
-      config: parsed, by: `bench-gateway-${process.pid}`,
-      commandTimeout: parsed.gateway.commandTimeout, autoPipelining: process.env.PC_AUTOPIPELINE === '1',
+      config: parsed,
+      by: `bench-gateway-${process.pid}`,
+      commandTimeout: parsed.gateway.commandTimeout,
+      autoPipelining: process.env.PC_AUTOPIPELINE === '1',
     });
   }
   guard = portcullis(config, { logger, by: `bench-gateway-${process.pid}`, store });

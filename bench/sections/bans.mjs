@@ -57,7 +57,11 @@ function rangeList(rnd) {
 function cleanProbes(rnd, n) {
   const out = [];
   for (let i = 0; i < n; i++) {
-    out.push(i % 2 === 0 ? `${100 + rnd(100)}.${rnd(256)}.${rnd(256)}.${rnd(256)}` : `2a00:${rnd(65536).toString(16)}:${rnd(65536).toString(16)}::${rnd(65536).toString(16)}`);
+    out.push(
+      i % 2 === 0
+        ? `${100 + rnd(100)}.${rnd(256)}.${rnd(256)}.${rnd(256)}`
+        : `2a00:${rnd(65536).toString(16)}:${rnd(65536).toString(16)}::${rnd(65536).toString(16)}`,
+    );
   }
   return out;
 }
@@ -120,7 +124,12 @@ export async function run(ctx) {
     await fillIndex(admin, '{pcmillion}:bans', MILLION, until);
     const fillS = (performance.now() - tFill) / 1000;
     ctx.log(`{p}:bans filled with ${fmtInt(await admin.zcard('{pcmillion}:bans'))} bans in ${fmt(fillS, 1)} s`);
-    const gwEmpty = await startGateway({ mode: 'portcullis', upstream: upstream.url, config: benchConfig(redis.url, { prefix: 'pcnone' }), execArgv: ['--expose-gc'] });
+    const gwEmpty = await startGateway({
+      mode: 'portcullis',
+      upstream: upstream.url,
+      config: benchConfig(redis.url, { prefix: 'pcnone' }),
+      execArgv: ['--expose-gc'],
+    });
     stop.push(gwEmpty);
     const gw = await startGateway({ mode: 'portcullis', upstream: upstream.url, config: cfg, execArgv: ['--expose-gc'], timeout: 180_000 });
     stop.push(gw);
@@ -131,7 +140,9 @@ export async function run(ctx) {
     // the address tables are typed arrays: their bytes count under arrayBuffers, not heapUsed
     const held = (h) => h.heapUsed + h.arrayBuffers;
     const perBan = (held(heap) - held(heapEmpty)) / heap.cacheSize;
-    ctx.log(`gateway ready in ${fmt(loop.readyMs / 1000, 2)} s with ${fmtInt(heap.cacheSize)} bans; event loop held at most ${fmt(loop.maxDelayMs, 1)} ms (no bans: ${fmt(loopEmpty.maxDelayMs, 1)} ms); ${fmt(perBan, 1)} B/ban`);
+    ctx.log(
+      `gateway ready in ${fmt(loop.readyMs / 1000, 2)} s with ${fmtInt(heap.cacheSize)} bans; event loop held at most ${fmt(loop.maxDelayMs, 1)} ms (no bans: ${fmt(loopEmpty.maxDelayMs, 1)} ms); ${fmt(perBan, 1)} B/ban`,
+    );
     const rnd = lcg(9);
     const bannedSample = Array.from({ length: 1000 }, () => v4(rnd(MILLION)));
     const cleanSample = Array.from({ length: 1000 }, (_, i) => `198.51.${(i >> 8) & 255}.${i & 255}`);
@@ -162,7 +173,9 @@ export async function run(ctx) {
     const v6Probes = probes.filter((p) => p.includes(':'));
     const addedV4 = lookupNs(cache, v4Probes).ns - lookupNs(new BanCache(), v4Probes).ns;
     const addedV6 = lookupNs(cache, v6Probes).ns - lookupNs(new BanCache(), v6Probes).ns;
-    ctx.log(`ranges: cache load median ${fmt(load.median, 0)} ms; lookup ${fmt(empty.ns, 0)} → ${fmt(full.ns, 0)} ns (v4 +${fmt(addedV4, 0)}, v6 +${fmt(addedV6, 0)} ns); probes hit ${full.hits / 5}`);
+    ctx.log(
+      `ranges: cache load median ${fmt(load.median, 0)} ms; lookup ${fmt(empty.ns, 0)} → ${fmt(full.ns, 0)} ns (v4 +${fmt(addedV4, 0)}, v6 +${fmt(addedV6, 0)} ns); probes hit ${full.hits / 5}`,
+    );
 
     // the same 100,000 ranges through the store (banMany, as `portcullis ban --file` does) and a fresh gateway
     const rcfg = benchConfig(redis.url, { prefix: 'pcranges' });
@@ -177,9 +190,13 @@ export async function run(ctx) {
     const rloop = await gwRanges.ask('loop');
     const rheap = await gwRanges.ask('heap');
     // an address inside each: the IPv4 network address itself, the IPv6 network's ::1
-    const inRange = [...ranges.slice(0, 250), ...ranges.slice(-250)].map((r) => (r.includes(':') ? r.replace(/::\/\d+$/, '::1') : r.replace(/\/\d+$/, '')));
+    const inRange = [...ranges.slice(0, 250), ...ranges.slice(-250)].map((r) =>
+      r.includes(':') ? r.replace(/::\/\d+$/, '::1') : r.replace(/\/\d+$/, ''),
+    );
     const rcodes = await statuses(gwRanges.url, inRange);
-    ctx.log(`banMany of ${fmtInt(RANGES)} ranges ${fmt(banS, 1)} s; gateway ready in ${fmt(rloop.readyMs / 1000, 2)} s with ${fmtInt(rheap.cacheSize)}; max loop hold ${fmt(rloop.maxDelayMs, 1)} ms; addresses inside ranges: ${JSON.stringify([...rcodes])}`);
+    ctx.log(
+      `banMany of ${fmtInt(RANGES)} ranges ${fmt(banS, 1)} s; gateway ready in ${fmt(rloop.readyMs / 1000, 2)} s with ${fmtInt(rheap.cacheSize)}; max loop hold ${fmt(rloop.maxDelayMs, 1)} ms; addresses inside ranges: ${JSON.stringify([...rcodes])}`,
+    );
 
     // 7f: a gateway started 5 s before Redis; bans made at another gateway afterwards
     const latePort = await freePort();
@@ -214,41 +231,60 @@ export async function run(ctx) {
       else if (t1) lags.push(t1 - t0);
     }
     const lateLag = { p50: quantile(lags, 0.5), p99: quantile(lags, 0.99), max: Math.max(...lags), n: lags.length };
-    ctx.log(`late Redis: first ban reached the early gateway after ${fmt(firstS, 2)} s; then p50 ${fmt(lateLag.p50, 1)} ms, p99 ${fmt(lateLag.p99, 1)} ms (${lateLag.n}/${trials - 1})`);
+    ctx.log(
+      `late Redis: first ban reached the early gateway after ${fmt(firstS, 2)} s; then p50 ${fmt(lateLag.p50, 1)} ms, p99 ${fmt(lateLag.p99, 1)} ms (${lateLag.n}/${trials - 1})`,
+    );
 
     const pass = (ok) => (ok ? 'meets' : 'misses');
     const rows = [
       {
-        key: '7a', figure: '7', what: 'A fresh gateway enforces 1,000,000 existing bans',
+        key: '7a',
+        figure: '7',
+        what: 'A fresh gateway enforces 1,000,000 existing bans',
         value: `ready in ${fmt(loop.readyMs / 1000, 2)} s with ${fmtInt(heap.cacheSize)} bans cached; sample of 1,000 banned: ${banned.get(403) ?? 0} × 403; 1,000 clean: ${clean.get(200) ?? 0} × 200; event loop held at most ${fmt(loop.maxDelayMs, 1)} ms (p99 ${fmt(loop.p99DelayMs, 1)} ms) from start; the same gateway with no bans: ${fmt(loopEmpty.maxDelayMs, 1)} ms`,
         aim: 'all enforced; loop held ≤ ~20 ms (over the idle gateway)',
         // the box is shared: what the load adds over a gateway without bans started alongside is its own
         verdict: pass(heap.cacheSize === MILLION && banned.get(403) === 1000 && loop.maxDelayMs - loopEmpty.maxDelayMs <= 20),
       },
       {
-        key: '7b', figure: '7', what: 'Gateway heap per cached ban (1,000,000 cached)',
+        key: '7b',
+        figure: '7',
+        what: 'Gateway heap per cached ban (1,000,000 cached)',
         value: `${fmt(perBan, 0)} B (heapUsed + arrayBuffers after GC, gateway with the bans − gateway with none; heapUsed alone ${fmt((heap.heapUsed - heapEmpty.heapUsed) / heap.cacheSize, 0)} B)`,
-        aim: '≤ 100 B', verdict: pass(perBan <= 100),
+        aim: '≤ 100 B',
+        verdict: pass(perBan <= 100),
       },
       {
-        key: '7c', figure: '7', what: 'Redis commands during 2,000 requests at a gateway holding 1,000,000 bans',
+        key: '7c',
+        figure: '7',
+        what: 'Redis commands during 2,000 requests at a gateway holding 1,000,000 bans',
         value: `${cmds.total} (includes any periodic change-log read that fell in the window: one MULTI of XINFO + XRANGE)`,
-        aim: '0 per clean request', verdict: pass(cmds.total <= 4),
+        aim: '0 per clean request',
+        verdict: pass(cmds.total <= 4),
       },
       {
-        key: '7d', figure: '7', what: '100,000 range bans (v4 /16–/28 + v6 /32–/64): cache load',
+        key: '7d',
+        figure: '7',
+        what: '100,000 range bans (v4 /16–/28 + v6 /32–/64): cache load',
         value: `${fmt(load.median, 0)} ms (min ${fmt(load.min, 0)} – max ${fmt(load.max, 0)}, 5 runs, BanCache.replace); from Redis: banMany ${fmt(banS, 1)} s, a fresh gateway ready in ${fmt(rloop.readyMs / 1000, 2)} s holding ${fmtInt(rheap.cacheSize)}, loop held ≤ ${fmt(rloop.maxDelayMs, 1)} ms; 500 addresses inside them: ${rcodes.get(403) ?? 0} × 403`,
-        aim: '< 1 s', verdict: pass(load.median < 1000 && rcodes.get(403) === 500),
+        aim: '< 1 s',
+        verdict: pass(load.median < 1000 && rcodes.get(403) === 500),
       },
       {
-        key: '7e', figure: '7', what: 'Added per clean request by 100,000 range bans',
+        key: '7e',
+        figure: '7',
+        what: 'Added per clean request by 100,000 range bans',
         value: `${fmt(Math.max(addedV4, addedV6) / 1000, 2)} µs worst family (IPv4 +${fmt(addedV4 / 1000, 2)} µs, IPv6 +${fmt(addedV6 / 1000, 2)} µs; lookup ${fmt(empty.ns, 0)} → ${fmt(full.ns, 0)} ns over 200,000 clean addresses)`,
-        aim: '< 5 µs', verdict: pass(Math.max(addedV4, addedV6) < 5000),
+        aim: '< 5 µs',
+        verdict: pass(Math.max(addedV4, addedV6) < 5000),
       },
       {
-        key: '7f', figure: '7', what: 'Gateway started 5 s before Redis: ban at another gateway → 403 here',
+        key: '7f',
+        figure: '7',
+        what: 'Gateway started 5 s before Redis: ban at another gateway → 403 here',
         value: `p50 ${fmt(lateLag.p50, 1)} ms, p99 ${fmt(lateLag.p99, 1)} ms, max ${fmt(lateLag.max, 1)} ms (${lateLag.n} of ${trials - 1} trials within 2 s); the first ban after Redis came: ${fmt(firstS, 2)} s`,
-        aim: 'p99 < 50 ms', verdict: pass(lateLag.n === trials - 1 && lateLag.p99 < 50),
+        aim: 'p99 < 50 ms',
+        verdict: pass(lateLag.n === trials - 1 && lateLag.p99 < 50),
       },
     ];
     const details = [
@@ -263,7 +299,11 @@ export async function run(ctx) {
         'The first trial measures how soon after Redis came E was subscribed and loaded at all (it includes B starting); the others the lag, as figure 3a.',
       `Run: fill ${fmt(fillS, 1)} s; range loads ${loads.map((x) => fmt(x, 0)).join(', ')} ms.`,
     ];
-    return { rows, details: details.join('\n'), raw: { lateLag, firstS, loop, loopEmpty, heap, heapEmpty, perBan, cmds, loads, empty, full, addedV4, addedV6, banS, rloop, rheap } };
+    return {
+      rows,
+      details: details.join('\n'),
+      raw: { lateLag, firstS, loop, loopEmpty, heap, heapEmpty, perBan, cmds, loads, empty, full, addedV4, addedV6, banS, rloop, rheap },
+    };
   } finally {
     for (const p of stop.reverse()) await p.stop();
     await redis.stop();

@@ -18,7 +18,12 @@ export const title = 'Figure 2 — failure recording';
 const MAXRETRY = 1_000_000;
 
 async function throughGateway(ctx, redis, upstream, agent) {
-  const gw = await startGateway({ mode: 'portcullis', upstream: upstream.url, agent, config: benchConfig(redis.url, { maxretry: MAXRETRY }) });
+  const gw = await startGateway({
+    mode: 'portcullis',
+    upstream: upstream.url,
+    agent,
+    config: benchConfig(redis.url, { maxretry: MAXRETRY }),
+  });
   try {
     const { per, cmds } = await abRounds(ctx, {
       clean: { url: gw.url, kind: 'login', nextIp: ipPool(50_000), redis: redis.admin, proc: gw },
@@ -34,9 +39,7 @@ async function throughGateway(ctx, redis, upstream, agent) {
       }),
     );
     await quiesce(redis.admin);
-    const monClean = await monitorCommands(redis.port, () =>
-      inParallel(N, 16, (i) => goodLogin(gw.url, ipAt(140_000, i))),
-    );
+    const monClean = await monitorCommands(redis.port, () => inParallel(N, 16, (i) => goodLogin(gw.url, ipAt(140_000, i))));
     const C = per.clean;
     const F = per.failing;
     const not401 = F.reduce((s, r) => s + r.total - (r.statusCodes?.['401']?.count ?? 0), 0);
@@ -108,7 +111,9 @@ export async function run(ctx) {
         const r = await storeRate(store, jail, k, Math.min(seconds, 3), offset);
         if (counted) storeCmds = { ...(await counted()), records: r.n };
         storeRuns[k].push(r);
-        ctx.log(`  round ${i + 1} in flight ${String(k).padStart(3)}: ${fmtInt(r.rate)} records/s${r.errors ? ` (${r.errors} errors)` : ''}`);
+        ctx.log(
+          `  round ${i + 1} in flight ${String(k).padStart(3)}: ${fmtInt(r.rate)} records/s${r.errors ? ` (${r.errors} errors)` : ''}`,
+        );
       }
     }
     await store.close();
@@ -120,13 +125,20 @@ export async function run(ctx) {
     for (const [agent, m] of Object.entries(res)) {
       const label = 'example gateway';
       rows.push({
-        key: `2a${suffix[agent]}`, figure: '2', what: `Failing req/s ÷ clean req/s, one gateway (same run) — ${label}`,
+        key: `2a${suffix[agent]}`,
+        figure: '2',
+        what: `Failing req/s ÷ clean req/s, one gateway (same run) — ${label}`,
         value: `${fmt(m.ratio.median, 3)} (min ${fmt(m.ratio.min, 3)} – max ${fmt(m.ratio.max, 3)}, ${m.ratio.n} rounds; ${fmtInt(m.failRps.median)} vs ${fmtInt(m.cleanRps.median)} req/s)`,
-        aim: '≥ 0.9', verdict: m.ratio.median >= 0.9 ? 'meets' : 'MISSES',
+        aim: '≥ 0.9',
+        verdict: m.ratio.median >= 0.9 ? 'meets' : 'MISSES',
       });
       rows.push({
-        key: `2b${suffix[agent]}`, figure: '2', what: `p99 of a failing request — ${label}`,
-        value: `${fmtSpread(m.failP99, 1, ' ms')} (clean: ${fmt(m.cleanP99.median, 1)} ms)`, aim: '— (report)', verdict: '—',
+        key: `2b${suffix[agent]}`,
+        figure: '2',
+        what: `p99 of a failing request — ${label}`,
+        value: `${fmtSpread(m.failP99, 1, ' ms')} (clean: ${fmt(m.cleanP99.median, 1)} ms)`,
+        aim: '— (report)',
+        verdict: '—',
       });
     }
     const fail = { total: 0, requests: 0, by: {} };
@@ -144,16 +156,21 @@ export async function run(ctx) {
     }
     const perFail = mon.client / mon.requests;
     rows.push({
-      key: '2c', figure: '2', what: 'Redis commands per failure (round trips)',
+      key: '2c',
+      figure: '2',
+      what: 'Redis commands per failure (round trips)',
       value: `${fmt(perFail, 3)} (${fmtInt(mon.client)} commands for ${fmtInt(mon.requests)} failures: ${byText(mon.by)}); inside the script: ${fmt(mon.lua / mon.requests, 1)} per failure; good logins: ${mon.cleanClient} commands`,
       // a budgeted login path: a reservation must happen at arrival and the verdict at the response
       aim: '2 (reserve at arrival + record at the verdict: the least an exact request-time bound allows)',
       verdict: Math.abs(perFail - 2) < 0.001 ? 'meets' : perFail < 2.01 ? 'meets (+ periodic resync)' : 'MISSES',
     });
     rows.push({
-      key: '2d', figure: '2', what: 'RedisBanStore.recordFailure, one client',
+      key: '2d',
+      figure: '2',
+      what: 'RedisBanStore.recordFailure, one client',
       value: `${fmtInt(pipelined.median)}/s with ${INFLIGHT} in flight (min ${fmtInt(pipelined.min)} – max ${fmtInt(pipelined.max)}, ${pipelined.n} rounds); ${fmtInt(serial.median)}/s one at a time`,
-      aim: '≥ 50,000/s', verdict: pipelined.median < 50_000 ? 'MISSES' : pipelined.min < 50_000 ? 'meets (borderline: some rounds below the aim)' : 'meets',
+      aim: '≥ 50,000/s',
+      verdict: pipelined.median < 50_000 ? 'MISSES' : pipelined.min < 50_000 ? 'meets (borderline: some rounds below the aim)' : 'meets',
     });
 
     const details = [
@@ -184,7 +201,9 @@ export async function run(ctx) {
       '',
       `Store level: RedisBanStore.recordFailure in the bench process, one ioredis client (it pipelines whatever is outstanding), ${INFLIGHT} calls in flight vs 1 at a time, ` +
         `a fresh address per call, ${Math.min(seconds, 3)} s per run, ${rounds} rounds alternating. ` +
-        (storeCmds ? `Commands seen in the first ${INFLIGHT}-in-flight run: ${byText(storeCmds.by)} for ${fmtInt(storeCmds.records)} records.` : ''),
+        (storeCmds
+          ? `Commands seen in the first ${INFLIGHT}-in-flight run: ${byText(storeCmds.by)} for ${fmtInt(storeCmds.records)} records.`
+          : ''),
     );
     return { rows, details: details.join('\n'), raw: { res, storeRuns, storeCmds } };
   } finally {

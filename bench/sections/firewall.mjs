@@ -24,7 +24,7 @@ function makeNamespace() {
 }
 
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-const ipOf = (i, base = 18) => `198.${base + Math.floor(i / 65536)}.${Math.floor(i / 256) % 256}.${(i % 256)}`;
+const ipOf = (i, base = 18) => `198.${base + Math.floor(i / 65536)}.${Math.floor(i / 256) % 256}.${i % 256}`;
 
 /** Runs one backend: latency samples, then a mass ban. */
 export async function benchFirewall({ backend = 'nftables', samples = 50, mass = 10_000, maxSeconds = 1800, log = console.log } = {}) {
@@ -45,7 +45,8 @@ export async function benchFirewall({ backend = 'nftables', samples = 50, mass =
     },
   });
   const config = parseConfig({
-    redis: redis.url, prefix: 'bench',
+    redis: redis.url,
+    prefix: 'bench',
     firewall: { backend, ports: [80, 443], killConnections: process.env.BENCH_KILL !== '0' },
     sidecar: { hostId: 'bench', reconcileInterval: '1h' },
   });
@@ -55,7 +56,13 @@ export async function benchFirewall({ backend = 'nftables', samples = 50, mass =
   try {
     if (backend === 'ufw') net.run('ufw', ['--force', 'enable']).catch(() => {});
     if (backend === 'ufw') await net.run('ufw', ['--force', 'enable']);
-    sidecar = await startSidecar(config, { run: net.run, ufwRulesDir: net.etcUfw, healthPort: false, logger: pino({ level: 'info' }, sink), blockMs: 1000 });
+    sidecar = await startSidecar(config, {
+      run: net.run,
+      ufwRulesDir: net.etcUfw,
+      healthPort: false,
+      logger: pino({ level: 'info' }, sink),
+      blockMs: 1000,
+    });
     await sidecar.ready;
     await store.connect();
 
@@ -72,14 +79,19 @@ export async function benchFirewall({ backend = 'nftables', samples = 50, mass =
     }
     lat.sort((a, b) => a - b);
     result.latencyMs = { p50: +pct(lat, 50).toFixed(1), p95: +pct(lat, 95).toFixed(1), max: +lat[lat.length - 1].toFixed(1) };
-    log(`${backend}: ban→rule latency over ${samples} bans: p50 ${result.latencyMs.p50} ms, p95 ${result.latencyMs.p95} ms, max ${result.latencyMs.max} ms`);
+    log(
+      `${backend}: ban→rule latency over ${samples} bans: p50 ${result.latencyMs.p50} ms, p95 ${result.latencyMs.p95} ms, max ${result.latencyMs.max} ms`,
+    );
 
     // 2. mass ban: `mass` bans written the way `portcullis ban --file` writes a
     //    blocklist (banMany: one script call per 1,000); time until the firewall holds all
     if (mass > 0) {
       applied.clear();
       const t0 = performance.now();
-      await store.banMany(Array.from({ length: mass }, (_, i) => ipOf(i)), { duration: 3_600_000, reason: 'mass' });
+      await store.banMany(
+        Array.from({ length: mass }, (_, i) => ipOf(i)),
+        { duration: 3_600_000, reason: 'mass' },
+      );
       const written = performance.now() - t0;
       const deadline = Date.now() + maxSeconds * 1000;
       let lastLog = Date.now();
@@ -99,10 +111,14 @@ export async function benchFirewall({ backend = 'nftables', samples = 50, mass =
         const j = JSON.parse((await net.run('nft', ['-j', 'list', 'set', 'inet', 'portcullis', 'v4'])).stdout);
         result.kernelCount = j.nftables.find((o) => o.set)?.set.elem?.length ?? 0;
       } else {
-        result.kernelCount = (await net.run('iptables', ['-S', 'ufw-user-input'])).stdout.split('\n').filter((l) => l.includes(' -s 198.')).length;
+        result.kernelCount = (await net.run('iptables', ['-S', 'ufw-user-input'])).stdout
+          .split('\n')
+          .filter((l) => l.includes(' -s 198.')).length;
       }
-      log(`${backend}: ${applied.size}/${mass} bans applied in ${(total / 1000).toFixed(2)} s (events written in ${(written / 1000).toFixed(2)} s; kernel holds ${result.kernelCount} rules of ours)` +
-        (applied.size < mass ? ` — stopped at --max-seconds ${maxSeconds}` : ''));
+      log(
+        `${backend}: ${applied.size}/${mass} bans applied in ${(total / 1000).toFixed(2)} s (events written in ${(written / 1000).toFixed(2)} s; kernel holds ${result.kernelCount} rules of ours)` +
+          (applied.size < mass ? ` — stopped at --max-seconds ${maxSeconds}` : ''),
+      );
 
       // 3. the firewall side alone: the kernel lost every element (a reboot),
       //    and one reconcile puts all `mass` bans back from {p}:bans
@@ -136,21 +152,60 @@ const complete = (r) => r && r.massApplied === r.mass;
 
 /** Maps benchFirewall() results onto the figure-4 rows. */
 export function rowsFrom({ ufw, nft10k, nft100k, ufw100k }) {
-  const lat = (r) => (r?.latencyMs ? `p50 ${fmt(r.latencyMs.p50, 1)} ms, p95 ${fmt(r.latencyMs.p95, 1)} ms, max ${fmt(r.latencyMs.max, 1)} ms (${r.samples} bans)` : 'not run');
+  const lat = (r) =>
+    r?.latencyMs
+      ? `p50 ${fmt(r.latencyMs.p50, 1)} ms, p95 ${fmt(r.latencyMs.p95, 1)} ms, max ${fmt(r.latencyMs.max, 1)} ms (${r.samples} bans)`
+      : 'not run';
   return [
-    { key: '4a', figure: '4', what: 'ufw: ban event → rule live', value: lat(ufw), aim: 'p95 < 500 ms', verdict: ufw?.latencyMs ? (ufw.latencyMs.p95 < 500 ? 'meets' : 'MISSES') : '—' },
-    { key: '4b', figure: '4', what: 'nftables: ban event → rule live', value: lat(nft10k), aim: 'p95 < 50 ms', verdict: nft10k?.latencyMs ? (nft10k.latencyMs.p95 < 50 ? 'meets' : 'MISSES') : '—' },
+    {
+      key: '4a',
+      figure: '4',
+      what: 'ufw: ban event → rule live',
+      value: lat(ufw),
+      aim: 'p95 < 500 ms',
+      verdict: ufw?.latencyMs ? (ufw.latencyMs.p95 < 500 ? 'meets' : 'MISSES') : '—',
+    },
+    {
+      key: '4b',
+      figure: '4',
+      what: 'nftables: ban event → rule live',
+      value: lat(nft10k),
+      aim: 'p95 < 50 ms',
+      verdict: nft10k?.latencyMs ? (nft10k.latencyMs.p95 < 50 ? 'meets' : 'MISSES') : '—',
+    },
     { key: '4c', figure: '4', what: 'nftables: 10,000 bans applied', value: massText(nft10k), aim: '— (report)', verdict: '—' },
     {
-      key: '4d', figure: '4', what: 'nftables: 100,000 bans applied', value: massText(nft100k), aim: '< 5 s',
+      key: '4d',
+      figure: '4',
+      what: 'nftables: 100,000 bans applied',
+      value: massText(nft100k),
+      aim: '< 5 s',
       verdict: nft100k ? (complete(nft100k) && nft100k.massMs < 5000 ? 'meets' : 'MISSES') : '—',
     },
     {
-      key: '4d′', figure: '4', what: 'nftables: 100,000 bans restored by one reconcile (the kernel lost them: a reboot)',
-      value: nft100k?.reconcileMs !== undefined ? `${fmtInt(nft100k.reconcileAdded)} added in ${fmt(nft100k.reconcileMs / 1000, 2)} s` : 'not run',
-      aim: '< 5 s', verdict: nft100k?.reconcileMs !== undefined ? (nft100k.reconcileAdded >= nft100k.mass && nft100k.reconcileMs < 5000 ? 'meets' : 'MISSES') : '—',
+      key: '4d′',
+      figure: '4',
+      what: 'nftables: 100,000 bans restored by one reconcile (the kernel lost them: a reboot)',
+      value:
+        nft100k?.reconcileMs !== undefined
+          ? `${fmtInt(nft100k.reconcileAdded)} added in ${fmt(nft100k.reconcileMs / 1000, 2)} s`
+          : 'not run',
+      aim: '< 5 s',
+      verdict:
+        nft100k?.reconcileMs !== undefined
+          ? nft100k.reconcileAdded >= nft100k.mass && nft100k.reconcileMs < 5000
+            ? 'meets'
+            : 'MISSES'
+          : '—',
     },
-    { key: '4e', figure: '4', what: 'ufw: 10,000 / 100,000 bans applied (what ufw manages)', value: `10k: ${massText(ufw)}; 100k: ${massText(ufw100k)}`, aim: '— (report)', verdict: '—' },
+    {
+      key: '4e',
+      figure: '4',
+      what: 'ufw: 10,000 / 100,000 bans applied (what ufw manages)',
+      value: `10k: ${massText(ufw)}; 100k: ${massText(ufw100k)}`,
+      aim: '— (report)',
+      verdict: '—',
+    },
   ];
 }
 
@@ -166,7 +221,8 @@ export async function run(ctx) {
   if (!ctx.quick && complete(res.ufw)) res.ufw100k = await bf('ufw', 100_000, 900);
   return {
     rows: rowsFrom(res),
-    details: 'Run by bench/sections/firewall.mjs `benchFirewall()` (sidecar in a private network namespace, private redis-server); latency = RedisBanStore.ban() → the sidecar logs "ban applied". See that section for its method.',
+    details:
+      'Run by bench/sections/firewall.mjs `benchFirewall()` (sidecar in a private network namespace, private redis-server); latency = RedisBanStore.ban() → the sidecar logs "ban applied". See that section for its method.',
     raw: res,
   };
 }

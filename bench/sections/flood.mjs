@@ -89,24 +89,33 @@ export async function run(ctx) {
 
     const rows = [
       {
-        key: '8a', figure: '8', what: 'Redis calls per clean request, flood jail on (1 gateway)',
+        key: '8a',
+        figure: '8',
+        what: 'Redis calls per clean request, flood jail on (1 gateway)',
         value: `${perRequest.toExponential(1)} (${fmtInt(calls)} calls for ${fmtInt(requests)} requests of ${fmtInt(visitors)} visitors, ${fmtInt(dynamic)} of them counted; ${fmtInt(cmds.total)} commands counting those the script runs inside Redis)`,
-        aim: '< 0.01', verdict: perRequest < 0.01 ? 'meets' : 'MISSES',
+        aim: '< 0.01',
+        verdict: perRequest < 0.01 ? 'meets' : 'MISSES',
       },
       {
-        key: '8b', figure: '8', what: 'Flooder at 1,000 req/s over 2 gateways → banned',
+        key: '8b',
+        figure: '8',
+        what: 'Flooder at 1,000 req/s over 2 gateways → banned',
         value: bannedAfter === null ? 'not banned within 61 s' : `after ${fmt(bannedAfter, 0)} ms (${fmtInt(sent)} requests sent)`,
-        aim: '< window + 1 s (61 s)', verdict: bannedAfter !== null && bannedAfter < 61_000 ? 'meets' : 'MISSES',
+        aim: '< window + 1 s (61 s)',
+        verdict: bannedAfter !== null && bannedAfter < 61_000 ? 'meets' : 'MISSES',
       },
       {
-        key: '8c', figure: '8', what: 'Requests before the ban vs the bound maxretry + G·(flushAt − 1)',
+        key: '8c',
+        figure: '8',
+        what: 'Requests before the ban vs the bound maxretry + G·(flushAt − 1)',
         value: bounds.map((b) => `G=${b.g}: ${b.n} ≤ ${b.bound}`).join('; '),
-        aim: 'within the bound', verdict: bounds.every((b) => b.n <= b.bound) ? 'meets' : 'MISSES',
+        aim: 'within the bound',
+        verdict: bounds.every((b) => b.n <= b.bound) ? 'meets' : 'MISSES',
       },
     ];
     const details = [
       `http.flood with maxretry ${MAXRETRY}, findtime ${FINDTIME}, flushAt = maxretry / 10 = ${bounds[0].flushAt} (the default). ` +
-        'Each gateway counts requests per address in memory and sends an address\'s count to the failure script (one EVALSHA, a weighted entry of the shared sliding window) only when it reaches flushAt.',
+        "Each gateway counts requests per address in memory and sends an address's count to the failure script (one EVALSHA, a weighted entry of the shared sliding window) only when it reaches flushAt.",
       `8a: ${fmtInt(visitors)} visitors of one minute, 90 % loading 1–10 pages, 9 % 10–25, 1 % 25–60, each page with 4 static files (not counted), all through one gateway; commands counted with INFO commandstats.`,
       '8b: one address, one request per millisecond alternating between 2 gateways, paced by the clock; time from the first request to the first gateway learning of the ban.',
       '8c: the worst case of the bound: each flush is answered before the next request (no request is lost in a round trip) and the requests are spread evenly, so every gateway holds back flushAt − 1 at the decision. ' +

@@ -83,19 +83,30 @@ export async function run(ctx) {
 
     const rows = [
       {
-        key: '6a', figure: '6', what: 'Extra latency of a legitimate login: one wrong password, then the right one (pair)',
+        key: '6a',
+        figure: '6',
+        what: 'Extra latency of a legitimate login: one wrong password, then the right one (pair)',
         value: `p50 +${fmt(added50, 2)} ms, p99 +${fmt(added99, 2)} ms (p50 ${fmt(q(withP, 0.5), 2)} vs ${fmt(q(without, 0.5), 2)} ms without Portcullis; ${trials} pairs each)`,
-        aim: '— (report)', verdict: '—',
+        aim: '— (report)',
+        verdict: '—',
       },
       {
-        key: '6b', figure: '6', what: 'Redis round trips of that pair',
-        value: `${fmt(perPair, 2)} (${Object.entries(mon.client).map(([k, v]) => `${k} ${v}`).join(', ')} for 100 pairs)`,
-        aim: '— (report: reserve + record, reserve + release)', verdict: '—',
+        key: '6b',
+        figure: '6',
+        what: 'Redis round trips of that pair',
+        value: `${fmt(perPair, 2)} (${Object.entries(mon.client)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')} for 100 pairs)`,
+        aim: '— (report: reserve + record, reserve + release)',
+        verdict: '—',
       },
       {
-        key: '6c', figure: '6', what: 'Requests answered while Redis is dead (login attempts and clean pages, fail open)',
+        key: '6c',
+        figure: '6',
+        what: 'Requests answered while Redis is dead (login attempts and clean pages, fail open)',
         value: `p50 ${fmt(q(dead, 0.5), 2)} ms, p99 ${fmt(q(dead, 0.99), 2)} ms, max ${fmt(Math.max(...dead), 1)} ms (${dead.length} requests, all answered 401 / 200)`,
-        aim: 'max < 100 ms', verdict: Math.max(...dead) < 100 ? 'meets' : 'MISSES',
+        aim: 'max < 100 ms',
+        verdict: Math.max(...dead) < 100 ? 'meets' : 'MISSES',
       },
     ];
     const details = [

@@ -74,8 +74,16 @@ export async function run(ctx) {
     const after2 = await settledMemory(admin);
     const k = storeBan.keys;
     const sample = Array.from({ length: 200 }, (_, i) => ip(i * 37));
-    const banHash = (await keyBytes(admin, sample.map((x) => k.ban(x)))) / sample.length;
-    const offenses = (await keyBytes(admin, sample.map((x) => k.offenses(x)))) / sample.length;
+    const banHash =
+      (await keyBytes(
+        admin,
+        sample.map((x) => k.ban(x)),
+      )) / sample.length;
+    const offenses =
+      (await keyBytes(
+        admin,
+        sample.map((x) => k.offenses(x)),
+      )) / sample.length;
     const bansZset = (await keyBytes(admin, [k.bans])) / N;
     const events = (await keyBytes(admin, [k.events])) / N;
     const active = await admin.zcard(k.bans);
@@ -92,9 +100,19 @@ export async function run(ctx) {
     // 3b. a whole gateway that loaded the N bans from Redis vs one with none
     const upstream = await startUpstream();
     stop.push(upstream);
-    const gwFull = await startGateway({ mode: 'portcullis', upstream: upstream.url, config: benchConfig(redis.url, { maxretry: 1 }), execArgv: ['--expose-gc'] });
+    const gwFull = await startGateway({
+      mode: 'portcullis',
+      upstream: upstream.url,
+      config: benchConfig(redis.url, { maxretry: 1 }),
+      execArgv: ['--expose-gc'],
+    });
     stop.push(gwFull);
-    const gwEmpty = await startGateway({ mode: 'portcullis', upstream: upstream.url, config: benchConfig(redis.url, { maxretry: 1, prefix: 'pcempty' }), execArgv: ['--expose-gc'] });
+    const gwEmpty = await startGateway({
+      mode: 'portcullis',
+      upstream: upstream.url,
+      config: benchConfig(redis.url, { maxretry: 1, prefix: 'pcempty' }),
+      execArgv: ['--expose-gc'],
+    });
     stop.push(gwEmpty);
     const hFull = await gwFull.ask('heap');
     const hEmpty = await gwEmpty.ask('heap');
@@ -103,19 +121,28 @@ export async function run(ctx) {
 
     const rows = [
       {
-        key: '5a', figure: '5', what: 'Redis bytes per IP in a failure window (1 failure)',
+        key: '5a',
+        figure: '5',
+        what: 'Redis bytes per IP in a failure window (1 failure)',
         value: `${fmtInt(perFailIp)} B (used_memory delta over ${fmtInt(N)} addresses; MEMORY USAGE of one fail key: ${fmtInt(failKeyBytes)} B)`,
-        aim: '— (report)', verdict: '—',
+        aim: '— (report)',
+        verdict: '—',
       },
       {
-        key: '5b', figure: '5', what: 'Redis bytes per active ban',
+        key: '5b',
+        figure: '5',
+        what: 'Redis bytes per active ban',
         value: `${fmtInt(perBan)} B (used_memory delta over ${fmtInt(active)} bans)`,
-        aim: '— (report)', verdict: '—',
+        aim: '— (report)',
+        verdict: '—',
       },
       {
-        key: '5c', figure: '5', what: 'Gateway heap per cached ban (100,000 cached)',
+        key: '5c',
+        figure: '5',
+        what: 'Gateway heap per cached ban (100,000 cached)',
         value: `${fmt(cacheHeap.median, 0)} B in BanCache (min ${fmt(cacheHeap.min, 0)} – max ${fmt(cacheHeap.max, 0)}, 3 runs); whole gateway: ${fmt(gwPerBan, 0)} B (${fmtInt(hFull.cacheSize)} bans loaded from Redis)`,
-        aim: '— (report)', verdict: '—',
+        aim: '— (report)',
+        verdict: '—',
       },
     ];
     const details = [
@@ -130,7 +157,11 @@ export async function run(ctx) {
         `(2) two gateway processes (--expose-gc) on the same Redis, one whose prefix holds the ${fmtInt(N)} bans and one with an empty prefix; heapUsed + arrayBuffers difference after GC / bans cached (includes the garbage-free remains of loading the snapshot).`,
       `Per-run BanCache figures: ${heapRuns.map((h) => fmt(h.perBan, 1)).join(', ')} B; gateway heapUsed ${fmtInt(hFull.heapUsed)} vs ${fmtInt(hEmpty.heapUsed)} B.`,
     ];
-    return { rows, details: details.join('\n'), raw: { perFailIp, perBan, failKeyBytes, banHash, offenses, bansZset, events, heapRuns, hFull, hEmpty } };
+    return {
+      rows,
+      details: details.join('\n'),
+      raw: { perFailIp, perBan, failKeyBytes, banHash, offenses, bansZset, events, heapRuns, hFull, hEmpty },
+    };
   } finally {
     for (const p of stop.reverse()) await p.stop();
     await redis.stop();

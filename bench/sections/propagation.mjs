@@ -70,20 +70,27 @@ export async function run(ctx) {
     const r = summary(fromResponse);
     const rows = [
       {
-        key: '3a', figure: '3', what: 'maxretry-th failure on gateway A → 403 on gateway B',
+        key: '3a',
+        figure: '3',
+        what: 'maxretry-th failure on gateway A → 403 on gateway B',
         value: `p50 ${fmt(p50, 1)} ms, p99 ${fmt(p99, 1)} ms, max ${fmt(s.max, 1)} ms (${lat.length} trials${timeouts ? `, ${timeouts} never blocked within 2 s` : ''})`,
-        aim: 'p99 < 50 ms', verdict: p99 < 50 && timeouts === 0 ? 'meets' : 'MISSES',
+        aim: 'p99 < 50 ms',
+        verdict: p99 < 50 && timeouts === 0 ? 'meets' : 'MISSES',
       },
       {
-        key: '3b', figure: '3', what: 'Gateway A blocks the next request after the ban',
-        value: `${aNext} / ${lat.length} trials`, aim: 'next request', verdict: aNext === lat.length ? 'meets' : 'MISSES',
+        key: '3b',
+        figure: '3',
+        what: 'Gateway A blocks the next request after the ban',
+        value: `${aNext} / ${lat.length} trials`,
+        aim: 'next request',
+        verdict: aNext === lat.length ? 'meets' : 'MISSES',
       },
     ];
     const details = [
       `Two Portcullis gateway processes A and B (keep-alive variant) on one Redis, django-login jail, maxretry ${MAXRETRY}. ` +
         `Per trial a fresh address fails ${MAXRETRY - 1} times at A (each awaited, 401), B is checked to still answer 200, then the clock starts as the ${MAXRETRY}th failing POST leaves for A ` +
         'and a poller sends GET / to B for that address, one request at a time with ~1 ms between, until B answers 403. ' +
-        'The clock therefore includes A\'s proxy round trip to the upstream and the poller\'s own resolution (one request ≈ 1 ms), so it is an upper bound. ' +
+        "The clock therefore includes A's proxy round trip to the upstream and the poller's own resolution (one request ≈ 1 ms), so it is an upper bound. " +
         `${trials} trials, ${polls} polls in all.`,
       '',
       `Measured from the moment A's 401 response reached the client instead: p50 ${fmt(quantile(fromResponse, 0.5), 1)} ms, p99 ${fmt(quantile(fromResponse, 0.99), 1)} ms (negative = B already blocked before A's answer arrived). ` +

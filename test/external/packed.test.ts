@@ -126,7 +126,9 @@ describe('a bin before its package is built', () => {
         (e: { code: number; stderr: string }) => e,
       );
       expect(err?.code).toBe(1);
-      expect(err?.stderr).toBe(`portcullis: ${join(dir, 'dist/main.js')} is missing: the package is not built (in the repository: npm run build)\n`);
+      expect(err?.stderr).toBe(
+        `portcullis: ${join(dir, 'dist/main.js')} is missing: the package is not built (in the repository: npm run build)\n`,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -23,7 +23,12 @@ export interface GatewayAppOptions {
   onUpstreamResponse?: (upstream: IncomingMessage, req: IncomingMessage) => void;
 }
 
-export function createGatewayApp(guard: PortcullisMiddleware, djangoUrl: string, logger: Logger, opts: GatewayAppOptions = {}): express.Express {
+export function createGatewayApp(
+  guard: PortcullisMiddleware,
+  djangoUrl: string,
+  logger: Logger,
+  opts: GatewayAppOptions = {},
+): express.Express {
   const app = express();
   app.disable('x-powered-by');
   // before request logging: a load balancer's checks every few seconds would drown the log

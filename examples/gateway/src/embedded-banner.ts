@@ -27,7 +27,9 @@ export class EmbeddedBanner {
       event.type === 'ban'
         ? { add: [{ ip: event.ip, jail: event.jail, until: event.jailUntil ?? event.until }], remove: [] }
         : { add: [], remove: this.applier.rulesOf(event.ip) };
-    this.applier.apply(batch).catch((err: unknown) => this.log.error({ err: (err as Error).message, ip: event.ip }, 'dry-run banner failed'));
+    this.applier
+      .apply(batch)
+      .catch((err: unknown) => this.log.error({ err: (err as Error).message, ip: event.ip }, 'dry-run banner failed'));
   }
 
   stop(): Promise<void> {

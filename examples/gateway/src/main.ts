@@ -34,7 +34,12 @@ async function listen(server: Server, port: number, host: string): Promise<numbe
     server.once('error', reject);
     server.listen(port, host);
   }).catch((err: NodeJS.ErrnoException) => {
-    const why = err.code === 'EADDRINUSE' ? 'the address is in use (another gateway still running?); stop it or set PORT' : err.code === 'EACCES' ? 'permission denied; use a port above 1023 or set PORT' : err.message;
+    const why =
+      err.code === 'EADDRINUSE'
+        ? 'the address is in use (another gateway still running?); stop it or set PORT'
+        : err.code === 'EACCES'
+          ? 'permission denied; use a port above 1023 or set PORT'
+          : err.message;
     throw new PortcullisError('ERR_PORTCULLIS_LISTEN', `cannot listen on ${host}:${port}: ${why}`);
   });
   const address = server.address();
@@ -87,7 +92,14 @@ async function main(): Promise<void> {
     ? 'embedded (in-memory ban store, one process; firewall: dry-run, commands are printed)'
     : `redis (${describeRedis(config.redis!)}; run portcullis-sidecar for firewall rules)`;
   log.info(
-    { port, django: djangoUrl, upstream: upstream?.kind ?? 'DJANGO_URL', mode: memory ? 'embedded' : 'redis', config: opts.configSource, jails: Object.keys(config.jails) },
+    {
+      port,
+      django: djangoUrl,
+      upstream: upstream?.kind ?? 'DJANGO_URL',
+      mode: memory ? 'embedded' : 'redis',
+      config: opts.configSource,
+      jails: Object.keys(config.jails),
+    },
     `portcullis gateway listening on :${port} → ${upstream ? `${upstream.kind} at ` : ''}${djangoUrl}; mode: ${mode}`,
   );
 }

@@ -19,7 +19,10 @@ export async function gatewayOptions(env: NodeJS.ProcessEnv = process.env, cwd =
   const { config, source } = await discoverConfig({ env, cwd });
   const port = Number(env.PORT ?? 8080);
   if (env.PORT === '' || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new ConfigError([{ path: 'PORT', message: `expected a port number (0-65535), got ${JSON.stringify(env.PORT)}` }], 'the environment');
+    throw new ConfigError(
+      [{ path: 'PORT', message: `expected a port number (0-65535), got ${JSON.stringify(env.PORT)}` }],
+      'the environment',
+    );
   }
   return {
     config,

@@ -4,7 +4,8 @@ let pdeathsig: boolean | undefined;
 
 /** Linux's parent-death signal, set by util-linux's setpriv before it execs the command. */
 function canTieToParent(): boolean {
-  pdeathsig ??= process.platform === 'linux' && spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'true'], { stdio: 'ignore' }).status === 0;
+  pdeathsig ??=
+    process.platform === 'linux' && spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'true'], { stdio: 'ignore' }).status === 0;
   return pdeathsig;
 }
 

@@ -45,8 +45,7 @@ async function waitHttp(url: string, child: ChildProcess, timeoutMs: number): Pr
  * stand-in that answers like the guide's API login.
  */
 export async function startDemoUpstream(log: Logger, python = process.env.PYTHON ?? '/usr/bin/python3'): Promise<Upstream> {
-  const hasDjango =
-    existsSync(`${DJANGO_DIR}run.sh`) && spawnSync(python, ['-c', 'import django'], { stdio: 'ignore' }).status === 0;
+  const hasDjango = existsSync(`${DJANGO_DIR}run.sh`) && spawnSync(python, ['-c', 'import django'], { stdio: 'ignore' }).status === 0;
   if (hasDjango) {
     const port = await freePort();
     // tied: Django never outlives the gateway, however the gateway ends

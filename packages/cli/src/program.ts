@@ -18,7 +18,7 @@ export function buildProgram(io: Io): Command {
     .description('Inspect and control Portcullis bans (fail2ban for Django behind a Node gateway).')
     .version(VERSION)
     .option('-c, --config <file>', 'config file (default: $PORTCULLIS_CONFIG, else ./portcullis.yml)')
-    .option('--redis <url>', 'Redis to use instead of the config\'s redis (default: $REDIS_URL)')
+    .option('--redis <url>', "Redis to use instead of the config's redis (default: $REDIS_URL)")
     .showHelpAfterError('(run portcullis --help for usage)')
     // set before the subcommands are added: they inherit both
     .exitOverride()

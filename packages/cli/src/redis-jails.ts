@@ -11,7 +11,7 @@ export async function jailsInRedis(store: RedisBanStore, prefix: string): Promis
   for (const server of servers(store.redis)) {
     for await (const batch of server.scanStream({ match: `${head}*`, count: 1000 })) {
       for (const key of batch as string[]) {
-      const name = key.slice(head.length);
+        const name = key.slice(head.length);
         // a key that is not a jail name (written by hand) is not shown
         if (jailName.safeParse(name).success) names.add(name);
       }

@@ -29,7 +29,11 @@ describe('portcullis check-config', () => {
     const file = tmpFile('p.json', JSON.stringify({ redis: 'redis://10.0.0.5:6379', jails: { a: { statuses: [401], path: '/x/' } } }));
     const r = await cli(['--config', file, 'check-config', '--json']);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, redis: 'redis://10.0.0.5:6379', jails: [{ name: 'a', rule: 'any /x/ → 401', maxretry: 5 }] });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      ok: true,
+      redis: 'redis://10.0.0.5:6379',
+      jails: [{ name: 'a', rule: 'any /x/ → 401', maxretry: 5 }],
+    });
   });
 
   it('--config beats $PORTCULLIS_CONFIG, which beats ./portcullis.yml', async () => {
@@ -66,7 +70,9 @@ describe('portcullis check-config', () => {
     const lines = r.stderr.trimEnd().split('\n');
     expect(lines.every((l) => l.startsWith(`portcullis: error: ${file}: `))).toBe(true);
     const paths = lines.map((l) => l.slice(`portcullis: error: ${file}: `.length).split(':')[0]);
-    expect(paths.sort()).toEqual(['(file)', 'defaults.bantime', 'ignoreIp.0', 'jails.django-login.maxretry', 'jails.django-login.preset'].sort());
+    expect(paths.sort()).toEqual(
+      ['(file)', 'defaults.bantime', 'ignoreIp.0', 'jails.django-login.maxretry', 'jails.django-login.preset'].sort(),
+    );
     expect(r.stderr).toContain('unknown field(s) "typo"');
   });
 
@@ -74,7 +80,9 @@ describe('portcullis check-config', () => {
     const file = tmpFile('portcullis.yml', 'defaults: { maxretry: 0 }\nprefix: "a b"\n');
     const r = await cli(['list'], { env: { PORTCULLIS_CONFIG: file } });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^portcullis: error: Invalid Portcullis config in .*portcullis\.yml: (prefix|defaults\.maxretry): .* \(and 1 more; run portcullis check-config\)\n$/);
+    expect(r.stderr).toMatch(
+      /^portcullis: error: Invalid Portcullis config in .*portcullis\.yml: (prefix|defaults\.maxretry): .* \(and 1 more; run portcullis check-config\)\n$/,
+    );
   });
 
   it('unreadable, unparseable and missing files: exit 1', async () => {
@@ -124,7 +132,9 @@ describe('portcullis check-config', () => {
     expect(r.code).toBe(1);
     const doc = JSON.parse(r.stdout) as { issues: Array<{ path: string; message: string }> };
     const byPath = Object.fromEntries(doc.issues.map((i) => [i.path, i.message]));
-    expect(Object.keys(byPath).sort()).toEqual(['gateway.blockStatus', 'ignoreIp.1', 'jails.django-login.ignoreIp.0', 'trustProxy.0'].sort());
+    expect(Object.keys(byPath).sort()).toEqual(
+      ['gateway.blockStatus', 'ignoreIp.1', 'jails.django-login.ignoreIp.0', 'trustProxy.0'].sort(),
+    );
     expect(byPath['ignoreIp.1']).toMatch(/switches banning off/);
     expect(byPath['gateway.blockStatus']).toMatch(/4xx or 5xx/);
     // the block answers that are meant: 403, 429, 503

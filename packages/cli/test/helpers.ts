@@ -11,7 +11,10 @@ export interface CliResult {
 }
 
 /** Runs the program in-process with captured output and the given environment. */
-export async function cli(argv: string[], opts: { env?: Record<string, string | undefined>; cwd?: string; tty?: boolean; stdin?: string | Buffer } = {}): Promise<CliResult> {
+export async function cli(
+  argv: string[],
+  opts: { env?: Record<string, string | undefined>; cwd?: string; tty?: boolean; stdin?: string | Buffer } = {},
+): Promise<CliResult> {
   let stdout = '';
   let stderr = '';
   const io: Io = {

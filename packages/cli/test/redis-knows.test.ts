@@ -31,7 +31,9 @@ describe('the CLI knows what Redis knows', () => {
     // a name neither the config nor Redis knows is still the user's mistake
     const none = await cli(['--config', local, '--redis', redis.url, 'status', 'nope']);
     expect(none.code).toBe(1);
-    expect(none.stderr).toMatch(/^portcullis: error: Unknown jail: "nope" \(not in the config, and Redis has counted nothing under that name\)\n$/);
+    expect(none.stderr).toMatch(
+      /^portcullis: error: Unknown jail: "nope" \(not in the config, and Redis has counted nothing under that name\)\n$/,
+    );
   });
 
   it('a key under {p}:stats: that is not a jail name is not shown', async () => {

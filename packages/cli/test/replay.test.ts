@@ -159,7 +159,14 @@ describe('portcullis replay', () => {
     const rep = JSON.parse(r.stdout);
     expect(rep.lines).toBe(lines);
     expect(rep.unparseable).toBe(unparseable);
-    expect(rep.jails[0]).toEqual({ jail: 'django-login', hasRule: true, matched: failures, missed: lines - failures - unparseable, ignored: unparseable, bans: 2 });
+    expect(rep.jails[0]).toEqual({
+      jail: 'django-login',
+      hasRule: true,
+      matched: failures,
+      missed: lines - failures - unparseable,
+      ignored: unparseable,
+      bans: 2,
+    });
     // log times have whole seconds
     const t1 = T0 + 1_000;
     const t2 = T0 + 7_201_000;
@@ -211,7 +218,9 @@ describe('portcullis replay', () => {
     const r = await cli(['--config', config, 'replay', log]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^Lines: 2 read, 2 unparseable\n/);
-    expect(r.stderr).toMatch(/^portcullis: error: none of the 2 lines parsed as nginx "combined" \(or "common"\): if nginx writes this log with its own log_format, pass it: --log-format '.*'\n$/);
+    expect(r.stderr).toMatch(
+      /^portcullis: error: none of the 2 lines parsed as nginx "combined" \(or "common"\): if nginx writes this log with its own log_format, pass it: --log-format '.*'\n$/,
+    );
     // an empty log is a log with nothing in it, not a wrong format
     expect((await cli(['--config', config, 'replay', '-'], { stdin: '' })).code).toBe(0);
   });
@@ -245,15 +254,23 @@ describe('portcullis replay', () => {
     // biome-ignore lint/suspicious/noTemplateCurlyInString: nginx's ${var} form, a plain string as a user writes it
     const parse = compileLogFormat('[$time_local] ${remote_addr}:"$request" $status $msec');
     expect(parse('[10/Oct/2000:13:55:36 -0700] 203.0.113.9:"POST /x/ HTTP/1.1" 401 971234567.123')).toEqual({
-      ip: '203.0.113.9', time: Date.UTC(2000, 9, 10, 20, 55, 36), method: 'POST', url: '/x/', status: 401,
+      ip: '203.0.113.9',
+      time: Date.UTC(2000, 9, 10, 20, 55, 36),
+      method: 'POST',
+      url: '/x/',
+      status: 401,
     });
-    expect(compileLogFormat('$msec $remote_addr "$request" $status')('971234567.5 203.0.113.9 "GET / HTTP/1.1" 404')).toMatchObject({ time: 971_234_567_500 });
+    expect(compileLogFormat('$msec $remote_addr "$request" $status')('971234567.5 203.0.113.9 "GET / HTTP/1.1" 404')).toMatchObject({
+      time: 971_234_567_500,
+    });
     // garbage in a field still never becomes an address
     expect(parse('[10/Oct/2000:13:55:36 -0700] 1.2.3.4; rm:"POST /x/ HTTP/1.1" 401 1')).toBeNull();
 
     // a format that cannot say who failed at what: exit 1 naming what is missing
     const short = await cli(['--config', config, 'replay', log, '--log-format', '$remote_addr $status']);
     expect(short.code).toBe(1);
-    expect(short.stderr).toBe('portcullis: error: --log-format: the format lacks a time ($time_local, $time_iso8601 or $msec) and $request (or $request_method and $request_uri): replay needs them to judge a line\n');
+    expect(short.stderr).toBe(
+      'portcullis: error: --log-format: the format lacks a time ($time_local, $time_iso8601 or $msec) and $request (or $request_method and $request_uri): replay needs them to judge a line\n',
+    );
   });
 });

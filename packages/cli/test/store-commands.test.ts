@@ -29,7 +29,12 @@ describe('portcullis ban / unban / list / status against Redis', () => {
     const res = await cli(['ban', '203.0.113.32', '--file', file, '--for', '1h', '--reason', 'blocklist'], { env: env() });
     expect(res).toMatchObject({ code: 0, stderr: '' });
     expect(res.stdout).toMatch(/^banned 4 addresses in manual until .* \(1h\)\n$/);
-    expect((await redis.client.zrange('{pc}:bans', 0, -1)).sort()).toEqual(['192.0.2.0/28', '203.0.113.30', '203.0.113.31', '203.0.113.32']);
+    expect((await redis.client.zrange('{pc}:bans', 0, -1)).sort()).toEqual([
+      '192.0.2.0/28',
+      '203.0.113.30',
+      '203.0.113.31',
+      '203.0.113.32',
+    ]);
     expect(await redis.client.hget('{pc}:ban:203.0.113.31', 'reason')).toBe('blocklist');
     expect(await redis.client.xlen('{pc}:events')).toBe(4);
 
@@ -94,7 +99,11 @@ describe('portcullis ban / unban / list / status against Redis', () => {
 
     const status = await cli(['status', '--json'], { env: env() });
     const doc = JSON.parse(status.stdout) as { jails: Array<{ jail: string; currentlyBanned: number }> };
-    expect(doc.jails.map((j) => [j.jail, j.currentlyBanned])).toEqual([['django-login', 0], ['django-admin', 0], ['manual', 2]]);
+    expect(doc.jails.map((j) => [j.jail, j.currentlyBanned])).toEqual([
+      ['django-login', 0],
+      ['django-admin', 0],
+      ['manual', 2],
+    ]);
 
     const all = await cli(['unban', '--all', '--json'], { env: env() });
     expect(JSON.parse(all.stdout)).toEqual({ unbanned: 2 });

@@ -14,18 +14,22 @@ describe('the CLI on Sentinel and Cluster', () => {
   it.each([
     ['Cluster', () => sets.cluster.url],
     ['Sentinel', () => sets.sentinel.url],
-  ])('%s: ban, list, status, unban', async (_name, url) => {
-    const portcullis = withRedis(url());
-    const banned = await portcullis('ban', '203.0.113.70');
-    expect(banned.stderr).toBe('');
-    expect(banned.code).toBe(0);
-    expect((await portcullis('list')).stdout).toContain('203.0.113.70');
-    const status = await portcullis('status', '--json');
-    expect(status.code).toBe(0);
-    expect(status.stdout).toContain('203.0.113.70');
-    expect((await portcullis('unban', '203.0.113.70')).code).toBe(0);
-    expect((await portcullis('list')).stdout).not.toContain('203.0.113.70');
-  }, 60_000);
+  ])(
+    '%s: ban, list, status, unban',
+    async (_name, url) => {
+      const portcullis = withRedis(url());
+      const banned = await portcullis('ban', '203.0.113.70');
+      expect(banned.stderr).toBe('');
+      expect(banned.code).toBe(0);
+      expect((await portcullis('list')).stdout).toContain('203.0.113.70');
+      const status = await portcullis('status', '--json');
+      expect(status.code).toBe(0);
+      expect(status.stdout).toContain('203.0.113.70');
+      expect((await portcullis('unban', '203.0.113.70')).code).toBe(0);
+      expect((await portcullis('list')).stdout).not.toContain('203.0.113.70');
+    },
+    60_000,
+  );
 
   it('pointed at a cluster node that does not own the slot, or a Sentinel: one clear line, exit 3', async () => {
     const node = await sets.cluster.nonOwnerOf('{portcullis}:bans');

@@ -51,7 +51,8 @@ export function parseDuration(value: unknown): number {
 /** A parsed duration is a whole, positive number of ms up to MAX_DURATION_MS: "0.4ms" is not 0 (which would mean forever). */
 function bounded(value: unknown, ms: number): number {
   if (ms < 1) throw new InvalidDurationError(value, 'shorter than 1 ms');
-  if (ms > MAX_DURATION_MS) throw new InvalidDurationError(value, `longer than ${formatDuration(MAX_DURATION_MS)} (10 years), the most Portcullis accepts`);
+  if (ms > MAX_DURATION_MS)
+    throw new InvalidDurationError(value, `longer than ${formatDuration(MAX_DURATION_MS)} (10 years), the most Portcullis accepts`);
   return ms;
 }
 
@@ -61,7 +62,13 @@ export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`;
   let rest = Math.round(ms / 1000);
   const parts: string[] = [];
-  for (const [unit, size] of [['w', 604800], ['d', 86400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
+  for (const [unit, size] of [
+    ['w', 604800],
+    ['d', 86400],
+    ['h', 3600],
+    ['m', 60],
+    ['s', 1],
+  ] as const) {
     if (rest >= size) {
       parts.push(`${Math.floor(rest / size)}${unit}`);
       rest %= size;

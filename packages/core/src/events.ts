@@ -23,9 +23,7 @@ export type BanEvent =
   | { type: 'unban'; ip: string; jail: string; at: number; reason: string };
 
 /** A notice on {p}:changes (JSON), as the gateways read it. */
-export type BanChange =
-  | { type: 'ban'; ip: string; jail: string; until: number }
-  | { type: 'unban'; ip: string };
+export type BanChange = { type: 'ban'; ip: string; jail: string; until: number } | { type: 'unban'; ip: string };
 
 /** Why an event could not be used. */
 export class MalformedEventError extends Error {

@@ -56,12 +56,14 @@ export function decodeFailureDetail(json: string): FailureDetail | null {
   if (typeof raw !== 'object' || raw === null) return null;
   const r = raw as Record<string, unknown>;
   if (typeof r.at !== 'number' || !Number.isFinite(r.at)) return null;
-  return JSON.parse(encodeFailureDetail({
-    at: r.at,
-    method: r.method as string,
-    path: r.path as string,
-    status: r.status as number,
-    userAgent: r.userAgent as string,
-    line: r.line as string,
-  })) as FailureDetail;
+  return JSON.parse(
+    encodeFailureDetail({
+      at: r.at,
+      method: r.method as string,
+      path: r.path as string,
+      status: r.status as number,
+      userAgent: r.userAgent as string,
+      line: r.line as string,
+    }),
+  ) as FailureDetail;
 }

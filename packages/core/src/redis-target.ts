@@ -87,7 +87,8 @@ function checkedNode(host: string, port: number): RedisNodeAddress {
   if (typeof host !== 'string' || (!isIP(host) && !HOSTNAME.test(host))) {
     throw new RedisTargetError(`expected a host name or IP address, got ${JSON.stringify(host)}`);
   }
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RedisTargetError(`expected a port 1-65535, got ${JSON.stringify(port)}`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new RedisTargetError(`expected a port 1-65535, got ${JSON.stringify(port)}`);
   return { host, port };
 }
 
@@ -112,8 +113,14 @@ export function parseRedisUrl(url: string): RedisTarget {
   const [, , userinfo, hostList, path = '', query = ''] = m;
   const { mode } = scheme;
   const nodes = hostList!.split(',').map((h) => parseNodeAddress(h, DEFAULT_PORT[mode]));
-  if (mode === 'standalone' && nodes.length !== 1) throw new RedisTargetError('a redis:// URL names one server (use redis+sentinel:// or redis+cluster:// for several)');
-  const [rawUser, rawPass] = userinfo === undefined ? [] : userinfo.includes(':') ? [userinfo.slice(0, userinfo.indexOf(':')), userinfo.slice(userinfo.indexOf(':') + 1)] : [undefined, userinfo];
+  if (mode === 'standalone' && nodes.length !== 1)
+    throw new RedisTargetError('a redis:// URL names one server (use redis+sentinel:// or redis+cluster:// for several)');
+  const [rawUser, rawPass] =
+    userinfo === undefined
+      ? []
+      : userinfo.includes(':')
+        ? [userinfo.slice(0, userinfo.indexOf(':')), userinfo.slice(userinfo.indexOf(':') + 1)]
+        : [undefined, userinfo];
   const segments = path.split('/').filter(Boolean);
   let name: string | undefined;
   if (mode === 'sentinel') {
@@ -121,11 +128,13 @@ export function parseRedisUrl(url: string): RedisTarget {
     if (!name) throw new RedisTargetError('a redis+sentinel:// URL ends with the master name: redis+sentinel://h1:26379,h2:26379/mymaster');
   }
   const db = segments.length === 0 ? 0 : Number(segments[0]);
-  if (segments.length > 1 || !Number.isInteger(db) || db < 0) throw new RedisTargetError(`unexpected path ${JSON.stringify(path)} (expected /<db number>)`);
+  if (segments.length > 1 || !Number.isInteger(db) || db < 0)
+    throw new RedisTargetError(`unexpected path ${JSON.stringify(path)} (expected /<db number>)`);
   if (mode === 'cluster' && db !== 0) throw new RedisTargetError('a Redis Cluster has only database 0');
   const params = new URLSearchParams(query);
   for (const key of params.keys()) {
-    if (key !== 'sentinelPassword' && key !== 'sentinelUsername') throw new RedisTargetError(`unknown URL parameter ${JSON.stringify(key)}`);
+    if (key !== 'sentinelPassword' && key !== 'sentinelUsername')
+      throw new RedisTargetError(`unknown URL parameter ${JSON.stringify(key)}`);
     if (mode !== 'sentinel') throw new RedisTargetError(`${key} applies to redis+sentinel:// URLs only`);
   }
   return checkTarget({
@@ -151,7 +160,8 @@ export function redisTarget(setting: RedisSetting): RedisTarget {
   if (mode !== 'sentinel' && setting.sentinels) throw new RedisTargetError(`mode ${mode} takes "nodes", not "sentinels"`);
   if (!list || list.length === 0) throw new RedisTargetError(`mode ${mode} needs "${field}" (at least one host:port)`);
   if (mode === 'standalone' && list.length !== 1) throw new RedisTargetError('mode standalone takes exactly one node');
-  if (mode !== 'sentinel' && setting.name !== undefined) throw new RedisTargetError('"name" (the master name) applies to mode sentinel only');
+  if (mode !== 'sentinel' && setting.name !== undefined)
+    throw new RedisTargetError('"name" (the master name) applies to mode sentinel only');
   if (mode !== 'sentinel' && (setting.sentinelPassword !== undefined || setting.sentinelUsername !== undefined)) {
     throw new RedisTargetError('sentinelUsername / sentinelPassword apply to mode sentinel only');
   }

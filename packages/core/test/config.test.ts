@@ -64,7 +64,15 @@ describe('config', () => {
     });
     const paths = err.issues.map((i) => i.path);
     expect(paths).toEqual(
-      expect.arrayContaining(['defaults.maxretry', 'defaults.bantime', 'jails.x.preset', 'jails.bad name!', 'trustProxy.0', 'ignoreIp.0', 'redis']),
+      expect.arrayContaining([
+        'defaults.maxretry',
+        'defaults.bantime',
+        'jails.x.preset',
+        'jails.bad name!',
+        'trustProxy.0',
+        'ignoreIp.0',
+        'redis',
+      ]),
     );
     expect(err.message).toMatch(/defaults\.maxretry: maxretry must be at least 1/);
     expect(err.message).toMatch(/defaults\.bantime: expected a duration like 600.*"1 hour"/);
@@ -128,7 +136,14 @@ describe('configs that cannot misfire', () => {
       gateway: { resyncInterval: '1ms' },
     });
     expect(err.issues.map((i) => i.path).sort()).toEqual(
-      ['defaults.bantime', 'defaults.findtime', 'gateway.resyncInterval', 'increment.maxtime', 'jails.a.bantime', 'jails.a.findtime'].sort(),
+      [
+        'defaults.bantime',
+        'defaults.findtime',
+        'gateway.resyncInterval',
+        'increment.maxtime',
+        'jails.a.bantime',
+        'jails.a.findtime',
+      ].sort(),
     );
     expect(err.message).toMatch(/jails\.a\.findtime: at least 1s, got "500ms"/);
     expect(err.message).toMatch(/jails\.a\.bantime: Duration out of range: "99999999999w" is longer than/);
@@ -149,7 +164,9 @@ describe('configs that cannot misfire', () => {
     expect(banLadder(1000, frac).slice(0, 3)).toEqual([1000, 2000, 4001]);
     expect(banLadder(FOREVER, frac)).toEqual([FOREVER]);
     // the ladder stops where the cap holds
-    expect(banLadder(3_600_000, parseConfig({}).increment)).toEqual([3_600_000, 7_200_000, 14_400_000, 28_800_000, 57_600_000, 115_200_000, 230_400_000, 460_800_000, 604_800_000]);
+    expect(banLadder(3_600_000, parseConfig({}).increment)).toEqual([
+      3_600_000, 7_200_000, 14_400_000, 28_800_000, 57_600_000, 115_200_000, 230_400_000, 460_800_000, 604_800_000,
+    ]);
     expect(banLadder(1000, parseConfig({ increment: { multipliers: [1, 5, 30] } }).increment)).toEqual([1000, 5000, 30_000]);
   });
 
@@ -172,7 +189,7 @@ describe('configs that cannot misfire', () => {
     expect(parseConfig({ trustProxy: ['10.0.0.0/8', '::1'] }).trustProxy).toEqual(['10.0.0.0/8', '::1']);
   });
 
-  describe.each(PRESET_NAMES)('a jail\'s own path fields replace those of preset %s', (preset) => {
+  describe.each(PRESET_NAMES)("a jail's own path fields replace those of preset %s", (preset) => {
     const fields = PRESETS[preset] as RuleFields;
     const facts = (url: string) => ({
       method: fields.methods?.[0] ?? 'POST',

@@ -18,11 +18,23 @@ describe('discoverConfig: the one way every program finds its config', () => {
     write('flag.json', '{"prefix": "from-flag"}');
     const empty = mkdtempSync(join(tmpdir(), 'pc-discover-'));
     try {
-      expect(await discoverConfig({ env: {}, cwd: empty })).toMatchObject({ source: null, redisSource: null, config: { prefix: 'portcullis' } });
-      expect(await discoverConfig({ env: {}, cwd: dir })).toMatchObject({ source: join(dir, 'portcullis.yml'), config: { prefix: 'from-cwd' } });
+      expect(await discoverConfig({ env: {}, cwd: empty })).toMatchObject({
+        source: null,
+        redisSource: null,
+        config: { prefix: 'portcullis' },
+      });
+      expect(await discoverConfig({ env: {}, cwd: dir })).toMatchObject({
+        source: join(dir, 'portcullis.yml'),
+        config: { prefix: 'from-cwd' },
+      });
       // relative to cwd
-      expect(await discoverConfig({ env: { PORTCULLIS_CONFIG: 'env.yml' }, cwd: dir })).toMatchObject({ source: join(dir, 'env.yml'), config: { prefix: 'from-env' } });
-      expect(await discoverConfig({ file: 'flag.json', env: { PORTCULLIS_CONFIG: 'env.yml' }, cwd: dir })).toMatchObject({ config: { prefix: 'from-flag' } });
+      expect(await discoverConfig({ env: { PORTCULLIS_CONFIG: 'env.yml' }, cwd: dir })).toMatchObject({
+        source: join(dir, 'env.yml'),
+        config: { prefix: 'from-env' },
+      });
+      expect(await discoverConfig({ file: 'flag.json', env: { PORTCULLIS_CONFIG: 'env.yml' }, cwd: dir })).toMatchObject({
+        config: { prefix: 'from-flag' },
+      });
     } finally {
       rmSync(empty, { recursive: true, force: true });
     }
@@ -31,8 +43,14 @@ describe('discoverConfig: the one way every program finds its config', () => {
   it('redis: --redis, else $REDIS_URL, else the file; each checked by the schema and named when wrong', async () => {
     const file = write('r.yml', 'redis: redis://10.0.0.1:6379\n');
     expect(await discoverConfig({ file, env: {} })).toMatchObject({ redisSource: file, config: { redis: 'redis://10.0.0.1:6379' } });
-    expect(await discoverConfig({ file, env: { REDIS_URL: 'rediss://u:p@10.0.0.2:6380/1' } })).toMatchObject({ redisSource: 'REDIS_URL', config: { redis: 'rediss://u:p@10.0.0.2:6380/1' } });
-    expect(await discoverConfig({ file, redis: 'redis://10.0.0.3', env: { REDIS_URL: 'redis://10.0.0.2' } })).toMatchObject({ redisSource: '--redis', config: { redis: 'redis://10.0.0.3' } });
+    expect(await discoverConfig({ file, env: { REDIS_URL: 'rediss://u:p@10.0.0.2:6380/1' } })).toMatchObject({
+      redisSource: 'REDIS_URL',
+      config: { redis: 'rediss://u:p@10.0.0.2:6380/1' },
+    });
+    expect(await discoverConfig({ file, redis: 'redis://10.0.0.3', env: { REDIS_URL: 'redis://10.0.0.2' } })).toMatchObject({
+      redisSource: '--redis',
+      config: { redis: 'redis://10.0.0.3' },
+    });
     // an empty REDIS_URL is unset, as in a shell
     expect((await discoverConfig({ file, env: { REDIS_URL: '' } })).config.redis).toBe('redis://10.0.0.1:6379');
 
@@ -40,9 +58,13 @@ describe('discoverConfig: the one way every program finds its config', () => {
     expect(bad).toBeInstanceOf(ConfigError);
     expect((bad as ConfigError).source).toBe('REDIS_URL');
     expect((bad as ConfigError).issues).toEqual([{ path: 'redis', message: expect.stringMatching(/^expected a redis:\/\/, rediss:\/\//) }]);
-    await expect(discoverConfig({ file, redis: '10.0.0.3:6379', env: {} })).rejects.toThrow(/^Invalid Portcullis config in --redis:\n {2}- redis: /);
+    await expect(discoverConfig({ file, redis: '10.0.0.3:6379', env: {} })).rejects.toThrow(
+      /^Invalid Portcullis config in --redis:\n {2}- redis: /,
+    );
     // a bad file is reported as the file's, before any override
     const broken = write('broken.yml', 'prefix: "a b"\n');
-    await expect(discoverConfig({ file: broken, env: { REDIS_URL: 'redis://10.0.0.2' } })).rejects.toThrow(`Invalid Portcullis config in ${broken}`);
+    await expect(discoverConfig({ file: broken, env: { REDIS_URL: 'redis://10.0.0.2' } })).rejects.toThrow(
+      `Invalid Portcullis config in ${broken}`,
+    );
   });
 });

@@ -5,7 +5,11 @@ import { encodeFailureDetail } from '../src/failure-detail.js';
 describe('failure details kept for alerts', () => {
   it('keeps method, path without query, status, user agent; cuts long text; drops control characters', () => {
     const json = encodeFailureDetail({
-      at: 1.5, method: 'POST', path: '/auth/login/?password=hunter2#x', status: 401, userAgent: `evil\r\nBcc: x@y${'a'.repeat(500)}`,
+      at: 1.5,
+      method: 'POST',
+      path: '/auth/login/?password=hunter2#x',
+      status: 401,
+      userAgent: `evil\r\nBcc: x@y${'a'.repeat(500)}`,
     });
     const d = decodeFailureDetail(json)!;
     expect(d).toMatchObject({ at: 2, method: 'POST', path: '/auth/login/', status: 401 });
@@ -28,6 +32,10 @@ describe('failure details kept for alerts', () => {
     } catch (err) {
       expect((err as ConfigError).issues[0]!.path).toBe('alerts.email.smtp');
     }
-    expect(parseConfig({ alerts: { webhook: { url: 'https://hooks.example.com/x' } } }).alerts!.digest).toEqual({ window: 60_000, maxSingle: 5, listed: 50 });
+    expect(parseConfig({ alerts: { webhook: { url: 'https://hooks.example.com/x' } } }).alerts!.digest).toEqual({
+      window: 60_000,
+      maxSingle: 5,
+      listed: 50,
+    });
   });
 });

@@ -28,7 +28,9 @@ describe('JailPorts: the ports a ban closes, by jail', () => {
   });
 
   it('which bans already close what a jail protects (recordFailure does not count those failures again)', () => {
-    const guide = new JailPorts(parseConfig({ firewall: { ports: [80, 443] }, jails: { login: { preset: 'django.login' }, sshd: { preset: 'sshd' } } }));
+    const guide = new JailPorts(
+      parseConfig({ firewall: { ports: [80, 443] }, jails: { login: { preset: 'django.login' }, sshd: { preset: 'sshd' } } }),
+    );
     expect(guide.coveredBy('login')).toEqual(['manual', 'login']);
     expect(guide.coveredBy('sshd')).toEqual(['sshd']);
     const every = new JailPorts(parseConfig({ jails: { login: { preset: 'django.login' }, sshd: { preset: 'sshd' } } }));

@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { IpSet, canonicalTarget, clientPrefix, normalizeCidr, normalizeHostAddress, normalizeIp, normalizePath, parseBanEvent, Protection, parseConfig } from '@portcullis/core';
+import {
+  IpSet,
+  canonicalTarget,
+  clientPrefix,
+  normalizeCidr,
+  normalizeHostAddress,
+  normalizeIp,
+  normalizePath,
+  parseBanEvent,
+  Protection,
+  parseConfig,
+} from '@portcullis/core';
 
 describe('addresses', () => {
   it('accepts and canonicalises real addresses only', () => {
@@ -50,8 +61,9 @@ describe('addresses as proxies and sockets write them', () => {
     ['2001:db8::1', '2001:db8::1'],
   ])('%s → %s', (raw, ip) => expect(normalizeHostAddress(raw)).toBe(ip));
 
-  it.each(['203.0.113.1:port', '203.0.113.1:', '[2001:db8::1]x', '[2001:db8::1', 'unknown', '_hidden', '1.2.3.4%eth0', '1.2.3.4:1:2'])('refuses %s', (raw) =>
-    expect(normalizeHostAddress(raw)).toBeNull(),
+  it.each(['203.0.113.1:port', '203.0.113.1:', '[2001:db8::1]x', '[2001:db8::1', 'unknown', '_hidden', '1.2.3.4%eth0', '1.2.3.4:1:2'])(
+    'refuses %s',
+    (raw) => expect(normalizeHostAddress(raw)).toBeNull(),
   );
 
   it('keys IPv6 by prefix, IPv4 as is', () => {

@@ -45,7 +45,12 @@ describe('RedisBanStore: the key schema (a public contract)', () => {
     expect(await r.exists('{pc}:fail:django-login:203.0.113.7')).toBe(0);
     const ban = await r.hgetall('{pc}:ban:203.0.113.7');
     expect(ban).toEqual({
-      jail: 'django-login', reason: expect.any(String), at: String(now + 4), until: String(now + 4 + 3_600_000), count: '1', by: 'test',
+      jail: 'django-login',
+      reason: expect.any(String),
+      at: String(now + 4),
+      until: String(now + 4 + 3_600_000),
+      count: '1',
+      by: 'test',
       'until:django-login': String(now + 4 + 3_600_000),
     });
     expect(await r.zscore('{pc}:bans', '203.0.113.7')).toBe(String(now + 4 + 3_600_000));
@@ -54,8 +59,23 @@ describe('RedisBanStore: the key schema (a public contract)', () => {
     expect(await r.hgetall('{pc}:stats:django-login')).toEqual({ failed: '5', banned: '1' });
     const events = await r.xrange('{pc}:events', '-', '+');
     expect(events).toHaveLength(1);
-    expect(events[0]![1]).toEqual(['type', 'ban', 'ip', '203.0.113.7', 'jail', 'django-login', 'until', String(now + 4 + 3_600_000), 'reason', 'maxretry', 'at', String(now + 4), 'count', '1']);
-    expect((await r.pexpiretime('{pc}:ban:203.0.113.7'))).toBe(now + 4 + 3_600_000);
+    expect(events[0]![1]).toEqual([
+      'type',
+      'ban',
+      'ip',
+      '203.0.113.7',
+      'jail',
+      'django-login',
+      'until',
+      String(now + 4 + 3_600_000),
+      'reason',
+      'maxretry',
+      'at',
+      String(now + 4),
+      'count',
+      '1',
+    ]);
+    expect(await r.pexpiretime('{pc}:ban:203.0.113.7')).toBe(now + 4 + 3_600_000);
     await store.close();
     r.disconnect();
   });
@@ -66,7 +86,10 @@ describe('RedisBanStore: an address banned in two jails', () => {
     const r = server.client();
     await r.flushall();
     const config = parseConfig({
-      ...CONTRACT_CONFIG, redis: server.url, prefix: 'pc', firewall: { ports: [80, 443] },
+      ...CONTRACT_CONFIG,
+      redis: server.url,
+      prefix: 'pc',
+      firewall: { ports: [80, 443] },
       jails: { ...CONTRACT_CONFIG.jails, sshd: { preset: 'sshd' } },
     });
     const store = new RedisBanStore({ config, by: 'test' });
@@ -75,12 +98,17 @@ describe('RedisBanStore: an address banned in two jails', () => {
     await store.ban('203.0.113.7', { jail: 'django-login', duration: 60_000, now });
     await store.ban('203.0.113.7', { jail: 'sshd', duration: 3_600_000, now: now + 1 });
     expect(await r.hgetall('{pc}:ban:203.0.113.7')).toMatchObject({
-      jail: 'sshd', until: String(now + 1 + 3_600_000),
-      'until:django-login': String(now + 60_000), 'until:sshd': String(now + 1 + 3_600_000),
+      jail: 'sshd',
+      until: String(now + 1 + 3_600_000),
+      'until:django-login': String(now + 60_000),
+      'until:sshd': String(now + 1 + 3_600_000),
     });
     expect(await r.zscore('{pc}:bans', '203.0.113.7')).toBe(String(now + 1 + 3_600_000));
     expect(await r.zrange('{pc}:jailbans', 0, -1, 'WITHSCORES')).toEqual([
-      'django-login:203.0.113.7', String(now + 60_000), 'sshd:203.0.113.7', String(now + 1 + 3_600_000),
+      'django-login:203.0.113.7',
+      String(now + 60_000),
+      'sshd:203.0.113.7',
+      String(now + 1 + 3_600_000),
     ]);
     expect(await r.pexpiretime('{pc}:ban:203.0.113.7')).toBe(now + 1 + 3_600_000);
     await store.unban('203.0.113.7');

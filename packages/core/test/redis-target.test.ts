@@ -16,23 +16,47 @@ function configError(redis: unknown): { path: string; message: string }[] {
 describe('the redis setting', () => {
   it('takes the four URL forms', () => {
     expect(parseRedisUrl('redis://u:p%40ss@10.0.0.1:6380/2')).toEqual({
-      mode: 'standalone', nodes: [{ host: '10.0.0.1', port: 6380 }], db: 2, username: 'u', password: 'p@ss', tls: false,
+      mode: 'standalone',
+      nodes: [{ host: '10.0.0.1', port: 6380 }],
+      db: 2,
+      username: 'u',
+      password: 'p@ss',
+      tls: false,
     });
     expect(parseRedisUrl('rediss://:secret@redis.example.com')).toEqual({
-      mode: 'standalone', nodes: [{ host: 'redis.example.com', port: 6379 }], db: 0, password: 'secret', tls: {},
+      mode: 'standalone',
+      nodes: [{ host: 'redis.example.com', port: 6379 }],
+      db: 0,
+      password: 'secret',
+      tls: {},
     });
     expect(parseRedisUrl('redis+sentinel://h1:26379,h2,[::1]:26380/mymaster?sentinelPassword=s%20p')).toEqual({
       mode: 'sentinel',
-      nodes: [{ host: 'h1', port: 26379 }, { host: 'h2', port: 26379 }, { host: '::1', port: 26380 }],
-      name: 'mymaster', db: 0, sentinelPassword: 's p', tls: false,
+      nodes: [
+        { host: 'h1', port: 26379 },
+        { host: 'h2', port: 26379 },
+        { host: '::1', port: 26380 },
+      ],
+      name: 'mymaster',
+      db: 0,
+      sentinelPassword: 's p',
+      tls: false,
     });
     expect(parseRedisUrl('rediss+cluster://h1:7000,h2:7001')).toEqual({
-      mode: 'cluster', nodes: [{ host: 'h1', port: 7000 }, { host: 'h2', port: 7001 }], db: 0, tls: {},
+      mode: 'cluster',
+      nodes: [
+        { host: 'h1', port: 7000 },
+        { host: 'h2', port: 7001 },
+      ],
+      db: 0,
+      tls: {},
     });
   });
 
   it('takes the object form, the same target as the URL', () => {
-    const cfg = parseConfig({ redis: { mode: 'sentinel', sentinels: ['h1:26379', { host: 'h2', port: 26379 }], name: 'mymaster', password: 'p' } });
+    const cfg = parseConfig({
+      redis: { mode: 'sentinel', sentinels: ['h1:26379', { host: 'h2', port: 26379 }], name: 'mymaster', password: 'p' },
+    });
     expect(redisTarget(cfg.redis!)).toEqual(parseRedisUrl('redis+sentinel://:p@h1:26379,h2:26379/mymaster'));
     expect(redisTarget({ mode: 'cluster', nodes: ['a:7000'], tls: true })).toEqual(parseRedisUrl('rediss+cluster://a:7000'));
     // a URL stays the URL the user wrote (messages and tests compare it)

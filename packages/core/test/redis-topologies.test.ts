@@ -76,9 +76,14 @@ describe('a wrong node says so in one line', () => {
     expect(asOne).toBeInstanceOf(RedisTopologyError);
     expect(asOne.message).toMatch(/is a Redis Cluster node: use redis\+cluster:\/\//);
 
-    const replica = sets.sentinel.data.find((n) => n.child)!.port === (await sets.sentinel.masterPort()) ? sets.sentinel.data[1]! : sets.sentinel.data[0]!;
+    const replica =
+      sets.sentinel.data.find((n) => n.child)!.port === (await sets.sentinel.masterPort())
+        ? sets.sentinel.data[1]!
+        : sets.sentinel.data[0]!;
     expect((await connectError(`redis://127.0.0.1:${replica.port}`)).message).toMatch(/is a read-only replica of 127\.0\.0\.1:\d+/);
-    expect((await connectError(`redis://127.0.0.1:${sets.sentinel.sentinels[0]!.port}`)).message).toMatch(/is a Redis Sentinel, not a data server: use redis\+sentinel:\/\//);
+    expect((await connectError(`redis://127.0.0.1:${sets.sentinel.sentinels[0]!.port}`)).message).toMatch(
+      /is a Redis Sentinel, not a data server: use redis\+sentinel:\/\//,
+    );
   });
 
   it('MOVED from a passed-in client on a non-owner node is that one line, not a retry loop', async () => {
@@ -165,17 +170,25 @@ describe('sharded notices on a Cluster follow a failover', () => {
       plain.disconnect();
       await sets.cluster.failover(replicas[0]!);
       await waitFor('the subscription to hold again on the new owner', () => holds >= 2, 30_000);
-      await waitFor('a ban written after the failover to arrive', async () => {
-        await writer.ban('203.0.113.31');
-        return seen.some((c) => c.ip === '203.0.113.31');
-      }, 30_000);
+      await waitFor(
+        'a ban written after the failover to arrive',
+        async () => {
+          await writer.ban('203.0.113.31');
+          return seen.some((c) => c.ip === '203.0.113.31');
+        },
+        30_000,
+      );
       // the old master is killed outright: the subscription moves again
       await sets.cluster.kill(replicas[0]!);
       await waitFor('the subscription to hold on the old master again', () => holds >= 3, 30_000);
-      await waitFor('a ban written after the kill to arrive', async () => {
-        await writer.ban('203.0.113.32').catch(() => {});
-        return seen.some((c) => c.ip === '203.0.113.32');
-      }, 30_000);
+      await waitFor(
+        'a ban written after the kill to arrive',
+        async () => {
+          await writer.ban('203.0.113.32').catch(() => {});
+          return seen.some((c) => c.ip === '203.0.113.32');
+        },
+        30_000,
+      );
       expect((await sets.cluster.ownerOf('{portcullis}:changes')).master).toBe(master);
       await sets.cluster.restart(replicas[0]!);
       await sets.cluster.waitHealthy();

@@ -32,11 +32,23 @@ export interface ContractStore {
  * How long each ban lasts, by case: both stores must give exactly these
  * lengths (ms; one entry per successive ban of one address).
  */
-const BAN_LENGTH_CASES: Array<{ name: string; bantime: number; increment?: PortcullisConfigInput['increment']; random?: number; lengths: number[] }> = [
+const BAN_LENGTH_CASES: Array<{
+  name: string;
+  bantime: number;
+  increment?: PortcullisConfigInput['increment'];
+  random?: number;
+  lengths: number[];
+}> = [
   { name: 'fractional factor: whole ms, rounded down', bantime: 1, increment: { factor: 1.00035 }, lengths: [1000, 2000, 4001, 8002] },
   { name: 'multipliers, the last one holding', bantime: 1, increment: { multipliers: [1, 5, 30] }, lengths: [1000, 5000, 30_000, 30_000] },
   { name: 'maxtime caps the increment', bantime: 60, increment: { maxtime: '3m' }, lengths: [60_000, 120_000, 180_000, 180_000] },
-  { name: 'rndtime with a fixed random source', bantime: 10, increment: { rndtime: '10s' }, random: 0.25, lengths: [12_500, 22_500, 42_500] },
+  {
+    name: 'rndtime with a fixed random source',
+    bantime: 10,
+    increment: { rndtime: '10s' },
+    random: 0.25,
+    lengths: [12_500, 22_500, 42_500],
+  },
   { name: 'a tiny factor never makes a ban shorter than 1 s', bantime: 1, increment: { factor: 0.0001 }, lengths: [1000, 1000, 1000] },
   { name: 'increment off', bantime: 1, increment: { enabled: false }, lengths: [1000, 1000, 1000] },
   { name: 'forever', bantime: -1, lengths: [-1] },
@@ -205,7 +217,10 @@ export function banStoreContract(name: string, { make, events }: ContractStore) 
         const start = await small.changeLogPosition();
         await small.ban('203.0.113.97', { duration: 60_000 });
         const mid = (await small.readChangeLog(start))!.position;
-        await small.banMany(Array.from({ length: 1000 }, (_, i) => `2001:db8:2::${(i + 1).toString(16)}`), { duration: 60_000 });
+        await small.banMany(
+          Array.from({ length: 1000 }, (_, i) => `2001:db8:2::${(i + 1).toString(16)}`),
+          { duration: 60_000 },
+        );
         expect(await small.readChangeLog(start)).toBeNull();
         expect(await small.readChangeLog(mid)).toBeNull();
         expect(await small.readChangeLog('not a position')).toBeNull();
@@ -333,10 +348,7 @@ export function banStoreContract(name: string, { make, events }: ContractStore) 
       await store.unban('203.0.113.80');
       await waitFor('both notices', () => seen.length >= 2);
       await off();
-      expect(seen).toEqual([
-        expect.objectContaining({ type: 'ban', ip: '203.0.113.80' }),
-        { type: 'unban', ip: '203.0.113.80' },
-      ]);
+      expect(seen).toEqual([expect.objectContaining({ type: 'ban', ip: '203.0.113.80' }), { type: 'unban', ip: '203.0.113.80' }]);
     });
 
     describe.each(BAN_LENGTH_CASES)('ban lengths: $name', ({ bantime, increment, random, lengths }) => {
@@ -402,7 +414,7 @@ export function banStoreContract(name: string, { make, events }: ContractStore) 
         }
       });
 
-      it('a later ban in another jail never shortens the address\'s ban; a new ban in the same jail replaces that jail\'s', async () => {
+      it("a later ban in another jail never shortens the address's ban; a new ban in the same jail replaces that jail's", async () => {
         const s = await make(guide);
         try {
           const ip = '203.0.113.121';
@@ -413,7 +425,9 @@ export function banStoreContract(name: string, { make, events }: ContractStore) 
           expect(await s.isBanned(ip, T0 + 3)).toMatchObject({ jail: 'sshd', until: T0 + 1 + 60_000 });
           const [rec] = await s.banMany([ip], { jail: 'sshd', duration: 5_000, now: T0 + 3 });
           expect(rec).toMatchObject({ until: T0 + 1 + 60_000 });
-          expect((await events(s)).filter((e) => e.type === 'ban').map((e) => [e.jail, e.until, 'jailUntil' in e ? e.jailUntil : null])).toEqual([
+          expect(
+            (await events(s)).filter((e) => e.type === 'ban').map((e) => [e.jail, e.until, 'jailUntil' in e ? e.jailUntil : null]),
+          ).toEqual([
             ['sshd', -1, null],
             ['django-login', -1, T0 + 1 + 60_000],
             ['sshd', T0 + 1 + 60_000, T0 + 2 + 10_000],
@@ -464,7 +478,12 @@ export function banStoreContract(name: string, { make, events }: ContractStore) 
         ]);
         // what the hash keeps, the same whichever way the ban was made
         expect(await s.isBanned('203.0.113.102', T0 + 5)).toMatchObject({ jail: 'j', reason: 'list', until: -1, count: 1, at: T0 + 1 });
-        expect(await s.isBanned('203.0.113.103', T0 + 5)).toMatchObject({ jail: 'j', reason: '2 failures within 60s', until: T0 + 3 + 60_000, count: 1 });
+        expect(await s.isBanned('203.0.113.103', T0 + 5)).toMatchObject({
+          jail: 'j',
+          reason: '2 failures within 60s',
+          until: T0 + 3 + 60_000,
+          count: 1,
+        });
       } finally {
         await s.close();
       }

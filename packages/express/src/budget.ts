@@ -83,7 +83,11 @@ export class AttemptBudget {
    * unit back, then wakes the waiters of the key.
    */
   settle(jail: Jail, key: string, token: string): void {
-    this.settled(jail, key, this.store.release(jail, key, token).catch((err: unknown) => this.outage.failed(err)));
+    this.settled(
+      jail,
+      key,
+      this.store.release(jail, key, token).catch((err: unknown) => this.outage.failed(err)),
+    );
   }
 
   /**

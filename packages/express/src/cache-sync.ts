@@ -210,7 +210,8 @@ export class CacheSync {
         return await read();
       } catch (err) {
         // a PortcullisError is an answer, not a hiccup (a wiped Redis, a wrong node): no retry
-        if (this.closed || err instanceof PortcullisError || this.opts.store.state === 'down' || Date.now() + 100 * attempt > deadline) throw err;
+        if (this.closed || err instanceof PortcullisError || this.opts.store.state === 'down' || Date.now() + 100 * attempt > deadline)
+          throw err;
         await new Promise((r) => setTimeout(r, Math.min(100 * attempt, 1000)));
       }
     }

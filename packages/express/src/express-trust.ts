@@ -27,7 +27,10 @@ export class ExpressTrustResolver {
   resolve(req: IncomingMessage): string | null {
     const app = (req as { app?: ExpressApp }).app;
     if (!app || typeof app.get !== 'function') {
-      return this.refuse('ERR_PORTCULLIS_NOT_EXPRESS', 'trustProxy "express" needs an Express app (req.app); use the config\'s trustProxy list elsewhere');
+      return this.refuse(
+        'ERR_PORTCULLIS_NOT_EXPRESS',
+        'trustProxy "express" needs an Express app (req.app); use the config\'s trustProxy list elsewhere',
+      );
     }
     if (app.get('trust proxy') === true) {
       return this.refuse(

@@ -8,5 +8,11 @@ import type { FailureDetail } from '@portcullis/core';
  */
 export function failureDetail(req: IncomingMessage & { originalUrl?: string }, status: number): FailureDetail {
   const ua = req.headers['user-agent'];
-  return { at: Date.now(), method: req.method, path: req.originalUrl ?? req.url, status, userAgent: typeof ua === 'string' ? ua : undefined };
+  return {
+    at: Date.now(),
+    method: req.method,
+    path: req.originalUrl ?? req.url,
+    status,
+    userAgent: typeof ua === 'string' ? ua : undefined,
+  };
 }

@@ -93,7 +93,10 @@ export class HookRunner {
 
   /** classify() named a jail the config does not have */
   unknownJail(name: string): void {
-    this.once('ERR_PORTCULLIS_CLASSIFY_JAIL', `classify() named the jail ${JSON.stringify(name.slice(0, 64))}, which the config does not define; the response is not counted for it`);
+    this.once(
+      'ERR_PORTCULLIS_CLASSIFY_JAIL',
+      `classify() named the jail ${JSON.stringify(name.slice(0, 64))}, which the config does not define; the response is not counted for it`,
+    );
   }
 
   /**

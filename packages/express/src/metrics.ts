@@ -37,7 +37,12 @@ export class GatewayMetrics {
       labelNames: ['jail'],
       registers,
     });
-    this.bans = new Counter({ name: 'portcullis_bans_total', help: 'Bans started by a failure this gateway recorded, by jail', labelNames: ['jail'], registers });
+    this.bans = new Counter({
+      name: 'portcullis_bans_total',
+      help: 'Bans started by a failure this gateway recorded, by jail',
+      labelNames: ['jail'],
+      registers,
+    });
     this.latency = new Histogram({
       name: 'portcullis_store_command_duration_seconds',
       help: 'Ban store round trips on login paths (reserve, record_failure, release)',
@@ -53,7 +58,7 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'portcullis_cached_bans',
-      help: 'Active bans in this gateway\'s local cache',
+      help: "Active bans in this gateway's local cache",
       registers,
       collect() {
         this.set(state.cachedBans());

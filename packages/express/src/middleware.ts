@@ -43,7 +43,6 @@ export interface PortcullisOptions extends PortcullisHooks {
   trustProxy?: 'config' | 'express';
 }
 
-
 export interface PortcullisMiddleware {
   (req: Req, res: ServerResponse, next: Next): void;
   /** connects, loads the active bans and subscribes to changes; never rejects for a store outage */

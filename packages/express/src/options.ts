@@ -31,19 +31,31 @@ export function validateOptions(options: unknown, config: PortcullisConfig): voi
     }
   }
   if (o.store !== undefined && !hasMethods(o.store, STORE_METHODS)) {
-    throw usageError('ERR_PORTCULLIS_STORE', `portcullis: option store must be a BanStore (RedisBanStore or MemoryBanStore from @portcullis/core), got ${describe(o.store)}`);
+    throw usageError(
+      'ERR_PORTCULLIS_STORE',
+      `portcullis: option store must be a BanStore (RedisBanStore or MemoryBanStore from @portcullis/core), got ${describe(o.store)}`,
+    );
   }
   if (o.logger !== undefined && !hasMethods(o.logger, LOGGER_METHODS)) {
     throw usageError('ERR_PORTCULLIS_LOGGER', `portcullis: option logger must be a pino logger, got ${describe(o.logger)}`);
   }
   if (o.by !== undefined && (typeof o.by !== 'string' || o.by.trim() === '' || o.by.length > 200)) {
-    throw usageError('ERR_PORTCULLIS_OPTION_VALUE', `portcullis: option by must be a non-empty string of at most 200 characters, got ${describe(o.by)}`);
+    throw usageError(
+      'ERR_PORTCULLIS_OPTION_VALUE',
+      `portcullis: option by must be a non-empty string of at most 200 characters, got ${describe(o.by)}`,
+    );
   }
   if (o.readyTimeout !== undefined && !(typeof o.readyTimeout === 'number' && Number.isFinite(o.readyTimeout) && o.readyTimeout > 0)) {
-    throw usageError('ERR_PORTCULLIS_OPTION_VALUE', `portcullis: option readyTimeout must be a positive number of milliseconds, got ${describe(o.readyTimeout)}`);
+    throw usageError(
+      'ERR_PORTCULLIS_OPTION_VALUE',
+      `portcullis: option readyTimeout must be a positive number of milliseconds, got ${describe(o.readyTimeout)}`,
+    );
   }
   if (o.trustProxy !== undefined && o.trustProxy !== 'config' && o.trustProxy !== 'express') {
-    throw usageError('ERR_PORTCULLIS_OPTION_VALUE', `portcullis: option trustProxy must be "config" (the trustProxy list of the config) or "express" (the app's "trust proxy" setting), got ${describe(o.trustProxy)}`);
+    throw usageError(
+      'ERR_PORTCULLIS_OPTION_VALUE',
+      `portcullis: option trustProxy must be "config" (the trustProxy list of the config) or "express" (the app's "trust proxy" setting), got ${describe(o.trustProxy)}`,
+    );
   }
   // Express's setting reads X-Forwarded-For only: another client header would be ignored
   if (o.trustProxy === 'express' && config.clientHeader !== 'x-forwarded-for') {

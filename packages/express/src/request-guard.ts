@@ -116,12 +116,18 @@ export class RequestGuard {
     this.budgeted = this.ruled.filter((j) => j.budgeted);
     this.protection = new Protection(d.config);
     this.budget = new AttemptBudget(d.store, d.outage, d.config.gateway.attemptTimeout, d.config.gateway.commandTimeout);
-    this.statusFilter = this.ruled.every((j) => j.statuses !== null)
-      ? new Set(this.ruled.flatMap((j) => [...(j.statuses ?? [])]))
-      : null;
+    this.statusFilter = this.ruled.every((j) => j.statuses !== null) ? new Set(this.ruled.flatMap((j) => [...(j.statuses ?? [])])) : null;
     this.floods = [...d.jails.values()]
       .filter((j) => j.flood !== null)
-      .map((jail) => new FloodCounter({ jail, store: d.store, onBanned: (key, r) => d.cache.add(key, r.until), onError: (err) => d.outage.failed(err) }));
+      .map(
+        (jail) =>
+          new FloodCounter({
+            jail,
+            store: d.store,
+            onBanned: (key, r) => d.cache.add(key, r.until),
+            onError: (err) => d.outage.failed(err),
+          }),
+      );
     this.keepDetails = d.config.alerts?.enabled === true;
     this.hasSkip = d.hooks.hasSkip;
     this.hasKeyGenerator = d.hooks.hasKeyGenerator;

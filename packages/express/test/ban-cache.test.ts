@@ -110,7 +110,8 @@ describe('BanCache: addresses', () => {
 
   it('forgets ended bans by sweeping, without a lookup', () => {
     const c = new BanCache();
-    for (let i = 0; i < 100_000; i++) c.add(`198.18.${(i >> 8) & 255}.${i & 255}`.replace(/^198\.18\./, `${198 + (i >> 16)}.18.`), i % 2 === 0 ? 10 : 1_000);
+    for (let i = 0; i < 100_000; i++)
+      c.add(`198.18.${(i >> 8) & 255}.${i & 255}`.replace(/^198\.18\./, `${198 + (i >> 16)}.18.`), i % 2 === 0 ? 10 : 1_000);
     c.add('2001:db8::1', 10);
     c.add('2001:db8::/64', 10);
     c.add('192.0.2.0/24', -1);

@@ -52,7 +52,24 @@ describe('a gateway started before Redis', () => {
 describe('keeping the cache in step', () => {
   /** a ban/unban as the scripts log it, without the pub/sub notice (a missed message) */
   const logOnly = (type: 'ban' | 'unban', ip: string, until = Date.now() + 60_000, maxlen = 100_000) =>
-    suite.cli.xadd('{portcullis}:events', 'MAXLEN', String(maxlen), '*', 'type', type, 'ip', ip, 'jail', 'manual', 'until', String(until), 'reason', 'test', 'at', String(Date.now()));
+    suite.cli.xadd(
+      '{portcullis}:events',
+      'MAXLEN',
+      String(maxlen),
+      '*',
+      'type',
+      type,
+      'ip',
+      ip,
+      'jail',
+      'manual',
+      'until',
+      String(until),
+      'reason',
+      'test',
+      'at',
+      String(Date.now()),
+    );
 
   it('reads only what changed since its position in the change log', async () => {
     const g = await gateway(config(suite.redis.url, { gateway: { resyncInterval: 1 } }));

@@ -23,7 +23,9 @@ async function gateway(cfg: PortcullisConfig, name: string) {
 async function redisCalls(): Promise<number> {
   const info = await redis.client.info('commandstats');
   // every command but the test's own INFO / CONFIG
-  return [...info.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)].filter(([, cmd]) => !['info', 'config'].includes(cmd!)).reduce((n, [, , calls]) => n + Number(calls), 0);
+  return [...info.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)]
+    .filter(([, cmd]) => !['info', 'config'].includes(cmd!))
+    .reduce((n, [, , calls]) => n + Number(calls), 0);
 }
 
 describe('FloodCounter: local counts, Redis only when they could matter', () => {
@@ -97,10 +99,14 @@ describe('FloodCounter: local counts, Redis only when they could matter', () => 
     expect(flood.flood!.matchesRequest('GET', '/static/x.css')).toBe(false);
     expect(flood.flood!.matchesRequest('DELETE', '/anything')).toBe(true);
     expect(resolveJail('login', cfg.jails.login!, cfg).flood).toBeNull();
-    expect(() => new FloodCounter({ jail: resolveJail('login', cfg.jails.login!, cfg), store: new MemoryBanStore({ config: cfg }) })).toThrow(/not a flood jail/);
+    expect(
+      () => new FloodCounter({ jail: resolveJail('login', cfg.jails.login!, cfg), store: new MemoryBanStore({ config: cfg }) }),
+    ).toThrow(/not a flood jail/);
     const tuned = parseConfig({ jails: { flood: { preset: 'http.flood', maxretry: 1000, flushAt: 5 } } });
     expect(resolveJail('flood', tuned.jails.flood!, tuned).flood!.flushAt).toBe(5);
     expect(resolveJail('flood', cfg.jails.flood!, cfg).flood!.flushAt).toBe(30);
-    expect(() => parseConfig({ jails: { login: { preset: 'django.login', flushAt: 5 } } })).toThrow(/jails\.login\.flushAt: flushAt belongs to a flood jail/);
+    expect(() => parseConfig({ jails: { login: { preset: 'django.login', flushAt: 5 } } })).toThrow(
+      /jails\.login\.flushAt: flushAt belongs to a flood jail/,
+    );
   });
 });

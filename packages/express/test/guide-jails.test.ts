@@ -19,14 +19,21 @@ describe('http.flood through the gateway', () => {
   it('a flooder is answered 403 after about maxretry requests of any status; static files and other visitors cost no Redis call', async () => {
     const g = await gateway({ jails: { flood: { preset: 'http.flood', maxretry: 40, findtime: '1m' } } });
     const before = await scriptCalls();
-    for (let v = 0; v < 20; v++) for (let i = 0; i < 3; i++) expect((await send(g.url, `/ok/${i}`, { method: 'GET', ip: `198.51.100.${v + 1}` })).status).not.toBe(403);
-    for (let i = 0; i < 100; i++) expect((await send(g.url, '/static/app.css', { method: 'GET', ip: '198.51.100.99' })).status).not.toBe(403);
+    for (let v = 0; v < 20; v++)
+      for (let i = 0; i < 3; i++)
+        expect((await send(g.url, `/ok/${i}`, { method: 'GET', ip: `198.51.100.${v + 1}` })).status).not.toBe(403);
+    for (let i = 0; i < 100; i++)
+      expect((await send(g.url, '/static/app.css', { method: 'GET', ip: '198.51.100.99' })).status).not.toBe(403);
     expect(await scriptCalls()).toBe(before);
 
     // the flooder, many requests in flight at once
     const statuses: number[] = [];
     for (let wave = 0; wave < 10 && !statuses.includes(403); wave++) {
-      statuses.push(...(await Promise.all(Array.from({ length: 10 }, (_, i) => send(g.url, `/ok/${wave}/${i}`, { method: 'GET', ip: '203.0.113.50' })))).map((r) => r.status));
+      statuses.push(
+        ...(
+          await Promise.all(Array.from({ length: 10 }, (_, i) => send(g.url, `/ok/${wave}/${i}`, { method: 'GET', ip: '203.0.113.50' })))
+        ).map((r) => r.status),
+      );
     }
     // any status counts (the stand-in answers 404 here); the first maxretry all reach it
     expect(statuses.slice(0, 40).every((s) => s !== 403)).toBe(true);
@@ -43,7 +50,9 @@ describe('http.flood through the gateway', () => {
     let sent = 0;
     const statuses: number[] = [];
     while (!statuses.includes(403) && sent < 400) {
-      const wave = await Promise.all(Array.from({ length: 20 }, (_, i) => send((i % 2 ? b : a).url, `/ok/${sent + i}`, { method: 'GET', ip: '203.0.113.51' })));
+      const wave = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => send((i % 2 ? b : a).url, `/ok/${sent + i}`, { method: 'GET', ip: '203.0.113.51' })),
+      );
       statuses.push(...wave.map((r) => r.status));
       sent += 20;
     }
@@ -65,7 +74,10 @@ describe('failure details for ban alerts', () => {
       alerts: { webhook: { url: 'http://127.0.0.1:9/never-called-here' }, recent: 2 },
     });
     for (let i = 0; i < 3; i++) {
-      const r = await send(g.url, `/auth/login/?password=hunter${i}`, { ip: '203.0.113.60', headers: { 'user-agent': `bot/${i}`, cookie: 'sessionid=secret' } });
+      const r = await send(g.url, `/auth/login/?password=hunter${i}`, {
+        ip: '203.0.113.60',
+        headers: { 'user-agent': `bot/${i}`, cookie: 'sessionid=secret' },
+      });
       expect(r.status).toBe(401);
     }
     const kept = (await suite.cli.lrange('{portcullis}:recent:django-login:203.0.113.60', 0, -1)).map((j) => JSON.parse(j));

@@ -80,7 +80,11 @@ interface Gateway {
 }
 
 /** Express + the guard + http-proxy-middleware to the stand-in; `configure` sees the app first (trust proxy). */
-async function gateway(config: PortcullisConfigInput, opts: PortcullisOptions = {}, configure?: (app: express.Express) => void): Promise<Gateway> {
+async function gateway(
+  config: PortcullisConfigInput,
+  opts: PortcullisOptions = {},
+  configure?: (app: express.Express) => void,
+): Promise<Gateway> {
   const guard = portcullis(config, { logger: pino({ level: 'silent' }), ...opts });
   const app = express();
   configure?.(app);
@@ -158,7 +162,8 @@ describe('keyGenerator', () => {
     const g = await gateway(config(), { keyGenerator: byApiKey });
     const nasty = `a\r\n*3\r\n$3\r\nDEL{portcullis}:bans:${'x'.repeat(4000)}`;
     const header = encodeURIComponent(nasty);
-    for (let i = 0; i < 3; i++) expect((await send(g.url, '/auth/login/', { ip: '203.0.113.5', headers: { 'x-api-key': header } })).status).toBe(401);
+    for (let i = 0; i < 3; i++)
+      expect((await send(g.url, '/auth/login/', { ip: '203.0.113.5', headers: { 'x-api-key': header } })).status).toBe(401);
     expect((await send(g.url, '/auth/login/', { ip: '203.0.113.6', headers: { 'x-api-key': header } })).status).toBe(403);
     const all = await everythingInRedis();
     expect(all).not.toContain('DEL');
@@ -192,7 +197,9 @@ describe('keyGenerator', () => {
     expect(await suite.cli.exists('{portcullis}:ban:203.0.113.20')).toBe(1);
     const logged = lines.filter((l) => typeof l.code === 'string').map((l) => l.code);
     expect(logged).toEqual(['ERR_PORTCULLIS_KEY_GENERATOR_FAILED', 'ERR_PORTCULLIS_KEY_GENERATOR_RESULT']);
-    expect(String(lines.find((l) => l.code === 'ERR_PORTCULLIS_KEY_GENERATOR_FAILED')?.msg)).toContain('docs/error-codes.md#err_portcullis_key_generator_failed');
+    expect(String(lines.find((l) => l.code === 'ERR_PORTCULLIS_KEY_GENERATOR_FAILED')?.msg)).toContain(
+      'docs/error-codes.md#err_portcullis_key_generator_failed',
+    );
   });
 });
 
@@ -200,7 +207,8 @@ describe('skip', () => {
   it('a skipped request is neither checked nor counted; skip() sees the canonical url', async () => {
     const g = await gateway(config(), { skip: (req) => req.url === '/internal/status' || req.headers['x-internal'] === 'yes' });
     // internal callers: never counted
-    for (let i = 0; i < 6; i++) expect((await send(g.url, '/auth/login/', { ip: '203.0.113.30', headers: { 'x-internal': 'yes' } })).status).toBe(401);
+    for (let i = 0; i < 6; i++)
+      expect((await send(g.url, '/auth/login/', { ip: '203.0.113.30', headers: { 'x-internal': 'yes' } })).status).toBe(401);
     expect(await suite.cli.exists('{portcullis}:fail:django-login:203.0.113.30')).toBe(0);
     // a banned client still reaches the health check, and only it
     for (let i = 0; i < 4; i++) await send(g.url, '/auth/login/', { ip: '203.0.113.31' });
@@ -283,7 +291,8 @@ describe('handler', () => {
 describe('classify', () => {
   const graphqlConfig = () =>
     config({ jails: { 'django-login': { preset: 'django.login' }, 'graphql-login': { preset: 'django.signal', maxretry: 3 } } });
-  const classify: PortcullisOptions['classify'] = (_req, res) => (res.getHeader('x-login-result') === 'failed' ? 'graphql-login' : undefined);
+  const classify: PortcullisOptions['classify'] = (_req, res) =>
+    res.getHeader('x-login-result') === 'failed' ? 'graphql-login' : undefined;
 
   it('counts a GraphQL login answering 200 with an error, flagged by a response header', async () => {
     const g = await gateway(graphqlConfig(), { classify });
@@ -327,7 +336,9 @@ describe('trustProxy: "express" (the app\'s trust proxy, via proxy-addr)', () =>
   });
 
   it('a proxy trusted by address or by position is never counted when it is the client itself', async () => {
-    const g = await gateway(config({ trustProxy: [] }), { trustProxy: 'express' }, (app) => app.set('trust proxy', ['loopback', '198.51.100.5']));
+    const g = await gateway(config({ trustProxy: [] }), { trustProxy: 'express' }, (app) =>
+      app.set('trust proxy', ['loopback', '198.51.100.5']),
+    );
     // the proxy at 198.51.100.5 sends its own requests (its address is the last hop)
     for (let i = 0; i < 5; i++) expect((await send(g.url, '/auth/login/', { ip: '198.51.100.5' })).status).toBe(401);
     const hops = await gateway(config({ trustProxy: [] }), { trustProxy: 'express' }, (app) => app.set('trust proxy', 2));
@@ -364,10 +375,14 @@ describe('option validation', () => {
     expect(codeOf(() => portcullis(base(), { keygenerator: () => 'x' } as PortcullisOptions))).toBe('ERR_PORTCULLIS_UNKNOWN_OPTION');
     expect(() => portcullis(base(), { keygenerator: () => 'x' } as PortcullisOptions)).toThrow(/did you mean "keyGenerator"/);
     expect(codeOf(() => portcullis(base(), { skip: true } as unknown as PortcullisOptions))).toBe('ERR_PORTCULLIS_HOOK_NOT_FUNCTION');
-    expect(codeOf(() => portcullis(base(), { handler: 'blocked.html' } as unknown as PortcullisOptions))).toBe('ERR_PORTCULLIS_HOOK_NOT_FUNCTION');
+    expect(codeOf(() => portcullis(base(), { handler: 'blocked.html' } as unknown as PortcullisOptions))).toBe(
+      'ERR_PORTCULLIS_HOOK_NOT_FUNCTION',
+    );
     expect(codeOf(() => portcullis(base(), { readyTimeout: -1 }))).toBe('ERR_PORTCULLIS_OPTION_VALUE');
     expect(codeOf(() => portcullis(base(), { trustProxy: true } as unknown as PortcullisOptions))).toBe('ERR_PORTCULLIS_OPTION_VALUE');
-    expect(codeOf(() => portcullis({ ...base(), clientHeader: 'x-real-ip' }, { trustProxy: 'express' }))).toBe('ERR_PORTCULLIS_TRUST_PROXY_HEADER');
+    expect(codeOf(() => portcullis({ ...base(), clientHeader: 'x-real-ip' }, { trustProxy: 'express' }))).toBe(
+      'ERR_PORTCULLIS_TRUST_PROXY_HEADER',
+    );
     expect(codeOf(() => portcullis(base(), { store: {} } as unknown as PortcullisOptions))).toBe('ERR_PORTCULLIS_STORE');
     expect(codeOf(() => portcullis(base(), { logger: console } as unknown as PortcullisOptions))).toBe('ERR_PORTCULLIS_LOGGER');
     expect(codeOf(() => portcullis(base(), 'fast' as unknown as PortcullisOptions))).toBe('ERR_PORTCULLIS_OPTIONS');
@@ -377,7 +392,10 @@ describe('option validation', () => {
 describe('no redis in the config', () => {
   it('runs on the in-memory store, with one warning that it is per-process', async () => {
     const { logger, lines } = capturingLogger();
-    const g = await gateway({ trustProxy: ['127.0.0.1'], defaults: { maxretry: 3 }, jails: { 'django-login': { preset: 'django.login' } } }, { logger });
+    const g = await gateway(
+      { trustProxy: ['127.0.0.1'], defaults: { maxretry: 3 }, jails: { 'django-login': { preset: 'django.login' } } },
+      { logger },
+    );
     expect(g.guard.store.kind).toBe('memory');
     const codes: number[] = [];
     for (let i = 0; i < 4; i++) codes.push((await send(g.url, '/auth/login/', { ip: '203.0.113.80' })).status);

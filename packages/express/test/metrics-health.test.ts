@@ -89,10 +89,15 @@ describe('health', () => {
 
     await suite.redis.kill();
     // the store reports the outage once a command or the connection fails
-    await waitFor('health says degraded', async () => {
-      await send(g.url, '/auth/login/', { ip: '203.0.113.9' });
-      return (await health(g)).report.status === 'degraded';
-    }, 15_000, 50);
+    await waitFor(
+      'health says degraded',
+      async () => {
+        await send(g.url, '/auth/login/', { ip: '203.0.113.9' });
+        return (await health(g)).report.status === 'degraded';
+      },
+      15_000,
+      50,
+    );
     const down = await health(g);
     expect(down.status).toBe(200);
     expect(down.report.store.state).toBe('down');

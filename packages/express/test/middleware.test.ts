@@ -62,7 +62,8 @@ describe('classification', () => {
 
   it("counts Django admin's 200 (form re-rendered) and not its 302", async () => {
     const g = await gateway(guideConfig());
-    for (let i = 0; i < 8; i++) expect((await send(g.url, '/admin/login/', { ip: '203.0.113.11', body: 'password=good' })).status).toBe(302);
+    for (let i = 0; i < 8; i++)
+      expect((await send(g.url, '/admin/login/', { ip: '203.0.113.11', body: 'password=good' })).status).toBe(302);
     expect(await suite.cli.exists('{portcullis}:fail:django-admin:203.0.113.11')).toBe(0);
     const codes: number[] = [];
     for (let i = 0; i < 6; i++) codes.push((await send(g.url, '/admin/login/', { ip: '203.0.113.12', body: 'password=bad' })).status);
@@ -82,7 +83,8 @@ describe('classification', () => {
 
   it('bans 404 floods but not static misses', async () => {
     const g = await gateway(guideConfig());
-    for (let i = 0; i < 30; i++) expect((await send(g.url, `/static/missing-${i}.js`, { method: 'GET', ip: '203.0.113.14' })).status).toBe(404);
+    for (let i = 0; i < 30; i++)
+      expect((await send(g.url, `/static/missing-${i}.js`, { method: 'GET', ip: '203.0.113.14' })).status).toBe(404);
     expect((await send(g.url, '/ok/', { method: 'GET', ip: '203.0.113.14' })).status).toBe(200);
     const codes: number[] = [];
     for (let i = 0; i < 11; i++) codes.push((await send(g.url, `/wp-login-${i}.php`, { method: 'GET', ip: '203.0.113.15' })).status);
@@ -140,7 +142,9 @@ describe('counting under load', () => {
   it('counts 200 concurrent failures from one address exactly', async () => {
     // exact counting is the point here, not the fail-open timeout: give a loaded machine time
     const g = await gateway(guideConfig({ defaults: { maxretry: 1000, findtime: 600, bantime: 3600 }, gateway: { commandTimeout: 5000 } }));
-    const codes = await Promise.all(Array.from({ length: 200 }, () => send(g.url, '/auth/login/', { ip: '203.0.113.17' }).then((r) => r.status)));
+    const codes = await Promise.all(
+      Array.from({ length: 200 }, () => send(g.url, '/auth/login/', { ip: '203.0.113.17' }).then((r) => r.status)),
+    );
     expect(codes.every((c) => c === 401)).toBe(true);
     // the responses left before their recordings finished: wait until every one has landed
     await waitFor('200 recordings', async () => (await suite.cli.hget('{portcullis}:stats:django-login', 'failed')) === '200');
@@ -203,10 +207,15 @@ describe('Redis trouble never takes the site down', () => {
     // 30 login attempts of five addresses answered while Redis was dead (none refused: fail open)
     await suite.redis.restart();
     // the client reconnects with backoff; then failures count again (none of the outage is replayed)
-    await waitFor('counting resumes after the restart', async () => {
-      await send(g.url, '/auth/login/', { ip: '203.0.113.22' });
-      return (await suite.cli.exists('{portcullis}:fail:django-login:203.0.113.22').catch(() => 0)) === 1;
-    }, 10_000, 100);
+    await waitFor(
+      'counting resumes after the restart',
+      async () => {
+        await send(g.url, '/auth/login/', { ip: '203.0.113.22' });
+        return (await suite.cli.exists('{portcullis}:fail:django-login:203.0.113.22').catch(() => 0)) === 1;
+      },
+      10_000,
+      100,
+    );
     expect(await suite.cli.keys('{portcullis}:fail:*')).toEqual(['{portcullis}:fail:django-login:203.0.113.22']);
     const codes: number[] = [];
     for (let i = 0; i < 6; i++) codes.push(await status('/auth/login/', '203.0.113.23'));

@@ -6,7 +6,9 @@ import { fileURLToPath } from 'node:url';
 
 const main = new URL('../dist/main.js', import.meta.url);
 if (!existsSync(main)) {
-  process.stderr.write(`portcullis-sidecar: ${fileURLToPath(main)} is missing: the package is not built (in the repository: npm run build)\n`);
+  process.stderr.write(
+    `portcullis-sidecar: ${fileURLToPath(main)} is missing: the package is not built (in the repository: npm run build)\n`,
+  );
   process.exit(1);
 }
 await import(main.href);

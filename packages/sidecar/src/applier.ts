@@ -165,7 +165,11 @@ export class Applier {
           await this.applyLocked({ add: [], remove: due });
         }
         this.metrics?.expired.inc(due.length);
-        for (const o of due) this.log.info({ ip: o.ip, jail: o.jail, ...(o.ports ? { ports: o.ports } : {}), backend: this.backend.name, until: o.until }, 'ban expired: rule removed');
+        for (const o of due)
+          this.log.info(
+            { ip: o.ip, jail: o.jail, ...(o.ports ? { ports: o.ports } : {}), backend: this.backend.name, until: o.until },
+            'ban expired: rule removed',
+          );
       });
     } catch (err) {
       this.metrics?.errors.inc({ kind: 'expiry' });
@@ -182,9 +186,11 @@ export class Applier {
     const killer = this.killer;
     if (!killer || bans.length === 0) return;
     const ips = [...new Set(bans.map((b) => b.ip))];
-    this.killing = this.killing.then(() => killer.kill(ips)).catch((err: unknown) => {
-      this.log.warn({ err: (err as Error).message }, 'ending live connections failed');
-    });
+    this.killing = this.killing
+      .then(() => killer.kill(ips))
+      .catch((err: unknown) => {
+        this.log.warn({ err: (err as Error).message }, 'ending live connections failed');
+      });
   }
 
   /** no more expiries; waits for the work in flight */

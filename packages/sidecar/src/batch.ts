@@ -62,7 +62,10 @@ export function mergeEntries(
   portsOf: PortsOf = () => undefined,
   held: HeldRules = NOTHING_HELD,
 ): MergedBatch {
-  const perIp = new Map<string, { lift: { id: string; event: BanEvent; ports: Set<string>; bans: Ban[] } | null; wins: Map<string, Winner> }>();
+  const perIp = new Map<
+    string,
+    { lift: { id: string; event: BanEvent; ports: Set<string>; bans: Ban[] } | null; wins: Map<string, Winner> }
+  >();
   const malformed: MalformedEntry[] = [];
   const ids: string[] = [];
   const order = new Map<string, number>();
@@ -91,7 +94,8 @@ export function mergeEntries(
     if (event.type === 'unban') {
       // every rule of the address goes: its jail's, and whatever else the firewall holds for it
       const lifted = new Map<string, Ban>();
-      for (const b of [withPorts({ ip: event.ip, jail: event.jail, until: 0 }, portsOf(event.jail)), ...held.rulesOf(event.ip)]) lifted.set(ruleKey(b), b);
+      for (const b of [withPorts({ ip: event.ip, jail: event.jail, until: 0 }, portsOf(event.jail)), ...held.rulesOf(event.ip)])
+        lifted.set(ruleKey(b), b);
       state.lift = { id, event, ports: new Set(lifted.keys()), bans: [...lifted.values()] };
       state.wins.clear();
       continue;

@@ -75,10 +75,16 @@ export class StreamConsumer {
   /** new entries (null fields = deleted while pending); waits up to blockMs */
   async readNew(): Promise<StreamEntry[]> {
     const reply = (await this.o.reader.xreadgroup(
-      'GROUP', this.o.group, this.o.consumer,
-      'COUNT', this.o.batchSize(),
-      'BLOCK', this.o.blockMs,
-      'STREAMS', this.o.keys.events, '>',
+      'GROUP',
+      this.o.group,
+      this.o.consumer,
+      'COUNT',
+      this.o.batchSize(),
+      'BLOCK',
+      this.o.blockMs,
+      'STREAMS',
+      this.o.keys.events,
+      '>',
     )) as Array<[string, StreamEntry[]]> | null;
     this.lastReplyAt = Date.now();
     return reply?.[0]?.[1] ?? [];
@@ -89,7 +95,11 @@ export class StreamConsumer {
     const { cmd, keys, group, consumer } = this.o;
     let cursor = '0-0';
     do {
-      const reply = (await cmd.xautoclaim(keys.events, group, consumer, this.o.claimIdleMs, cursor, 'COUNT', this.o.batchSize())) as [string, StreamEntry[], string[]?];
+      const reply = (await cmd.xautoclaim(keys.events, group, consumer, this.o.claimIdleMs, cursor, 'COUNT', this.o.batchSize())) as [
+        string,
+        StreamEntry[],
+        string[]?,
+      ];
       cursor = reply[0];
       const deleted = reply[2] ?? [];
       if (deleted.length) await cmd.xack(keys.events, group, ...deleted);
@@ -97,7 +107,9 @@ export class StreamConsumer {
 
     let last = '0-0';
     while (!stopping()) {
-      const reply = (await cmd.xreadgroup('GROUP', group, consumer, 'COUNT', this.o.batchSize(), 'STREAMS', keys.events, last)) as Array<[string, StreamEntry[]]> | null;
+      const reply = (await cmd.xreadgroup('GROUP', group, consumer, 'COUNT', this.o.batchSize(), 'STREAMS', keys.events, last)) as Array<
+        [string, StreamEntry[]]
+      > | null;
       const entries = reply?.[0]?.[1] ?? [];
       if (entries.length === 0) break;
       this.lastReplyAt = Date.now();
@@ -120,8 +132,21 @@ export class StreamConsumer {
     const multi = this.o.cmd.multi();
     for (const m of entries) {
       multi.xadd(
-        this.o.keys.deadEvents, 'MAXLEN', '~', DEAD_MAXLEN, '*',
-        'id', m.id, 'error', m.error, 'host', this.o.group, 'parkedAt', String(Date.now()), 'fields', JSON.stringify(m.fields),
+        this.o.keys.deadEvents,
+        'MAXLEN',
+        '~',
+        DEAD_MAXLEN,
+        '*',
+        'id',
+        m.id,
+        'error',
+        m.error,
+        'host',
+        this.o.group,
+        'parkedAt',
+        String(Date.now()),
+        'fields',
+        JSON.stringify(m.fields),
       );
     }
     await multi.exec();

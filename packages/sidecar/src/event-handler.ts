@@ -61,7 +61,9 @@ export class EventHandler {
     const gone = entries.filter(([, fields]) => fields === null || fields === undefined).map(([id]) => id);
     const live = entries.filter(([, fields]) => Array.isArray(fields));
     // merged against what the firewall holds: an unban lifts the address's rules of every jail
-    const merged = await this.o.applier.exclusive(async () => mergeEntries(live, Date.now(), this.o.refuse, this.o.portsOf, this.o.applier));
+    const merged = await this.o.applier.exclusive(async () =>
+      mergeEntries(live, Date.now(), this.o.refuse, this.o.portsOf, this.o.applier),
+    );
     await consumer.park(merged.malformed);
     for (const m of merged.malformed) {
       metrics.malformed.inc();
@@ -80,7 +82,10 @@ export class EventHandler {
       await consumer.park(parked);
       for (const p of parked) {
         metrics.poison.inc();
-        log.error({ id: p.id, error: p.error, parkedIn: 'events:dead', backend: backend.name }, 'event failed for good: parked, the others go on');
+        log.error(
+          { id: p.id, error: p.error, parkedIn: 'events:dead', backend: backend.name },
+          'event failed for good: parked, the others go on',
+        );
       }
     }
     const parkedIps = new Set(poison.map((f) => f.ban.ip));
@@ -91,7 +96,15 @@ export class EventHandler {
       const type = event.type === 'ban' && event.until !== -1 && event.until <= t0 ? 'expired' : event.type;
       if (type !== 'expired') metrics.eventsApplied.inc({ type });
       log.info(
-        { id, type, ip: event.ip, jail: event.jail, backend: backend.name, latencyMs, ...(event.type === 'ban' ? { until: event.until } : {}) },
+        {
+          id,
+          type,
+          ip: event.ip,
+          jail: event.jail,
+          backend: backend.name,
+          latencyMs,
+          ...(event.type === 'ban' ? { until: event.until } : {}),
+        },
         type === 'ban' ? 'ban applied' : type === 'unban' ? 'unban applied' : 'ban already over: no rule',
       );
     }
@@ -110,7 +123,10 @@ export class EventHandler {
     for (let round = 0; todo.add.length + todo.remove.length > 0; round++) {
       if (round > 0) {
         const delay = backoffDelay(round - 1);
-        log.error({ err: this.failingWhy, failing: todo.add.length + todo.remove.length, retryInMs: delay, backend: backend.name }, 'firewall apply failed; retrying');
+        log.error(
+          { err: this.failingWhy, failing: todo.add.length + todo.remove.length, retryInMs: delay, backend: backend.name },
+          'firewall apply failed; retrying',
+        );
         await this.o.sleep(delay);
         if (this.o.stopping()) throw new Stopped();
       }

@@ -3,11 +3,11 @@ import { PortcullisError } from '@portcullis/core';
 
 /** The firewall binary is not installed (or not on PATH). */
 export class CommandNotFoundError extends PortcullisError {
-  constructor(readonly command: string, hint?: string) {
-    super(
-      'ERR_PORTCULLIS_COMMAND_NOT_FOUND',
-      `${command}: command not found${hint ? ` (${hint})` : ''}`,
-    );
+  constructor(
+    readonly command: string,
+    hint?: string,
+  ) {
+    super('ERR_PORTCULLIS_COMMAND_NOT_FOUND', `${command}: command not found${hint ? ` (${hint})` : ''}`);
   }
 }
 

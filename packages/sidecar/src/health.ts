@@ -52,8 +52,7 @@ export function healthReport(f: HealthFacts): HealthReport {
   if (f.ready && !f.consumerBusy && silentMs > f.unhealthyAfterMs) {
     const why = f.lastError ? `; last error: ${f.lastError}` : '';
     failing.push(`no reply from Redis to the stream reads for ${Math.round(silentMs / 1000)} s (redis ${f.redisStatus}${why})`);
-  }
-  else if (f.redisStatus !== 'ready') degraded.push(`redis ${f.redisStatus}`);
+  } else if (f.redisStatus !== 'ready') degraded.push(`redis ${f.redisStatus}`);
   if (f.lockLost) failing.push('another sidecar holds this host id (two consumers of one group)');
   const problems = [...new Set([...failing, ...degraded])];
   return { status: failing.length ? 'failing' : degraded.length ? 'degraded' : 'ok', problems };

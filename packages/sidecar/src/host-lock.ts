@@ -40,7 +40,12 @@ export class HostLock {
     private readonly ttlMs: number,
     private readonly log: Logger,
   ) {
-    this.value = JSON.stringify({ token: randomBytes(8).toString('hex'), pid: process.pid, host: hostname(), since: new Date().toISOString() });
+    this.value = JSON.stringify({
+      token: randomBytes(8).toString('hex'),
+      pid: process.pid,
+      host: hostname(),
+      since: new Date().toISOString(),
+    });
   }
 
   /**
@@ -59,7 +64,10 @@ export class HostLock {
       }
       if (holder === null) {
         holder = await this.redis.get(this.key);
-        this.log.warn({ key: this.key, holder }, 'host id lock held: waiting for it to expire (a crashed sidecar) or refusing (a live one)');
+        this.log.warn(
+          { key: this.key, holder },
+          'host id lock held: waiting for it to expire (a crashed sidecar) or refusing (a live one)',
+        );
       }
       if (Date.now() > deadline) throw new HostIdInUseError(this.hostId, describeHolder(await this.redis.get(this.key)));
       await new Promise((resolve) => setTimeout(resolve, Math.min(1000, Math.max(50, this.ttlMs / 10))));
@@ -71,7 +79,10 @@ export class HostLock {
       const r = await this.redis.eval(RENEW, 1, this.key, this.value, this.ttlMs);
       if (r === 0 && this.held) {
         this.held = false;
-        this.log.error({ key: this.key, holder: describeHolder(await this.redis.get(this.key)) }, `ANOTHER SIDECAR HOLDS HOST ID "${this.hostId}": two consumers of one group`);
+        this.log.error(
+          { key: this.key, holder: describeHolder(await this.redis.get(this.key)) },
+          `ANOTHER SIDECAR HOLDS HOST ID "${this.hostId}": two consumers of one group`,
+        );
       } else if (r !== 0 && !this.held) {
         this.held = true;
         this.log.info({ key: this.key }, 'host id lock held again');

@@ -13,7 +13,10 @@ import { CommandNotFoundError, commandExists, type Runner } from './exec.js';
 export class ConnectionKiller {
   private conntrack: boolean | undefined;
 
-  constructor(private readonly run: Runner, private readonly log?: Logger) {}
+  constructor(
+    private readonly run: Runner,
+    private readonly log?: Logger,
+  ) {}
 
   async kill(ips: readonly string[]): Promise<void> {
     const valid = ips.map((ip) => normalizeCidr(ip)).filter((c) => c !== null);

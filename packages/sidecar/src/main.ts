@@ -28,7 +28,12 @@ async function main(): Promise<void> {
   const logger = pino({ name: 'portcullis-sidecar', level: opts.logLevel });
   const sidecar = await startSidecar(opts.config, { logger, defaultMetrics: true });
   logger.info(
-    { config: opts.configPath, backend: opts.config.firewall.backend, hostId: sidecar.hostId, health: `http://${opts.config.sidecar.healthHost}:${sidecar.healthPort}/healthz` },
+    {
+      config: opts.configPath,
+      backend: opts.config.firewall.backend,
+      hostId: sidecar.hostId,
+      health: `http://${opts.config.sidecar.healthHost}:${sidecar.healthPort}/healthz`,
+    },
     'portcullis-sidecar started',
   );
   // cannot start (another live sidecar holds this host id): the reason is logged, exit non-zero

@@ -49,9 +49,17 @@ export class SidecarMetrics {
       registers,
     });
     this.reconcileAdds = new Counter({ name: 'portcullis_sidecar_reconcile_adds_total', help: 'Rules added by reconcile', registers });
-    this.reconcileRemoves = new Counter({ name: 'portcullis_sidecar_reconcile_removes_total', help: 'Rules removed by reconcile', registers });
+    this.reconcileRemoves = new Counter({
+      name: 'portcullis_sidecar_reconcile_removes_total',
+      help: 'Rules removed by reconcile',
+      registers,
+    });
     this.expired = new Counter({ name: 'portcullis_sidecar_expired_total', help: 'Rules removed at their until', registers });
-    this.malformed = new Counter({ name: 'portcullis_sidecar_malformed_events_total', help: 'Events parked in {p}:events:dead', registers });
+    this.malformed = new Counter({
+      name: 'portcullis_sidecar_malformed_events_total',
+      help: 'Events parked in {p}:events:dead',
+      registers,
+    });
     this.errors = new Counter({
       name: 'portcullis_sidecar_errors_total',
       help: 'Errors by kind (firewall, redis, reconcile, expiry)',
@@ -90,7 +98,11 @@ export class SidecarMetrics {
       registers,
     });
     this.healthy = new Gauge({ name: 'portcullis_sidecar_healthy', help: '1 when /healthz says ok', registers });
-    this.lockHeld = new Gauge({ name: 'portcullis_sidecar_host_lock_held', help: '1 while this sidecar holds its host id lock', registers });
+    this.lockHeld = new Gauge({
+      name: 'portcullis_sidecar_host_lock_held',
+      help: '1 while this sidecar holds its host id lock',
+      registers,
+    });
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry }); // unprefixed: standard dashboards read process_* and nodejs_*
   }
 }

@@ -22,7 +22,7 @@ export function sidecarCommand(): Command {
     .description("Applies Portcullis bans (Redis stream {prefix}:events) to this host's firewall.")
     .version(VERSION)
     .option('-c, --config <file>', 'portcullis.yml/.json (default: $PORTCULLIS_CONFIG, else ./portcullis.yml if present)')
-    .option('--redis <url>', 'Redis to read bans from (default: $REDIS_URL, else the config\'s redis)')
+    .option('--redis <url>', "Redis to read bans from (default: $REDIS_URL, else the config's redis)")
     .option('--host-id <id>', 'consumer group of this host (default: $PORTCULLIS_HOST_ID, sidecar.hostId, else the host name)')
     .addOption(new Option('--backend <name>', 'firewall backend (default: firewall.backend, ufw)').choices(['ufw', 'nftables', 'dry-run']))
     .option('--health-port <n>', '/healthz and /metrics port (default: sidecar.healthPort, 9464; 0 = any)')
@@ -40,7 +40,9 @@ export interface CliOptions {
 /** No Redis anywhere: the sidecar has nothing to read bans from. */
 export class NoRedisError extends ConfigError {
   constructor(configPath: string | null) {
-    const where = configPath ? `\`redis:\` in ${configPath}` : '`redis:` in a config file (none found: --config, $PORTCULLIS_CONFIG, ./portcullis.yml)';
+    const where = configPath
+      ? `\`redis:\` in ${configPath}`
+      : '`redis:` in a config file (none found: --config, $PORTCULLIS_CONFIG, ./portcullis.yml)';
     super([{ path: 'redis', message: 'required by the sidecar' }], configPath ?? undefined);
     this.message = `no Redis configured: the sidecar applies the bans it reads from Redis. Set ${where}, REDIS_URL, or --redis redis://host:6379`;
   }

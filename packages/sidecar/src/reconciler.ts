@@ -83,7 +83,10 @@ export class Reconciler {
       applier.adopt(owned);
       const failed = await applier.applySplitting(diff, true);
       for (const f of failed) {
-        log.error({ ip: f.ban.ip, err: (f.error as Error).message, backend: backend.name }, 'reconcile: the firewall refused this change; the next reconcile tries again');
+        log.error(
+          { ip: f.ban.ip, err: (f.error as Error).message, backend: backend.name },
+          'reconcile: the firewall refused this change; the next reconcile tries again',
+        );
       }
       const added = diff.add.length - failed.filter((f) => !f.remove).length;
       const removed = diff.remove.length - failed.filter((f) => f.remove).length;

@@ -7,7 +7,10 @@ import { MAX_DURATION_MS, Protection, formatDuration, type Cidr, type Portcullis
  * until further away than the longest ban allowed (core's MAX_DURATION_MS,
  * 10 years).
  */
-export function banRefusal(config: Pick<PortcullisConfig, 'trustProxy' | 'ignoreIp' | 'sidecar'>, now: () => number = Date.now): (cidr: Cidr, until: number) => string | null {
+export function banRefusal(
+  config: Pick<PortcullisConfig, 'trustProxy' | 'ignoreIp' | 'sidecar'>,
+  now: () => number = Date.now,
+): (cidr: Cidr, until: number) => string | null {
   const protection = new Protection(config);
   const widest = config.sidecar.maxRangePrefix;
   return (cidr, until) => {

@@ -125,7 +125,8 @@ export class Sidecar {
     const run = opts.run ?? runCommand;
     // each ban's rule closes its jail's ports (sshd: 22), not every jail's
     this.ports = new JailPorts(config);
-    this.backend = opts.backend ?? createBackend(config.firewall, { run, logger: this.log, ufwRulesDir: opts.ufwRulesDir, shapes: this.ports.shapes() });
+    this.backend =
+      opts.backend ?? createBackend(config.firewall, { run, logger: this.log, ufwRulesDir: opts.ufwRulesDir, shapes: this.ports.shapes() });
     this.applier = new Applier({
       backend: this.backend,
       log: this.log,
@@ -354,7 +355,10 @@ export class Sidecar {
         if ((await this.consumer.ensureGroup()) && this.isReady) this.needReconcile = true;
         if (this.needReclaim) {
           this.needReclaim = false;
-          await this.consumer.reclaim((entries) => this.handler.handle(entries), () => this.stopping);
+          await this.consumer.reclaim(
+            (entries) => this.handler.handle(entries),
+            () => this.stopping,
+          );
         }
         if (!this.isReady || this.needReconcile) {
           this.needReconcile = false;
@@ -468,7 +472,9 @@ export class Sidecar {
 }
 
 function safeHostName(): string {
-  const name = hostname().replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '');
+  const name = hostname()
+    .replace(/[^A-Za-z0-9_.-]/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '');
   return (name || 'host').slice(0, 64);
 }
 

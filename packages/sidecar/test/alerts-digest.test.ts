@@ -7,7 +7,8 @@ describe('DigestPolicy: at most maxSingle + 1 messages per window', () => {
   it('100,000 bans in one window: maxSingle singles, one digest counting the rest per jail, listing a few', () => {
     const p = new DigestPolicy(60_000, 5, 50);
     const seen = { single: 0, listed: 0, counted: 0 };
-    for (let i = 0; i < 100_000; i++) seen[p.admit(ban(`10.0.${i >> 8}.${i & 255}`, i % 2 ? 'sshd' : 'django-login'), `${i}-0`, 1000 + i % 1000)]++;
+    for (let i = 0; i < 100_000; i++)
+      seen[p.admit(ban(`10.0.${i >> 8}.${i & 255}`, i % 2 ? 'sshd' : 'django-login'), `${i}-0`, 1000 + (i % 1000))]++;
     expect(seen).toEqual({ single: 5, listed: 50, counted: 99_945 });
     expect(p.due(30_000)).toBeNull();
     const d = p.due(61_000)!;

@@ -44,7 +44,13 @@ function config(alerts: Partial<PortcullisConfigInput['alerts']> = {}, input: Po
 
 async function alerter(cfg: ReturnType<typeof config>, consumer: string, claimIdle = 1000): Promise<AlertConsumer> {
   const a = new AlertConsumer({
-    config: cfg.alerts as AlertsConfig, prefix: cfg.prefix, redis: redis.url, consumer, claimIdle, logger: quiet, blockMs: 200,
+    config: cfg.alerts as AlertsConfig,
+    prefix: cfg.prefix,
+    redis: redis.url,
+    consumer,
+    claimIdle,
+    logger: quiet,
+    blockMs: 200,
   });
   a.start();
   running.push(a);
@@ -52,7 +58,17 @@ async function alerter(cfg: ReturnType<typeof config>, consumer: string, claimId
   return a;
 }
 
-type Hook = { type: string; ip: string; jail: string; by: string; until: number; recent: Array<Record<string, unknown>>; total?: number; byJail?: Record<string, number>; listed?: Array<{ ip: string }> };
+type Hook = {
+  type: string;
+  ip: string;
+  jail: string;
+  by: string;
+  until: number;
+  recent: Array<Record<string, unknown>>;
+  total?: number;
+  byJail?: Record<string, number>;
+  listed?: Array<{ ip: string }>;
+};
 const bodies = () => hook.bodies as Hook[];
 
 describe('ban alerts (alerts consumer group on {p}:events)', () => {
@@ -64,14 +80,25 @@ describe('ban alerts (alerts consumer group on {p}:events)', () => {
     const ip = '203.0.113.7';
     for (let i = 0; i < 3; i++) {
       await s.recordFailure(jail, ip, undefined, {
-        at: Date.now(), method: 'POST', path: `/auth/login/?token=secret${i}`, status: 401, userAgent: `python-requests/2.${i}`,
+        at: Date.now(),
+        method: 'POST',
+        path: `/auth/login/?token=secret${i}`,
+        status: 401,
+        userAgent: `python-requests/2.${i}`,
       });
     }
     await s.close();
 
     await waitFor('one webhook call and one mail', () => hook.bodies.length === 1 && smtp.mails.length === 1);
     const body = bodies()[0]!;
-    expect(body).toMatchObject({ type: 'portcullis.ban', ip, jail: 'django-login', by: 'test', reason: '3 failures within 600s', count: 1 });
+    expect(body).toMatchObject({
+      type: 'portcullis.ban',
+      ip,
+      jail: 'django-login',
+      by: 'test',
+      reason: '3 failures within 600s',
+      count: 1,
+    });
     expect(body.until).toBeGreaterThan(Date.now());
     expect(body.recent.map((r) => r.userAgent)).toEqual(['python-requests/2.2', 'python-requests/2.1', 'python-requests/2.0']);
     expect(body.recent[0]).toMatchObject({ method: 'POST', path: '/auth/login/', status: 401 });
@@ -113,7 +140,11 @@ describe('ban alerts (alerts consumer group on {p}:events)', () => {
     const c = redis.client();
     await waitFor('all acknowledged', async () => ((await c.xpending('{pct}:events', 'alerts')) as [number])[0] === 0);
     c.disconnect();
-    expect(bodies().map((b) => b.ip).sort()).toEqual([...ips].sort());
+    expect(
+      bodies()
+        .map((b) => b.ip)
+        .sort(),
+    ).toEqual([...ips].sort());
   });
 
   it('a burst of 100 bans sends maxSingle single alerts and one digest covering the rest', async () => {
@@ -123,7 +154,10 @@ describe('ban alerts (alerts consumer group on {p}:events)', () => {
     const ips = Array.from({ length: 100 }, (_, i) => `198.51.100.${i + 1}`);
     await s.banMany(ips, { jail: 'django-login', duration: 60_000 }); // one script: the events land at once
     await s.close();
-    await waitFor('a digest by webhook and mail', () => bodies().some((b) => b.type === 'portcullis.digest') && smtp.mails.some((m) => m.subject.includes('digest')));
+    await waitFor(
+      'a digest by webhook and mail',
+      () => bodies().some((b) => b.type === 'portcullis.digest') && smtp.mails.some((m) => m.subject.includes('digest')),
+    );
     const singles = bodies().filter((b) => b.type === 'portcullis.ban');
     const digest = bodies().find((b) => b.type === 'portcullis.digest')!;
     expect(singles).toHaveLength(3);
@@ -183,7 +217,9 @@ describe('ban alerts (alerts consumer group on {p}:events)', () => {
 
   it("the alerts group may not be a host's own group", async () => {
     const cfg = config({ group: 'host-a' });
-    await expect(startSidecar(cfg, { hostId: 'host-a', healthPort: false, logger: quiet })).rejects.toThrow(/alerts\.group: must differ from the host id "host-a"/);
+    await expect(startSidecar(cfg, { hostId: 'host-a', healthPort: false, logger: quiet })).rejects.toThrow(
+      /alerts\.group: must differ from the host id "host-a"/,
+    );
   });
 });
 

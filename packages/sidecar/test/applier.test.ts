@@ -20,7 +20,8 @@ class Refusing extends DryRunBackend {
   }
 }
 
-const bans = (n: number) => Array.from({ length: n }, (_, i) => ({ ip: `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, jail: 'j', until: -1 }));
+const bans = (n: number) =>
+  Array.from({ length: n }, (_, i) => ({ ip: `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, jail: 'j', until: -1 }));
 
 describe('Applier.applySplitting: one bad change never holds back the others', () => {
   it('one poison among 1,000: every other change lands in about 2·log2(n) tries; the poison comes back alone', async () => {

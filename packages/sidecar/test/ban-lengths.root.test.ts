@@ -14,14 +14,24 @@ const PORT = 8080;
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 /** 1 h, 2 d, 1 w, 1 y, 10 y (the longest), forever */
-const LENGTHS: Array<[string, number]> = [['1h', HOUR], ['2d', 2 * DAY], ['1w', 7 * DAY], ['1y', 365 * DAY], ['10y', MAX_DURATION_MS], ['forever', -1]];
+const LENGTHS: Array<[string, number]> = [
+  ['1h', HOUR],
+  ['2d', 2 * DAY],
+  ['1w', 7 * DAY],
+  ['1y', 365 * DAY],
+  ['10y', MAX_DURATION_MS],
+  ['forever', -1],
+];
 
 function bans(now: number): Ban[] {
   return LENGTHS.map(([jail, ms], i) => ({ ip: `198.51.100.${i + 1}`, jail: `j${jail}`, until: ms === -1 ? -1 : now + ms }));
 }
 
 async function refused(backend: FirewallBackend, until: number): Promise<FirewallError> {
-  const err = await backend.apply({ add: [{ ip: '198.51.100.99', jail: 'j', until }], remove: [] }).then(() => null, (e: unknown) => e);
+  const err = await backend.apply({ add: [{ ip: '198.51.100.99', jail: 'j', until }], remove: [] }).then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(FirewallError);
   return err as FirewallError;
 }
@@ -32,9 +42,16 @@ describe.runIf(skip === null)('ban lengths from 1 hour to forever reach the kern
   it('nftables: every length is an element with its timeout; an absurd until is refused (non-transient) and the next batch lands', async () => {
     const backend = await nsBackend(fw.net, { backend: 'nftables', ports: [PORT] });
     const now = Date.now();
-    await backend.apply({ add: [...bans(now), { ip: CLIENT_V4, jail: 'j', until: now + 7 * DAY }, { ip: CLIENT_V6, jail: 'j', until: now + 365 * DAY }], remove: [] });
-    const set = (JSON.parse(fw.net.inServer(['nft', '-j', 'list', 'set', 'inet', 'portcullis', 'v4'])).nftables as any[]).find((o) => o.set)!.set;
-    const timeouts = new Map<string, number | undefined>((set.elem as any[]).map((e) => (typeof e === 'string' ? [e, undefined] : [e.elem.val, e.elem.timeout])));
+    await backend.apply({
+      add: [...bans(now), { ip: CLIENT_V4, jail: 'j', until: now + 7 * DAY }, { ip: CLIENT_V6, jail: 'j', until: now + 365 * DAY }],
+      remove: [],
+    });
+    const set = (JSON.parse(fw.net.inServer(['nft', '-j', 'list', 'set', 'inet', 'portcullis', 'v4'])).nftables as any[]).find(
+      (o) => o.set,
+    )!.set;
+    const timeouts = new Map<string, number | undefined>(
+      (set.elem as any[]).map((e) => (typeof e === 'string' ? [e, undefined] : [e.elem.val, e.elem.timeout])),
+    );
     LENGTHS.forEach(([name, ms], i) => {
       const t = timeouts.get(`198.51.100.${i + 1}`);
       if (ms === -1) expect(timeouts.has(`198.51.100.${i + 1}`) && t === undefined, name).toBe(true);
@@ -45,7 +62,8 @@ describe.runIf(skip === null)('ban lengths from 1 hour to forever reach the kern
     await waitFor('others connect', () => fw.net.canConnect(OTHER_V4, PORT));
     // listOwned reads the same lengths back (nft reports whole seconds)
     const owned = new Map((await backend.listOwned()).map((o) => [o.ip, o.until]));
-    for (const b of bans(now)) expect(b.until === -1 ? owned.get(b.ip) === -1 : Math.abs(owned.get(b.ip)! - b.until) < 60_000, b.ip).toBe(true);
+    for (const b of bans(now))
+      expect(b.until === -1 ? owned.get(b.ip) === -1 : Math.abs(owned.get(b.ip)! - b.until) < 60_000, b.ip).toBe(true);
 
     for (const until of [1e16, Date.now() + 2 * MAX_DURATION_MS]) {
       const err = await refused(backend, until);

@@ -6,18 +6,41 @@ const ban = (id: string, ip: string, until: number, jail = 'django-login'): Stre
   id,
   ['type', 'ban', 'ip', ip, 'jail', jail, 'until', String(until), 'reason', 'maxretry', 'at', String(NOW - 10)],
 ];
-const unban = (id: string, ip: string): StreamEntry => [id, ['type', 'unban', 'ip', ip, 'jail', '', 'reason', 'manual', 'by', 'cli', 'at', String(NOW)]];
+const unban = (id: string, ip: string): StreamEntry => [
+  id,
+  ['type', 'unban', 'ip', ip, 'jail', '', 'reason', 'manual', 'by', 'cli', 'at', String(NOW)],
+];
 /** the guide's jails: sshd's rule closes 22, the others firewall.ports */
 const portsOf = (jail: string) => (jail === 'sshd' ? [22] : undefined);
 const jailBan = (id: string, ip: string, jail: string, until: number, jailUntil?: number): StreamEntry => [
   id,
-  ['type', 'ban', 'ip', ip, 'jail', jail, 'until', String(until), 'reason', 'maxretry', 'at', String(NOW - 10), ...(jailUntil === undefined ? [] : ['jailUntil', String(jailUntil)])],
+  [
+    'type',
+    'ban',
+    'ip',
+    ip,
+    'jail',
+    jail,
+    'until',
+    String(until),
+    'reason',
+    'maxretry',
+    'at',
+    String(NOW - 10),
+    ...(jailUntil === undefined ? [] : ['jailUntil', String(jailUntil)]),
+  ],
 ];
 
 describe('mergeEntries: one firewall batch from a run of events', () => {
   it('the latest event per address wins, in stream order', () => {
     const m = mergeEntries(
-      [ban('1-0', '203.0.113.1', NOW + 1000), unban('2-0', '203.0.113.1'), unban('3-0', '203.0.113.2'), ban('4-0', '203.0.113.2', -1), ban('5-0', '203.0.113.3', NOW + 5000)],
+      [
+        ban('1-0', '203.0.113.1', NOW + 1000),
+        unban('2-0', '203.0.113.1'),
+        unban('3-0', '203.0.113.2'),
+        ban('4-0', '203.0.113.2', -1),
+        ban('5-0', '203.0.113.3', NOW + 5000),
+      ],
       NOW,
     );
     expect(m.ids).toEqual(['1-0', '2-0', '3-0', '4-0', '5-0']);
@@ -65,7 +88,11 @@ describe('mergeEntries: one firewall batch from a run of events', () => {
 
   it('refuses bans of protected addresses (loopback, a range covering them): parked, never applied', () => {
     const refuse = (c: { text: string; network: string }) => (c.network.startsWith('127.') || c.text === '0.0.0.0/0' ? 'loopback' : null);
-    const m = mergeEntries([ban('1-0', '0.0.0.0/0', -1), ban('2-0', '127.0.0.1', -1), ban('3-0', '203.0.113.1', -1), unban('4-0', '127.0.0.1')], NOW, refuse as never);
+    const m = mergeEntries(
+      [ban('1-0', '0.0.0.0/0', -1), ban('2-0', '127.0.0.1', -1), ban('3-0', '203.0.113.1', -1), unban('4-0', '127.0.0.1')],
+      NOW,
+      refuse as never,
+    );
     expect(m.malformed.map((x) => [x.id, x.error])).toEqual([
       ['1-0', 'refused to ban 0.0.0.0/0: loopback'],
       ['2-0', 'refused to ban 127.0.0.1: loopback'],
@@ -77,32 +104,69 @@ describe('mergeEntries: one firewall batch from a run of events', () => {
 
 describe('mergeEntries: one rule per address and port list', () => {
   it("an address banned in two jails gets each jail's rule until that jail's own end", () => {
-    const m = mergeEntries([jailBan('1-0', '203.0.113.1', 'login', NOW + 1000), jailBan('2-0', '203.0.113.1', 'sshd', NOW + 1000, NOW + 500)], NOW, undefined, portsOf);
+    const m = mergeEntries(
+      [jailBan('1-0', '203.0.113.1', 'login', NOW + 1000), jailBan('2-0', '203.0.113.1', 'sshd', NOW + 1000, NOW + 500)],
+      NOW,
+      undefined,
+      portsOf,
+    );
     expect(m.firewall).toEqual({
-      add: [{ ip: '203.0.113.1', jail: 'login', until: NOW + 1000 }, { ip: '203.0.113.1', jail: 'sshd', until: NOW + 500, ports: [22] }],
+      add: [
+        { ip: '203.0.113.1', jail: 'login', until: NOW + 1000 },
+        { ip: '203.0.113.1', jail: 'sshd', until: NOW + 500, ports: [22] },
+      ],
       remove: [],
     });
   });
 
   it('jails of one port list share a rule until the later end; a ban in the same jail replaces its own', () => {
     const m = mergeEntries(
-      [jailBan('1-0', '203.0.113.1', 'login', NOW + 9000), jailBan('2-0', '203.0.113.1', 'http-404', NOW + 9000, NOW + 100), jailBan('3-0', '203.0.113.2', 'login', NOW + 9000), jailBan('4-0', '203.0.113.2', 'login', NOW + 100)],
-      NOW, undefined, portsOf,
+      [
+        jailBan('1-0', '203.0.113.1', 'login', NOW + 9000),
+        jailBan('2-0', '203.0.113.1', 'http-404', NOW + 9000, NOW + 100),
+        jailBan('3-0', '203.0.113.2', 'login', NOW + 9000),
+        jailBan('4-0', '203.0.113.2', 'login', NOW + 100),
+      ],
+      NOW,
+      undefined,
+      portsOf,
     );
-    expect(m.firewall.add).toEqual([{ ip: '203.0.113.1', jail: 'login', until: NOW + 9000 }, { ip: '203.0.113.2', jail: 'login', until: NOW + 100 }]);
+    expect(m.firewall.add).toEqual([
+      { ip: '203.0.113.1', jail: 'login', until: NOW + 9000 },
+      { ip: '203.0.113.2', jail: 'login', until: NOW + 100 },
+    ]);
     // what the firewall holds counts too: another jail's longer rule is not shortened
     const held = { rulesOf: (ip: string) => (ip === '203.0.113.3' ? [{ ip, jail: 'login', until: -1 }] : []) };
-    expect(mergeEntries([jailBan('5-0', '203.0.113.3', 'manual', NOW + 100)], NOW, undefined, portsOf, held).firewall).toEqual({ add: [], remove: [] });
-    expect(mergeEntries([jailBan('5-0', '203.0.113.3', 'login', NOW + 100)], NOW, undefined, portsOf, held).firewall.add).toEqual([{ ip: '203.0.113.3', jail: 'login', until: NOW + 100 }]);
+    expect(mergeEntries([jailBan('5-0', '203.0.113.3', 'manual', NOW + 100)], NOW, undefined, portsOf, held).firewall).toEqual({
+      add: [],
+      remove: [],
+    });
+    expect(mergeEntries([jailBan('5-0', '203.0.113.3', 'login', NOW + 100)], NOW, undefined, portsOf, held).firewall.add).toEqual([
+      { ip: '203.0.113.3', jail: 'login', until: NOW + 100 },
+    ]);
   });
 
   it("an unban lifts every rule the firewall holds for the address; a jail's ban ended removes only its rule", () => {
-    const held = { rulesOf: (ip: string) => [{ ip, jail: 'login', until: -1 }, { ip, jail: 'sshd', until: -1, ports: [22] }] };
+    const held = {
+      rulesOf: (ip: string) => [
+        { ip, jail: 'login', until: -1 },
+        { ip, jail: 'sshd', until: -1, ports: [22] },
+      ],
+    };
     const m = mergeEntries([unban('1-0', '203.0.113.1')], NOW, undefined, portsOf, held);
     expect(m.firewall.remove).toEqual(held.rulesOf('203.0.113.1'));
     // unban, then an sshd ban in the same run: the login rule goes, the sshd one is refreshed
-    const again = mergeEntries([unban('1-0', '203.0.113.1'), jailBan('2-0', '203.0.113.1', 'sshd', NOW + 1000)], NOW, undefined, portsOf, held);
-    expect(again.firewall).toEqual({ add: [{ ip: '203.0.113.1', jail: 'sshd', until: NOW + 1000, ports: [22] }], remove: [held.rulesOf('203.0.113.1')[0]] });
+    const again = mergeEntries(
+      [unban('1-0', '203.0.113.1'), jailBan('2-0', '203.0.113.1', 'sshd', NOW + 1000)],
+      NOW,
+      undefined,
+      portsOf,
+      held,
+    );
+    expect(again.firewall).toEqual({
+      add: [{ ip: '203.0.113.1', jail: 'sshd', until: NOW + 1000, ports: [22] }],
+      remove: [held.rulesOf('203.0.113.1')[0]],
+    });
     expect(again.events.map((e) => e.id)).toEqual(['2-0']);
     const over = mergeEntries([jailBan('3-0', '203.0.113.1', 'sshd', NOW + 1000, NOW - 1)], NOW, undefined, portsOf);
     expect(over.firewall).toEqual({ add: [], remove: [{ ip: '203.0.113.1', jail: 'sshd', until: NOW - 1, ports: [22] }] });
@@ -115,8 +179,21 @@ describe('diffReconcile: only the difference', () => {
 
   it('adds missing, removes stale, refreshes a changed until or an old rule shape, leaves the rest', () => {
     const d = diffReconcile(
-      [o('203.0.113.1', NOW + 60_000), o('203.0.113.2', NOW + 60_000), o('203.0.113.3', NOW + 60_000), o('203.0.113.4', -1, false), o('203.0.113.5', -1)],
-      [a('203.0.113.1', NOW + 60_500), a('203.0.113.3', NOW + 3_600_000), a('203.0.113.4', -1), a('203.0.113.5', -1), a('203.0.113.6', NOW + 1000), a('203.0.113.7', NOW - 1)],
+      [
+        o('203.0.113.1', NOW + 60_000),
+        o('203.0.113.2', NOW + 60_000),
+        o('203.0.113.3', NOW + 60_000),
+        o('203.0.113.4', -1, false),
+        o('203.0.113.5', -1),
+      ],
+      [
+        a('203.0.113.1', NOW + 60_500),
+        a('203.0.113.3', NOW + 3_600_000),
+        a('203.0.113.4', -1),
+        a('203.0.113.5', -1),
+        a('203.0.113.6', NOW + 1000),
+        a('203.0.113.7', NOW - 1),
+      ],
       NOW,
     );
     expect(d.add.map((b) => b.ip)).toEqual(['203.0.113.3', '203.0.113.4', '203.0.113.6']);
@@ -127,7 +204,7 @@ describe('diffReconcile: only the difference', () => {
     expect(diffReconcile([o('203.0.113.1', -1)], [a('203.0.113.1', -1)], NOW)).toEqual({ add: [], remove: [] });
   });
 
-  it('a rule is its address and ports: the union rule of an older version is replaced by the jail\'s, an sshd rule kept beside a login one', () => {
+  it("a rule is its address and ports: the union rule of an older version is replaced by the jail's, an sshd rule kept beside a login one", () => {
     const union = { ip: '203.0.113.1', jail: 'login', until: -1, ports: [22, 80, 443], current: true };
     const sshd = { ip: '203.0.113.2', jail: 'sshd', until: -1, ports: [22], current: true };
     const d = diffReconcile([union, sshd], [a('203.0.113.1', -1), { ...a('203.0.113.2', -1), ports: [22] }, a('203.0.113.2', -1)], NOW);

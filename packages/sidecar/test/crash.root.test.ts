@@ -20,7 +20,10 @@ describe.runIf(skip === null)('crash safety: SIGKILL at a random point, restart,
 
   beforeAll(async () => {
     // the child runs the built dist/ (a separate process can be SIGKILLed)
-    const build = spawnSync(process.execPath, [`${ROOT}node_modules/typescript/bin/tsc`, '-b', 'packages/sidecar', 'tools/testkit'], { cwd: ROOT, encoding: 'utf8' });
+    const build = spawnSync(process.execPath, [`${ROOT}node_modules/typescript/bin/tsc`, '-b', 'packages/sidecar', 'tools/testkit'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
     if (build.status !== 0) throw new Error(`tsc -b failed: ${build.stdout}${build.stderr}`);
     redis = await RedisServer.start();
     net = TestNet.create();
@@ -31,11 +34,22 @@ describe.runIf(skip === null)('crash safety: SIGKILL at a random point, restart,
   });
 
   const childEnv = (backend: string, hostId: string, batch: number) => ({
-    ...process.env, REDIS_URL: redis.url, NS: net.server, ETC_UFW: net.etcUfw, LIB_UFW: net.libUfw, BACKEND: backend, HOST_ID: hostId, BATCH: String(batch),
+    ...process.env,
+    REDIS_URL: redis.url,
+    NS: net.server,
+    ETC_UFW: net.etcUfw,
+    LIB_UFW: net.libUfw,
+    BACKEND: backend,
+    HOST_ID: hostId,
+    BATCH: String(batch),
   });
 
   function startChild(backend: string, hostId: string, batch: number): Promise<ChildProcess> {
-    const child = spawn(process.execPath, [FIXTURE], { cwd: ROOT, env: childEnv(backend, hostId, batch), stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [FIXTURE], {
+      cwd: ROOT,
+      env: childEnv(backend, hostId, batch),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     net.track(child);
     return new Promise((resolve, reject) => {
       child.stdout!.on('data', (d: Buffer) => {
@@ -96,10 +110,15 @@ describe.runIf(skip === null)('crash safety: SIGKILL at a random point, restart,
     await Promise.all(ips.slice(N / 2).map((ip) => s.ban(ip, { duration: 3_600_000 })));
     // the dead one's host id lock is not renewed any more: it passes on after its TTL (2 s)
     child = await startChild(backend, hostId, batch);
-    await waitFor('all bans applied and acked', async () => {
-      const pending = (await r.xpending('{pct}:events', hostId)) as [number, ...unknown[]];
-      return pending[0] === 0 && count().size === N;
-    }, waitMs, 250);
+    await waitFor(
+      'all bans applied and acked',
+      async () => {
+        const pending = (await r.xpending('{pct}:events', hostId)) as [number, ...unknown[]];
+        return pending[0] === 0 && count().size === N;
+      },
+      waitMs,
+      250,
+    );
     const final = count();
     for (const ip of ips) expect(final.get(ip), ip).toBe(1);
     expect(final.size).toBe(N);
@@ -114,10 +133,11 @@ describe.runIf(skip === null)('crash safety: SIGKILL at a random point, restart,
     const count = () => {
       const out = new Map<string, number>();
       const json = JSON.parse(net.inServer(['nft', '-j', 'list', 'set', 'inet', 'portcullis', 'v4'])) as { nftables: any[] };
-      for (const o of json.nftables) for (const e of o.set?.elem ?? []) {
-        const ip = typeof e === 'string' ? e : e.elem.val;
-        out.set(ip, (out.get(ip) ?? 0) + 1);
-      }
+      for (const o of json.nftables)
+        for (const e of o.set?.elem ?? []) {
+          const ip = typeof e === 'string' ? e : e.elem.val;
+          out.set(ip, (out.get(ip) ?? 0) + 1);
+        }
       return out;
     };
     const { killedWith } = await scenario('nftables', count, 20, 100_000);
@@ -136,7 +156,10 @@ describe.runIf(skip === null)('crash safety: SIGKILL at a random point, restart,
     };
     const { killedWith } = await scenario('ufw', count, 500, 400_000);
     // ufw's own store agrees with the kernel
-    const added = net.inServer(['ufw', 'show', 'added']).split('\n').filter((l) => l.includes('198.18.'));
+    const added = net
+      .inServer(['ufw', 'show', 'added'])
+      .split('\n')
+      .filter((l) => l.includes('198.18.'));
     expect(added).toHaveLength(N);
     console.log(`ufw crash test: ${killedWith}/${N} rules present at SIGKILL`);
   }, 900_000); // the two waits (400 s each) and the child starts fit inside

@@ -19,12 +19,48 @@ function publish(net: TestNet): void {
   const ipt = (...args: string[]) => net.inServer(['iptables', '-w', ...args]);
   ipt('-t', 'nat', '-N', 'DOCKER');
   ipt('-t', 'nat', '-A', 'PREROUTING', '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'DOCKER');
-  ipt('-t', 'nat', '-A', 'DOCKER', '!', '-i', br, '-p', 'tcp', '-m', 'tcp', '--dport', String(PUBLISHED), '-j', 'DNAT', '--to-destination', `${CONTAINER_V4}:${CONTAINER_PORT}`);
+  ipt(
+    '-t',
+    'nat',
+    '-A',
+    'DOCKER',
+    '!',
+    '-i',
+    br,
+    '-p',
+    'tcp',
+    '-m',
+    'tcp',
+    '--dport',
+    String(PUBLISHED),
+    '-j',
+    'DNAT',
+    '--to-destination',
+    `${CONTAINER_V4}:${CONTAINER_PORT}`,
+  );
   ipt('-P', 'FORWARD', 'DROP');
   ipt('-N', 'DOCKER');
   ipt('-N', 'DOCKER-USER');
   ipt('-A', 'DOCKER-USER', '-j', 'RETURN');
-  ipt('-A', 'DOCKER', '-d', `${CONTAINER_V4}/32`, '!', '-i', br, '-o', br, '-p', 'tcp', '-m', 'tcp', '--dport', String(CONTAINER_PORT), '-j', 'ACCEPT');
+  ipt(
+    '-A',
+    'DOCKER',
+    '-d',
+    `${CONTAINER_V4}/32`,
+    '!',
+    '-i',
+    br,
+    '-o',
+    br,
+    '-p',
+    'tcp',
+    '-m',
+    'tcp',
+    '--dport',
+    String(CONTAINER_PORT),
+    '-j',
+    'ACCEPT',
+  );
   // inserted in reverse: DOCKER-USER, established, DOCKER, outbound
   ipt('-I', 'FORWARD', '1', '-i', br, '!', '-o', br, '-j', 'ACCEPT');
   ipt('-I', 'FORWARD', '1', '-o', br, '-j', 'DOCKER');
@@ -32,7 +68,7 @@ function publish(net: TestNet): void {
   ipt('-I', 'FORWARD', '1', '-j', 'DOCKER-USER');
 }
 
-describe.runIf(skip === null)('Docker-published ports (8080 → a container\'s 80) are closed to a banned address', () => {
+describe.runIf(skip === null)("Docker-published ports (8080 → a container's 80) are closed to a banned address", () => {
   let net: TestNet;
 
   beforeEach(async () => {
@@ -68,7 +104,7 @@ describe.runIf(skip === null)('Docker-published ports (8080 → a container\'s 8
     await bansHold((docker) => nsBackend(net, { backend: 'nftables', ports: [PUBLISHED], docker }));
   });
 
-  it('ufw: bans go to DOCKER-USER, before Docker\'s own ACCEPT rules; restored when that chain is flushed', async () => {
+  it("ufw: bans go to DOCKER-USER, before Docker's own ACCEPT rules; restored when that chain is flushed", async () => {
     net.enableUfw(PUBLISHED);
     publish(net);
     await waitFor('published port reachable', () => reaches(CLIENT_V4));

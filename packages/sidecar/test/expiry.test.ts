@@ -4,7 +4,10 @@ import { ExpiryHeap } from '../src/expiry.js';
 describe('ExpiryHeap: one heap, one timer', () => {
   it('pops addresses in until order; a moved or deleted address is skipped', () => {
     let now = 1000;
-    const w = new ExpiryHeap(() => {}, () => now);
+    const w = new ExpiryHeap(
+      () => {},
+      () => now,
+    );
     w.set('a', 5000);
     w.set('b', 2000);
     w.set('c', 3000);

@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { PortcullisConfig, PortcullisConfigInput } from '@portcullis/core';
-import { DryRunBackend, HostIdInUseError, type FirewallBackend, type FirewallBatch, type FirewallHealth, type OwnedRule, type Sidecar, type SidecarOptions } from '@portcullis/sidecar';
+import {
+  DryRunBackend,
+  HostIdInUseError,
+  type FirewallBackend,
+  type FirewallBatch,
+  type FirewallHealth,
+  type OwnedRule,
+  type Sidecar,
+  type SidecarOptions,
+} from '@portcullis/sidecar';
 import { redisServerAvailable, waitFor } from '@portcullis/testkit';
 import { getJson, redisSidecarSuite, store, testConfig } from './harness.js';
 
@@ -46,7 +55,8 @@ class LosableBackend implements FirewallBackend {
 describe.runIf(skip === null)('sidecar under faults (real redis-server)', () => {
   const suite = redisSidecarSuite();
 
-  const start = (input: PortcullisConfigInput, opts: SidecarOptions, waitReady = true) => suite.start(testConfig(suite.server.url, input), opts, waitReady);
+  const start = (input: PortcullisConfigInput, opts: SidecarOptions, waitReady = true) =>
+    suite.start(testConfig(suite.server.url, input), opts, waitReady);
   const health = (s: Sidecar) => getJson(s.healthPort, '/healthz');
 
   it('a firewall that lost our rules while running is restored within a few checks, and /healthz fails until it is', async () => {
@@ -138,7 +148,9 @@ describe.runIf(skip === null)('sidecar under faults (real redis-server)', () => 
     const first = await start(input, { hostId: 'h-twice' });
     const second = await start(input, { hostId: 'h-twice' }, false);
     await expect(second.ready).rejects.toThrow(HostIdInUseError);
-    await expect(second.ready).rejects.toThrow(/another sidecar is running with host id "h-twice" \(pid \d+ on .*\): every host needs its own sidecar.hostId/);
+    await expect(second.ready).rejects.toThrow(
+      /another sidecar is running with host id "h-twice" \(pid \d+ on .*\): every host needs its own sidecar.hostId/,
+    );
     const bs = await store(testConfig(suite.server.url));
     await bs.ban('203.0.113.77', { duration: 600_000 });
     await waitFor('the first still applies', () => (first.backend as DryRunBackend).rules.has('203.0.113.77'));

@@ -43,7 +43,7 @@ describe.runIf(skip === null)('the firewall holds one rule per address and jail 
     await bs.close();
   });
 
-  it('reconcile: rules from {p}:jailbans, clamped to the address\'s end; a ban written before it by its hash\'s jail; stale entries ignored', async () => {
+  it("reconcile: rules from {p}:jailbans, clamped to the address's end; a ban written before it by its hash's jail; stale entries ignored", async () => {
     const cfg = config();
     const bs = await store(cfg);
     const now = Date.now();

@@ -41,7 +41,10 @@ describe.runIf(skip === null)('established connections of banned addresses are c
     };
   };
 
-  for (const [conntrack, runner] of [['with conntrack', real], ['without conntrack', withoutConntrack]] as const) {
+  for (const [conntrack, runner] of [
+    ['with conntrack', real],
+    ['without conntrack', withoutConntrack],
+  ] as const) {
     for (const [what, banned, cut] of cases) {
       it(`${what}, ${conntrack}: banned → its connections reset, the others live on`, async () => {
         const conns = await Promise.all(cut.map(held));

@@ -56,7 +56,14 @@ describe('FileFollower: tail -F that remembers', () => {
     truncateSync(log, 0);
     appendFileSync(log, 'after truncation\n');
     await waitFor('after truncation', () => seen.includes('after truncation'));
-    expect(seen).toEqual(['one', 'two', 'late in the old file', 'first of the new file', 'after the switch, in the old file', 'after truncation']);
+    expect(seen).toEqual([
+      'one',
+      'two',
+      'late in the old file',
+      'first of the new file',
+      'after the switch, in the old file',
+      'after truncation',
+    ]);
   });
 
   it('resumes where it stopped, also when the file was rotated meanwhile (the rest is read from auth.log.1)', async () => {
@@ -100,7 +107,13 @@ describe('JournalFollower: journalctl -f -o json -u ssh -u sshd, resuming at its
     journalWrite(file, ['history before the first start']);
     const seen: string[] = [];
     const follower = () => {
-      const f = new JournalFollower({ units: ['ssh', 'sshd'], file, stateFile: join(dir, 'cursor.json'), logger: quiet, onLines: async (l) => void seen.push(...l) });
+      const f = new JournalFollower({
+        units: ['ssh', 'sshd'],
+        file,
+        stateFile: join(dir, 'cursor.json'),
+        logger: quiet,
+        onLines: async (l) => void seen.push(...l),
+      });
       running.push(f);
       return f;
     };
@@ -119,7 +132,10 @@ describe('JournalFollower: journalctl -f -o json -u ssh -u sshd, resuming at its
     await follower().start();
     await waitFor('the entry written while down', () => seen.includes('while down'));
     const firstE1 = seen.indexOf('e1');
-    expect(seen.slice(firstE1 + seen.filter((l) => l === 'e1').length)).toEqual(['Failed password for root from 192.0.2.2 port 1 ssh2', 'while down']);
+    expect(seen.slice(firstE1 + seen.filter((l) => l === 'e1').length)).toEqual([
+      'Failed password for root from 192.0.2.2 port 1 ssh2',
+      'while down',
+    ]);
     expect(seen).not.toContain('history before the first start');
     expect(seen).not.toContain('from another unit');
   });

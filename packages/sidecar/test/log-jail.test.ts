@@ -21,7 +21,7 @@ afterAll(async () => {
 const line = (ip: string, port: number) => `Nov 25 08:00:01 web1 sshd[812]: Failed password for root from ${ip} port ${port} ssh2\n`;
 
 describe('LogJail: sshd lines into the shared store', () => {
-  it('never counts the host\'s own addresses; keeps the failing lines for the alert; a Redis outage loses no failure', async () => {
+  it("never counts the host's own addresses; keeps the failing lines for the alert; a Redis outage loses no failure", async () => {
     const log = join(dir, 'auth.log');
     writeFileSync(log, '');
     const config = testConfig(redis.url, {
@@ -33,7 +33,13 @@ describe('LogJail: sshd lines into the shared store', () => {
     expect(jail.log).toEqual({ filter: 'sshd', source: { kind: 'file', path: log }, banLoggedIn: false });
     const s = await store(config);
     const lj = new LogJail({
-      jail, source: jail.log!.source, store: s, stateDir: join(dir, 'state'), banLoggedIn: false, logger: quiet, pollMs: 20,
+      jail,
+      source: jail.log!.source,
+      store: s,
+      stateDir: join(dir, 'state'),
+      banLoggedIn: false,
+      logger: quiet,
+      pollMs: 20,
       ownAddresses: () => new Set(['198.51.100.77']),
     });
     await lj.start();
@@ -54,7 +60,9 @@ describe('LogJail: sshd lines into the shared store', () => {
     expect(await s.isBanned('198.51.100.77')).toBeNull();
     expect(lj.counted).toBe(4);
     const recent = await s.redis.lrange('{pct}:recent:sshd:203.0.113.5', 0, -1);
-    expect(recent.map((r) => JSON.parse(r).line)).toEqual([2003, 2002, 2001].map((p) => `Failed password for root from 203.0.113.5 port ${p} ssh2`));
+    expect(recent.map((r) => JSON.parse(r).line)).toEqual(
+      [2003, 2002, 2001].map((p) => `Failed password for root from 203.0.113.5 port ${p} ssh2`),
+    );
     await lj.stop();
     await s.close();
   });
@@ -66,7 +74,15 @@ describe('LogJail: sshd lines into the shared store', () => {
     const jail = resolveJail('sshd', config.jails.sshd!, config);
     const s = await store(config);
     const start = async () => {
-      const lj = new LogJail({ jail, source: jail.log!.source, store: s, stateDir: join(dir, 'state2'), banLoggedIn: false, logger: quiet, pollMs: 20 });
+      const lj = new LogJail({
+        jail,
+        source: jail.log!.source,
+        store: s,
+        stateDir: join(dir, 'state2'),
+        banLoggedIn: false,
+        logger: quiet,
+        pollMs: 20,
+      });
       await lj.start();
       return lj;
     };
@@ -86,7 +102,7 @@ describe('LogJail: sshd lines into the shared store', () => {
     await s.close();
   });
 
-  it('from journald: the sshd unit\'s entries ban, another unit\'s identical text does not count', async () => {
+  it("from journald: the sshd unit's entries ban, another unit's identical text does not count", async () => {
     const file = join(dir, 'system.journal');
     const config = testConfig(redis.url, { jails: { sshd: { preset: 'sshd', maxretry: 2, journal: { file } } } });
     const jail = resolveJail('sshd', config.jails.sshd!, config);
@@ -99,7 +115,11 @@ describe('LogJail: sshd lines into the shared store', () => {
       if (lj.counted === 0) journalWrite(file, ['Failed password for root from 203.0.113.40 port 1 ssh2']);
       return lj.counted >= 1;
     });
-    journalWrite(file, ['Failed password for root from 203.0.113.41 port 2 ssh2', 'Failed password for root from 203.0.113.41 port 3 ssh2'], 'cron.service');
+    journalWrite(
+      file,
+      ['Failed password for root from 203.0.113.41 port 2 ssh2', 'Failed password for root from 203.0.113.41 port 3 ssh2'],
+      'cron.service',
+    );
     journalWrite(file, ['Failed password for root from 203.0.113.40 port 4 ssh2']);
     await waitFor('banned from the journal', async () => (await s.isBanned('203.0.113.40')) !== null);
     expect(await s.isBanned('203.0.113.41')).toBeNull();
@@ -107,12 +127,14 @@ describe('LogJail: sshd lines into the shared store', () => {
     await s.close();
   });
 
-  it('reads the machine\'s own addresses from its interfaces', () => {
+  it("reads the machine's own addresses from its interfaces", () => {
     expect(ownAddresses().has('127.0.0.1')).toBe(true);
   });
 
   it('log sources belong to log-fed jails; a jail with journal reads journald', () => {
-    expect(() => testConfig(redis.url, { jails: { web: { preset: 'django.login', logpath: '/var/log/auth.log' } } })).toThrow(/jails\.web\.logpath: logpath belongs to a log-fed jail/);
+    expect(() => testConfig(redis.url, { jails: { web: { preset: 'django.login', logpath: '/var/log/auth.log' } } })).toThrow(
+      /jails\.web\.logpath: logpath belongs to a log-fed jail/,
+    );
     const config = testConfig(redis.url, { jails: { sshd: { preset: 'sshd', journal: {} } } });
     expect(resolveJail('sshd', config.jails.sshd!, config).log!.source).toEqual({ kind: 'journal', units: ['ssh', 'sshd'] });
   });

@@ -70,7 +70,7 @@ describe.runIf(skip === null)('nftables backend, real nft in a network namespace
     await s.close();
   });
 
-  it('the kernel expires an element at until; a re-ban refreshes a live element\'s timeout', async () => {
+  it("the kernel expires an element at until; a re-ban refreshes a live element's timeout", async () => {
     const config = testConfig(fw.redis.url, { firewall: { backend: 'nftables', ports: [PORT] } });
     sidecar = await fw.sidecar(config, { hostId: 'nft-c' });
     const s = await store(config);
@@ -132,17 +132,25 @@ describe.runIf(skip === null)('nftables backend, real nft in a network namespace
       const ips = Array.from({ length: 100 }, (_, i) => `203.0.113.${i + 1}`);
       await Promise.all(ips.map((ip) => s.ban(ip, { duration: 3_600_000 })));
       const count = (n: TestNet) =>
-        ((JSON.parse(n.inServer(['nft', '-j', 'list', 'set', 'inet', 'portcullis', 'v4'])).nftables as any[]).find((o) => o.set)?.set.elem ?? []).length;
+        (
+          (JSON.parse(n.inServer(['nft', '-j', 'list', 'set', 'inet', 'portcullis', 'v4'])).nftables as any[]).find((o) => o.set)?.set
+            .elem ?? []
+        ).length;
       await waitFor('host 1', () => count(fw.net) === 100);
       await waitFor('host 2', () => count(other) === 100);
       await fw.redis.kill();
       await fw.redis.restart(); // empty (no persistence): the old bans are gone from Redis
       await waitFor('store back', () => s.redis.status === 'ready', 10_000);
-      await waitFor('both apply a ban made after the restart', async () => {
-        await s.ban('198.51.100.99', { duration: 3_600_000 });
-        const has = (n: TestNet) => n.inServer(['nft', 'list', 'set', 'inet', 'portcullis', 'v4']).includes('198.51.100.99');
-        return has(fw.net) && has(other);
-      }, 20_000, 500);
+      await waitFor(
+        'both apply a ban made after the restart',
+        async () => {
+          await s.ban('198.51.100.99', { duration: 3_600_000 });
+          const has = (n: TestNet) => n.inServer(['nft', 'list', 'set', 'inet', 'portcullis', 'v4']).includes('198.51.100.99');
+          return has(fw.net) && has(other);
+        },
+        20_000,
+        500,
+      );
       // Redis looks wiped ({p}:meta is gone): the reconcile after the reconnect lifts nothing
       await sidecar.reconcile();
       await second.reconcile();
@@ -183,23 +191,29 @@ describe.runIf(skip === null)('nftables backend, real nft in a network namespace
 
   it('an older table (ranges in interval sets v4net/v6net) is moved to the per-length sets at start (one transaction), timeouts kept', async () => {
     const t = 'inet portcullis';
-    fw.net.inServer(['nft', '-f', '-'], [
-      `add table ${t}`,
-      `delete table ${t}`,
-      `add table ${t}`,
-      `add set ${t} v4 { type ipv4_addr; flags timeout; }`,
-      `add set ${t} v6 { type ipv6_addr; flags timeout; }`,
-      `add set ${t} v4net { type ipv4_addr; flags interval, timeout; }`,
-      `add set ${t} v6net { type ipv6_addr; flags interval, timeout; }`,
-      `add chain ${t} input { type filter hook input priority filter - 10; policy accept; }`,
-      `add rule ${t} input ip saddr @v4net tcp dport { ${PORT} } counter drop`,
-      `add element ${t} v4net { 192.0.2.0/30 timeout 2h }`,
-      `add element ${t} v6net { 2001:db8:5c::/120 }`,
-      '',
-    ].join('\n'));
+    fw.net.inServer(
+      ['nft', '-f', '-'],
+      [
+        `add table ${t}`,
+        `delete table ${t}`,
+        `add table ${t}`,
+        `add set ${t} v4 { type ipv4_addr; flags timeout; }`,
+        `add set ${t} v6 { type ipv6_addr; flags timeout; }`,
+        `add set ${t} v4net { type ipv4_addr; flags interval, timeout; }`,
+        `add set ${t} v6net { type ipv6_addr; flags interval, timeout; }`,
+        `add chain ${t} input { type filter hook input priority filter - 10; policy accept; }`,
+        `add rule ${t} input ip saddr @v4net tcp dport { ${PORT} } counter drop`,
+        `add element ${t} v4net { 192.0.2.0/30 timeout 2h }`,
+        `add element ${t} v6net { 2001:db8:5c::/120 }`,
+        '',
+      ].join('\n'),
+    );
     expect(fw.net.canConnect(CLIENT_V4, PORT)).toBe(false);
     const backend = await nsBackend(fw.net, { backend: 'nftables', ports: [PORT] });
-    const names = ruleset().filter((o) => o.set?.table === 'portcullis').map((o) => o.set.name).sort();
+    const names = ruleset()
+      .filter((o) => o.set?.table === 'portcullis')
+      .map((o) => o.set.name)
+      .sort();
     expect(names).toEqual(['v4', 'v4p30', 'v6', 'v6p120']);
     const owned = await backend.listOwned();
     expect(owned.map((o) => o.ip).sort()).toEqual(['192.0.2.0/30', '2001:db8:5c::/120']);

@@ -11,7 +11,10 @@ describe('portcullis-sidecar flags and environment', () => {
   it('reads ./portcullis.yml, then env, then flags (flags win)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pc-opts-'));
     try {
-      writeFileSync(join(dir, 'portcullis.yml'), 'redis: redis://10.0.0.1:6379\nfirewall: { backend: nftables, ports: [443] }\nsidecar: { hostId: from-file, reconcileInterval: 5m }\n');
+      writeFileSync(
+        join(dir, 'portcullis.yml'),
+        'redis: redis://10.0.0.1:6379\nfirewall: { backend: nftables, ports: [443] }\nsidecar: { hostId: from-file, reconcileInterval: 5m }\n',
+      );
       const fromFile = await resolveCliOptions([], {}, dir);
       expect(fromFile.configPath).toBe(join(dir, 'portcullis.yml'));
       expect(fromFile.config.redis).toBe('redis://10.0.0.1:6379');
@@ -38,12 +41,20 @@ describe('portcullis-sidecar flags and environment', () => {
   it('rejects a bad flag value like a bad config field, and needs Redis', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pc-opts-'));
     try {
-      await expect(resolveCliOptions(['--backend', 'iptables'], { REDIS_URL: 'redis://127.0.0.1:1' }, dir)).rejects.toThrow(/Allowed choices are ufw, nftables, dry-run/);
-      await expect(resolveCliOptions(['--health-port', 'http'], { REDIS_URL: 'redis://127.0.0.1:1' }, dir)).rejects.toThrow(/sidecar\.healthPort/);
-      await expect(resolveCliOptions(['--redis', 'localhost'], {}, dir)).rejects.toThrow(/Invalid Portcullis config in --redis:\n {2}- redis: expected a redis:\/\//);
+      await expect(resolveCliOptions(['--backend', 'iptables'], { REDIS_URL: 'redis://127.0.0.1:1' }, dir)).rejects.toThrow(
+        /Allowed choices are ufw, nftables, dry-run/,
+      );
+      await expect(resolveCliOptions(['--health-port', 'http'], { REDIS_URL: 'redis://127.0.0.1:1' }, dir)).rejects.toThrow(
+        /sidecar\.healthPort/,
+      );
+      await expect(resolveCliOptions(['--redis', 'localhost'], {}, dir)).rejects.toThrow(
+        /Invalid Portcullis config in --redis:\n {2}- redis: expected a redis:\/\//,
+      );
       await expect(resolveCliOptions(['--host-id', 'a b'], { REDIS_URL: 'redis://127.0.0.1:1' }, dir)).rejects.toThrow(/sidecar\.hostId/);
       await expect(resolveCliOptions([], {}, dir)).rejects.toBeInstanceOf(ConfigError);
-      await expect(resolveCliOptions([], {}, dir)).rejects.toThrow(/^no Redis configured: the sidecar applies the bans it reads from Redis\. Set `redis:` in a config file \(none found: --config, \$PORTCULLIS_CONFIG, \.\/portcullis\.yml\), REDIS_URL, or --redis redis:\/\/host:6379$/);
+      await expect(resolveCliOptions([], {}, dir)).rejects.toThrow(
+        /^no Redis configured: the sidecar applies the bans it reads from Redis\. Set `redis:` in a config file \(none found: --config, \$PORTCULLIS_CONFIG, \.\/portcullis\.yml\), REDIS_URL, or --redis redis:\/\/host:6379$/,
+      );
       await expect(resolveCliOptions(['--nope'], {}, dir)).rejects.toThrow(/unknown option '--nope'/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -52,7 +63,10 @@ describe('portcullis-sidecar flags and environment', () => {
 
   it('the built bin: --help, --version, exit 2 on a bad flag or config, a readable line without Redis', () => {
     const root = fileURLToPath(new URL('../../../', import.meta.url));
-    const build = spawnSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-b', 'packages/sidecar'], { cwd: root, encoding: 'utf8' });
+    const build = spawnSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-b', 'packages/sidecar'], {
+      cwd: root,
+      encoding: 'utf8',
+    });
     expect(build.status, build.stdout).toBe(0);
     const bin = fileURLToPath(new URL('../dist/main.js', import.meta.url));
     const empty = mkdtempSync(join(tmpdir(), 'pc-opts-'));

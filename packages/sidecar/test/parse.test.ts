@@ -5,7 +5,15 @@ import { normalizeCidr, parseBanEvent } from '@portcullis/core';
 import { MAX_DURATION_MS, checkBan } from '../src/backends/ban-length.js';
 import { DockerUserChain } from '../src/backends/docker-user.js';
 import { ruleKey } from '../src/backends/firewall.js';
-import { nftBatchScript, nftSetFor, nftSetupScript, nftTimeout, parseNftTableJson, parseSetName, rulePorts } from '../src/backends/nftables.js';
+import {
+  nftBatchScript,
+  nftSetFor,
+  nftSetupScript,
+  nftTimeout,
+  parseNftTableJson,
+  parseSetName,
+  rulePorts,
+} from '../src/backends/nftables.js';
 import { editUfwUserRules, parseUfwComment, parseUfwUserRules, ufwAddArgs, ufwDeleteArgs } from '../src/backends/ufw.js';
 
 const hex = (s: string) => Buffer.from(s).toString('hex');
@@ -37,9 +45,24 @@ describe('ufw: rules, comments and commands', () => {
   it('finds our rules (and only ours) in user.rules, comments hex-decoded', () => {
     const rules = parseUfwUserRules(USER_RULES);
     expect(rules).toEqual([
-      { ip: '203.0.113.7', jail: 'django-login', until: -1, spec: { route: true, action: 'deny', src: '203.0.113.7', ports: [80, 443], proto: 'tcp' } },
-      { ip: '203.0.113.7', jail: 'django-login', until: Date.parse('2026-11-25T03:00:00.000Z'), spec: { route: false, action: 'deny', src: '203.0.113.7', ports: [80, 443], proto: 'tcp' } },
-      { ip: '198.51.100.0/24', jail: 'manual', until: -1, spec: { route: false, action: 'reject', src: '198.51.100.0/24', ports: [], proto: 'any' } },
+      {
+        ip: '203.0.113.7',
+        jail: 'django-login',
+        until: -1,
+        spec: { route: true, action: 'deny', src: '203.0.113.7', ports: [80, 443], proto: 'tcp' },
+      },
+      {
+        ip: '203.0.113.7',
+        jail: 'django-login',
+        until: Date.parse('2026-11-25T03:00:00.000Z'),
+        spec: { route: false, action: 'deny', src: '203.0.113.7', ports: [80, 443], proto: 'tcp' },
+      },
+      {
+        ip: '198.51.100.0/24',
+        jail: 'manual',
+        until: -1,
+        spec: { route: false, action: 'reject', src: '198.51.100.0/24', ports: [], proto: 'any' },
+      },
     ]);
   });
 
@@ -52,9 +75,32 @@ describe('ufw: rules, comments and commands', () => {
   it('builds argument arrays (never shell strings); delete matches prepend without the comment', () => {
     const spec = { route: false, action: 'deny' as const, src: '2001:db8::1', ports: [80, 443], proto: 'tcp' as const };
     expect(ufwAddArgs(spec, { ip: '2001:db8::1', jail: 'django-login', until: Date.parse('2026-01-01T00:00:00Z') })).toEqual([
-      'prepend', 'deny', 'from', '2001:db8::1', 'to', 'any', 'port', '80,443', 'proto', 'tcp', 'comment', 'portcullis django-login until 2026-01-01T00:00:00.000Z',
+      'prepend',
+      'deny',
+      'from',
+      '2001:db8::1',
+      'to',
+      'any',
+      'port',
+      '80,443',
+      'proto',
+      'tcp',
+      'comment',
+      'portcullis django-login until 2026-01-01T00:00:00.000Z',
     ]);
-    expect(ufwDeleteArgs({ ...spec, route: true })).toEqual(['route', 'delete', 'deny', 'from', '2001:db8::1', 'to', 'any', 'port', '80,443', 'proto', 'tcp']);
+    expect(ufwDeleteArgs({ ...spec, route: true })).toEqual([
+      'route',
+      'delete',
+      'deny',
+      'from',
+      '2001:db8::1',
+      'to',
+      'any',
+      'port',
+      '80,443',
+      'proto',
+      'tcp',
+    ]);
     expect(ufwDeleteArgs({ ...spec, ports: [], proto: 'any' })).toEqual(['delete', 'deny', 'from', '2001:db8::1']);
   });
 
@@ -66,18 +112,30 @@ describe('ufw: rules, comments and commands', () => {
       "ufw prepend deny from 203.0.113.7 to any port 80,443 proto tcp comment 'portcullis j until forever'",
       "ufw route prepend deny from 203.0.113.7 to any port 80,443 proto tcp comment 'portcullis j until forever'",
     ]);
-    expect(() => new UfwBackend({ firewall: parseConfig({ firewall: { ports: [80, 443], protocol: 'any' } }).firewall, run })).toThrow(/tcp/);
+    expect(() => new UfwBackend({ firewall: parseConfig({ firewall: { ports: [80, 443], protocol: 'any' } }).firewall, run })).toThrow(
+      /tcp/,
+    );
   });
 
   it("a ban's rule closes its jail's ports: an sshd ban 22, the address's login ban firewall.ports, each its own rule", () => {
     const run = async () => ({ stdout: '', stderr: '', exitCode: 0 });
     const fw = parseConfig({ firewall: { ports: [443, 80] } }).firewall;
     const b = new UfwBackend({ firewall: fw, run, shapes: [[80, 443], [22]] });
-    expect(b.describe({ add: [{ ip: '203.0.113.7', jail: 'login', until: -1 }, { ip: '203.0.113.7', jail: 'sshd', until: -1, ports: [22] }], remove: [] })).toEqual([
+    expect(
+      b.describe({
+        add: [
+          { ip: '203.0.113.7', jail: 'login', until: -1 },
+          { ip: '203.0.113.7', jail: 'sshd', until: -1, ports: [22] },
+        ],
+        remove: [],
+      }),
+    ).toEqual([
       "ufw prepend deny from 203.0.113.7 to any port 80,443 proto tcp comment 'portcullis login until forever'",
       "ufw prepend deny from 203.0.113.7 to any port 22 proto tcp comment 'portcullis sshd until forever'",
     ]);
-    expect(b.describe({ add: [], remove: [{ ip: '203.0.113.7', jail: 'sshd', until: 0, ports: [22] }] })).toEqual(['ufw delete deny from 203.0.113.7 to any port 22 proto tcp']);
+    expect(b.describe({ add: [], remove: [{ ip: '203.0.113.7', jail: 'sshd', until: 0, ports: [22] }] })).toEqual([
+      'ufw delete deny from 203.0.113.7 to any port 22 proto tcp',
+    ]);
     // protocol "any" takes one port per rule in ufw: a jail with two is refused before anything runs
     const any = parseConfig({ firewall: { ports: [80], protocol: 'any' } }).firewall;
     expect(() => new UfwBackend({ firewall: any, run, shapes: [[22, 2222]] })).toThrow(/a jail's ports: 22, 2222.*tcp/);
@@ -85,10 +143,15 @@ describe('ufw: rules, comments and commands', () => {
     expect(ruleKey({ ip: '203.0.113.7', ports: [22] })).toBe('203.0.113.7 22');
   });
 
-  it('docker: one DOCKER-USER rule per port of the ban\'s own ports', () => {
+  it("docker: one DOCKER-USER rule per port of the ban's own ports", () => {
     const run = async () => ({ stdout: '', stderr: '', exitCode: 0 });
     const chain = new DockerUserChain(parseConfig({ firewall: { ports: [80, 443], docker: true } }).firewall, run);
-    expect(chain.rules([{ ip: '203.0.113.7', ports: [22] }, { ip: '203.0.113.7', ports: [80, 443] }]).v4).toEqual([
+    expect(
+      chain.rules([
+        { ip: '203.0.113.7', ports: [22] },
+        { ip: '203.0.113.7', ports: [80, 443] },
+      ]).v4,
+    ).toEqual([
       '-A portcullis-docker -s 203.0.113.7 -p tcp -m conntrack --ctorigdstport 22 --ctdir ORIGINAL -j DROP',
       '-A portcullis-docker -s 203.0.113.7 -p tcp -m conntrack --ctorigdstport 80 --ctdir ORIGINAL -j DROP',
       '-A portcullis-docker -s 203.0.113.7 -p tcp -m conntrack --ctorigdstport 443 --ctdir ORIGINAL -j DROP',
@@ -160,7 +223,9 @@ describe('nftables: scripts and listing', () => {
     expect(s).not.toContain('interval');
     const docker = nftSetupScript({ ...fw, docker: true, action: 'reject' });
     // the port the client asked for, from before Docker's DNAT
-    expect(docker).toContain('add rule inet portcullis forward ip6 saddr @v6 meta l4proto tcp ct original proto-dst { 80, 443 } counter reject');
+    expect(docker).toContain(
+      'add rule inet portcullis forward ip6 saddr @v6 meta l4proto tcp ct original proto-dst { 80, 443 } counter reject',
+    );
   });
 
   it('a batch is one script: new bans are plain adds, live ones deleted and re-added (timeout refresh), unknown removals made to exist first', () => {
@@ -170,7 +235,10 @@ describe('nftables: scripts and listing', () => {
         { ip: '203.0.113.2', jail: 'j', until: -1 },
         { ip: '2001:db8::/64', jail: 'j', until: NOW + 1500 },
       ],
-      remove: [{ ip: '198.51.100.1', jail: 'j', until: 0 }, { ip: '198.51.100.2', jail: 'j', until: 0 }],
+      remove: [
+        { ip: '198.51.100.1', jail: 'j', until: 0 },
+        { ip: '198.51.100.2', jail: 'j', until: 0 },
+      ],
     };
     expect(nftBatchScript('portcullis', batch, NOW, new Set(['203.0.113.2', '198.51.100.1']))).toBe(
       [
@@ -183,7 +251,12 @@ describe('nftables: scripts and listing', () => {
     );
     // without knowledge: everything made to exist, deleted, re-added
     expect(nftBatchScript('portcullis', { add: [batch.add[0]!], remove: [] }, NOW)).toBe(
-      ['add element inet portcullis v4 { 203.0.113.1 }', 'delete element inet portcullis v4 { 203.0.113.1 }', 'add element inet portcullis v4 { 203.0.113.1 timeout 1m }', ''].join('\n'),
+      [
+        'add element inet portcullis v4 { 203.0.113.1 }',
+        'delete element inet portcullis v4 { 203.0.113.1 }',
+        'add element inet portcullis v4 { 203.0.113.1 timeout 1m }',
+        '',
+      ].join('\n'),
     );
   });
 
@@ -204,27 +277,41 @@ describe('nftables: scripts and listing', () => {
     const docker = nftSetupScript({ ...fw, docker: true }, ['v4_22']);
     expect(docker).toContain('add rule inet portcullis forward ip saddr @v4_22 meta l4proto tcp ct original proto-dst { 22 } counter drop');
     // one address in two jails: an element of each set, each with its own timeout; live ones known by ruleKey
-    const batch = { add: [{ ip: '203.0.113.1', jail: 'login', until: NOW + 60_000 }, { ip: '203.0.113.1', jail: 'sshd', until: NOW + 1000, ports: [22] }], remove: [] };
+    const batch = {
+      add: [
+        { ip: '203.0.113.1', jail: 'login', until: NOW + 60_000 },
+        { ip: '203.0.113.1', jail: 'sshd', until: NOW + 1000, ports: [22] },
+      ],
+      remove: [],
+    };
     expect(nftBatchScript('portcullis', batch, NOW, new Set(['203.0.113.1 22']))).toBe(
-      ['add element inet portcullis v4 { 203.0.113.1 timeout 1m }', 'delete element inet portcullis v4_22 { 203.0.113.1 }', 'add element inet portcullis v4_22 { 203.0.113.1 timeout 1s }', ''].join('\n'),
+      [
+        'add element inet portcullis v4 { 203.0.113.1 timeout 1m }',
+        'delete element inet portcullis v4_22 { 203.0.113.1 }',
+        'add element inet portcullis v4_22 { 203.0.113.1 timeout 1s }',
+        '',
+      ].join('\n'),
     );
   });
 
-  it('reads the ports a rule in the kernel closes (an older version\'s union rule is recognised by them)', () => {
-    const json = (right: unknown, field = 'dport', protocol = 'tcp') => JSON.stringify([
-      { match: { op: '==', left: { payload: { protocol: 'ip', field: 'saddr' } }, right: '@v4' } },
-      { match: { op: '==', left: { payload: { protocol, field } }, right } },
-      { counter: { packets: 0, bytes: 0 } },
-      { drop: null },
-    ]);
+  it("reads the ports a rule in the kernel closes (an older version's union rule is recognised by them)", () => {
+    const json = (right: unknown, field = 'dport', protocol = 'tcp') =>
+      JSON.stringify([
+        { match: { op: '==', left: { payload: { protocol: 'ip', field: 'saddr' } }, right: '@v4' } },
+        { match: { op: '==', left: { payload: { protocol, field } }, right } },
+        { counter: { packets: 0, bytes: 0 } },
+        { drop: null },
+      ]);
     expect(rulePorts(json({ set: [22, 80, 443] }))).toEqual([22, 80, 443]);
     expect(rulePorts(json(8080))).toEqual([8080]);
     expect(rulePorts(json({ set: [{ range: [8000, 8002] }, 22] }, 'dport', 'th'))).toEqual([22, 8000, 8001, 8002]);
-    expect(rulePorts(JSON.stringify([{ match: { left: { payload: { protocol: 'ip', field: 'saddr' } }, right: '@v4' } }, { drop: null }]))).toEqual([]);
+    expect(
+      rulePorts(JSON.stringify([{ match: { left: { payload: { protocol: 'ip', field: 'saddr' } }, right: '@v4' } }, { drop: null }])),
+    ).toEqual([]);
     expect(rulePorts('not json')).toBeNull();
   });
 
-  it('reads elements back with their remaining time; a range from its set\'s prefix length', () => {
+  it("reads elements back with their remaining time; a range from its set's prefix length", () => {
     const json = JSON.stringify({
       nftables: [
         { metainfo: { version: '1.0.6' } },
@@ -241,13 +328,14 @@ describe('nftables: scripts and listing', () => {
   });
 });
 
-describe('ban events: the jail\'s own end', () => {
+describe("ban events: the jail's own end", () => {
   const base = ['type', 'ban', 'ip', '203.0.113.7', 'jail', 'sshd', 'reason', 'maxretry', 'at', '1'];
-  it('jailUntil is kept only when it is earlier than the address\'s until; a later or malformed one is refused', () => {
+  it("jailUntil is kept only when it is earlier than the address's until; a later or malformed one is refused", () => {
     expect(parseBanEvent([...base, 'until', '5000', 'jailUntil', '3000'])).toMatchObject({ until: 5000, jailUntil: 3000 });
     expect(parseBanEvent([...base, 'until', '-1', 'jailUntil', '3000'])).toMatchObject({ until: -1, jailUntil: 3000 });
     expect(parseBanEvent([...base, 'until', '5000', 'jailUntil', '5000'])).not.toHaveProperty('jailUntil');
     expect(parseBanEvent([...base, 'until', '5000'])).not.toHaveProperty('jailUntil');
-    for (const bad of ['6000', '-1', 'x', '-5']) expect(() => parseBanEvent([...base, 'until', '5000', 'jailUntil', bad])).toThrow(/bad jailUntil/);
+    for (const bad of ['6000', '-1', 'x', '-5'])
+      expect(() => parseBanEvent([...base, 'until', '5000', 'jailUntil', bad])).toThrow(/bad jailUntil/);
   });
 });

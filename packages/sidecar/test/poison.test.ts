@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { PortcullisConfig, PortcullisConfigInput } from '@portcullis/core';
-import { CommandFailedError, DryRunBackend, FirewallError, NftablesBackend, type FirewallBatch, type Runner, type SidecarOptions } from '@portcullis/sidecar';
+import {
+  CommandFailedError,
+  DryRunBackend,
+  FirewallError,
+  NftablesBackend,
+  type FirewallBatch,
+  type Runner,
+  type SidecarOptions,
+} from '@portcullis/sidecar';
 import { redisServerAvailable, waitFor } from '@portcullis/testkit';
 import { getJson, redisSidecarSuite, testConfig } from './harness.js';
 
@@ -38,14 +46,28 @@ describe.runIf(skip === null)('one event never stops the others (real Redis, fai
   }
   const pending = async (group: string) => ((await suite.r.xpending('{pct}:events', group)) as [number])[0];
   const at = () => String(Date.now());
-  const banFields = (ip: string, until: number | string) => ['type', 'ban', 'ip', ip, 'jail', 'django-login', 'until', String(until), 'at', at()];
+  const banFields = (ip: string, until: number | string) => [
+    'type',
+    'ban',
+    'ip',
+    ip,
+    'jail',
+    'django-login',
+    'until',
+    String(until),
+    'at',
+    at(),
+  ];
   /** events in one MULTI: the sidecar reads them as one batch */
   async function xaddAll(list: string[][]): Promise<string[]> {
     const m = suite.r.multi();
     for (const f of list) m.xadd('{pct}:events', '*', ...f);
     return ((await m.exec()) ?? []).map(([, id]) => id as string);
   }
-  const dead = async () => (await suite.r.xrange('{pct}:events:dead', '-', '+')).map(([, f]) => Object.fromEntries(f.flatMap((v, i) => (i % 2 ? [] : [[v, f[i + 1]]]))));
+  const dead = async () =>
+    (await suite.r.xrange('{pct}:events:dead', '-', '+')).map(([, f]) =>
+      Object.fromEntries(f.flatMap((v, i) => (i % 2 ? [] : [[v, f[i + 1]]]))),
+    );
 
   it('a batch holding a poison event is split: the good ones apply, the poison is parked with its reason, all acked, the consumer goes on', async () => {
     const { s, backend } = await start({}, 'h-poison');
@@ -72,17 +94,26 @@ describe.runIf(skip === null)('one event never stops the others (real Redis, fai
     const config = testConfig(suite.server.url, { firewall: { backend: 'nftables' }, sidecar: { maxAttempts: 2 } });
     const committed: string[] = [];
     const run: Runner = async (cmd, args, opts) => {
-      if (opts?.input?.includes('203.0.113.99')) throw new CommandFailedError(cmd, args, 1, 'Error: Could not process rule: Numerical result out of range');
+      if (opts?.input?.includes('203.0.113.99'))
+        throw new CommandFailedError(cmd, args, 1, 'Error: Could not process rule: Numerical result out of range');
       if (opts?.input) committed.push(opts.input);
       const stdout = args.includes('chain') ? '{"nftables":[{"chain":{"hook":"input"}}]}' : '{"nftables":[]}';
       return { stdout, stderr: '', exitCode: 0 };
     };
-    await suite.start(config, { hostId: 'h-nft-poison', backend: new NftablesBackend({ firewall: config.firewall, run }), run: async () => ({ stdout: '', stderr: '', exitCode: 0 }) });
+    await suite.start(config, {
+      hostId: 'h-nft-poison',
+      backend: new NftablesBackend({ firewall: config.firewall, run }),
+      run: async () => ({ stdout: '', stderr: '', exitCode: 0 }),
+    });
     const good = ['198.51.100.1', '198.51.100.2', '2001:db8::1', '198.51.100.3'];
     await xaddAll([...good.slice(0, 2), '203.0.113.99', ...good.slice(2)].map((ip) => banFields(ip, Date.now() + 60_000)));
     await waitFor('parked', async () => (await dead()).length === 1, 20_000);
     expect((await dead())[0]!.error).toContain('Numerical result out of range');
-    for (const ip of good) expect(committed.some((script) => script.includes(`${ip} timeout`)), ip).toBe(true);
+    for (const ip of good)
+      expect(
+        committed.some((script) => script.includes(`${ip} timeout`)),
+        ip,
+      ).toBe(true);
     await waitFor('acked', async () => (await pending('h-nft-poison')) === 0);
   });
 
@@ -156,7 +187,12 @@ describe.runIf(skip === null)('one event never stops the others (real Redis, fai
 
   it('maxRangePrefix is configurable', async () => {
     const { backend } = await start({ sidecar: { maxRangePrefix: { ipv4: 16, ipv6: 48 } } }, 'h-limits2');
-    await xaddAll([banFields('10.0.0.0/15', -1), banFields('10.1.0.0/16', -1), banFields('2001:db8::/47', -1), banFields('2001:db8::/48', -1)]);
+    await xaddAll([
+      banFields('10.0.0.0/15', -1),
+      banFields('10.1.0.0/16', -1),
+      banFields('2001:db8::/47', -1),
+      banFields('2001:db8::/48', -1),
+    ]);
     await waitFor('applied', () => backend.rules.has('10.1.0.0/16') && backend.rules.has('2001:db8::/48'));
     await waitFor('parked', async () => (await dead()).length === 2);
     expect(backend.touched('10.0.0.0/15') || backend.touched('2001:db8::/47')).toBe(false);

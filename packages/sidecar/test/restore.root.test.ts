@@ -48,7 +48,10 @@ describe.runIf(skip === null)('a firewall flushed under the sidecar: check() say
 
     fw.net.inServer(['nft', 'flush', 'ruleset']);
     // meanwhile a batch fails as worth retrying (the table comes back), not as a poison event
-    const err = await backend.apply({ add: [{ ip: '203.0.113.9', jail: 'j', until: -1 }], remove: [] }).then(() => null, (e: unknown) => e);
+    const err = await backend.apply({ add: [{ ip: '203.0.113.9', jail: 'j', until: -1 }], remove: [] }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(FirewallError);
     expect((err as FirewallError).transient).toBe(true);
     await expectRestored(backend, list);

@@ -3,7 +3,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PortcullisConfig } from '@portcullis/core';
-import { CommandNotFoundError, DryRunBackend, NftablesBackend, UfwBackend, type FirewallBatch, type Runner, type Sidecar, type SidecarOptions } from '@portcullis/sidecar';
+import {
+  CommandNotFoundError,
+  DryRunBackend,
+  NftablesBackend,
+  UfwBackend,
+  type FirewallBatch,
+  type Runner,
+  type Sidecar,
+  type SidecarOptions,
+} from '@portcullis/sidecar';
 import { redisServerAvailable, waitFor } from '@portcullis/testkit';
 import { getJson, redisSidecarSuite, store, testConfig } from './harness.js';
 
@@ -13,7 +22,10 @@ if (skip) console.warn(`[skipped] sidecar Redis tests: ${skip}`);
 /** dry-run, but the first `failures` applies throw (a failing firewall command) */
 class FlakyBackend extends DryRunBackend {
   applies = 0;
-  constructor(config: PortcullisConfig, public failures: number) {
+  constructor(
+    config: PortcullisConfig,
+    public failures: number,
+  ) {
     super(config.firewall);
   }
   override async apply(batch: FirewallBatch): Promise<void> {
@@ -89,10 +101,24 @@ describe.runIf(skip === null)('Sidecar against a real Redis (dry-run backend)', 
       await waitFor('all acked', async () => (await pending('h-dead')) === 0);
       const flat = commands.flat().join(' ');
       for (const word of ['rm -rf', '999.1.1.1', 'pwned', '203.0.113.5', '--force', '0.0.0.0/0']) expect(flat).not.toContain(word);
-      expect(dead[7]![1]).toEqual(expect.arrayContaining(['error', 'refused to ban 0.0.0.0/0: it covers 127.0.0.0/8: loopback is never banned']));
+      expect(dead[7]![1]).toEqual(
+        expect.arrayContaining(['error', 'refused to ban 0.0.0.0/0: it covers 127.0.0.0/8: loopback is never banned']),
+      );
       // argument arrays: the comment is one argument
       expect(commands.find((c) => c.includes('203.0.113.6'))).toEqual([
-        'ufw', 'prepend', 'deny', 'from', '203.0.113.6', 'to', 'any', 'port', '443', 'proto', 'tcp', 'comment', 'portcullis ok until forever',
+        'ufw',
+        'prepend',
+        'deny',
+        'from',
+        '203.0.113.6',
+        'to',
+        'any',
+        'port',
+        '443',
+        'proto',
+        'tcp',
+        'comment',
+        'portcullis ok until forever',
       ]);
       // the ss call ending connections is an argument array too
       await waitFor('ss -K', () => commands.some((c) => c[0] === 'ss'));
@@ -128,13 +154,25 @@ describe.runIf(skip === null)('Sidecar against a real Redis (dry-run backend)', 
       if (opts?.input) scripts.push(opts.input);
       return { stdout: '{"nftables":[{"chain":{"hook":"input"}}]}', stderr: '', exitCode: 0 };
     };
-    const s = await suite.start(config, { hostId: 'h-missing', backend: new NftablesBackend({ firewall: config.firewall, run }), run: async () => ({ stdout: '', stderr: '', exitCode: 0 }) }, false);
+    const s = await suite.start(
+      config,
+      {
+        hostId: 'h-missing',
+        backend: new NftablesBackend({ firewall: config.firewall, run }),
+        run: async () => ({ stdout: '', stderr: '', exitCode: 0 }),
+      },
+      false,
+    );
     const bs = await store(config);
     await bs.ban('203.0.113.88', { duration: 60_000 });
-    await waitFor('failing health', async () => {
-      const h = await getJson(s.healthPort, '/healthz');
-      return h.status === 503 && h.body.problems.some((p: string) => /nft: command not found \(apt-get install nftables/.test(p));
-    }, 5000);
+    await waitFor(
+      'failing health',
+      async () => {
+        const h = await getJson(s.healthPort, '/healthz');
+        return h.status === 503 && h.body.problems.some((p: string) => /nft: command not found \(apt-get install nftables/.test(p));
+      },
+      5000,
+    );
     installed = true;
     await s.ready;
     await waitFor('applied once nft works', () => scripts.some((x) => x.includes('203.0.113.88 timeout')), 40_000);
@@ -155,7 +193,14 @@ describe.runIf(skip === null)('Sidecar against a real Redis (dry-run backend)', 
     await suite.r.zadd('{pct}:bans', Date.now() + 60_000, '198.51.100.50');
     const s = await start(config, { hostId: 'h-crash' });
     expect(await pending('h-crash')).toBe(0);
-    expect([...rules(s).keys()].sort()).toEqual(['198.51.100.50', '203.0.113.1', '203.0.113.2', '203.0.113.3', '203.0.113.4', '203.0.113.5']);
+    expect([...rules(s).keys()].sort()).toEqual([
+      '198.51.100.50',
+      '203.0.113.1',
+      '203.0.113.2',
+      '203.0.113.3',
+      '203.0.113.4',
+      '203.0.113.5',
+    ]);
     await bs.close();
   });
 
@@ -196,10 +241,15 @@ describe.runIf(skip === null)('Sidecar against a real Redis (dry-run backend)', 
     expect((await getJson(s.healthPort, '/healthz')).body.redis).not.toBe('ready');
     await suite.server.restart(); // empty: no persistence
     await waitFor('store reconnects', () => bs.redis.status === 'ready', 10_000);
-    await waitFor('ban after restart', async () => {
-      await bs.ban('203.0.113.32', { duration: 60_000 });
-      return rules(s).has('203.0.113.32');
-    }, 20_000, 500);
+    await waitFor(
+      'ban after restart',
+      async () => {
+        await bs.ban('203.0.113.32', { duration: 60_000 });
+        return rules(s).has('203.0.113.32');
+      },
+      20_000,
+      500,
+    );
     // Redis lost the old ban, but it looks wiped ({pct}:meta is gone): no rule is lifted for that
     expect((await s.reconcile()).removed).toBe(0);
     expect(rules(s).has('203.0.113.31')).toBe(true);
@@ -218,7 +268,20 @@ describe.runIf(skip === null)('Sidecar against a real Redis (dry-run backend)', 
     await bs.ban('203.0.113.40', { duration: 1000 });
     await waitFor('ban', () => rules(s).has('203.0.113.40'));
     await waitFor('expired', () => !rules(s).has('203.0.113.40'), 5000);
-    await suite.r.xadd('{pct}:events', '*', 'type', 'ban', 'ip', '203.0.113.41', 'jail', 'x', 'until', String(Date.now() - 1000), 'at', String(Date.now() - 2000));
+    await suite.r.xadd(
+      '{pct}:events',
+      '*',
+      'type',
+      'ban',
+      'ip',
+      '203.0.113.41',
+      'jail',
+      'x',
+      'until',
+      String(Date.now() - 1000),
+      'at',
+      String(Date.now() - 2000),
+    );
     await waitFor('acked', async () => (await pending('h-exp')) === 0);
     expect(rules(s).has('203.0.113.41')).toBe(false);
     expect((await getJson(s.healthPort, '/metrics')).body).toContain('portcullis_sidecar_expired_total 1');

@@ -15,9 +15,18 @@ describe('sshd failure lines (fail2ban sshd filter, normal mode, written anew)',
     ['Failed password for invalid user ROOT from aaaa:bbbb:cccc:1234::1:1', 'aaaa:bbbb:cccc:1234::1:1'],
     ['Failed keyboard-interactive/pam for invalid user jamedds from 205.186.180.77 port 33723 ssh2', '205.186.180.77'],
     ['Failed none for invalid user x from 198.51.100.1 port 2 ssh2', '198.51.100.1'],
-    ['Mar 29 05:59:23 dusky sshd[20878]: [ID 800047 auth.info] Failed keyboard-interactive for <invalid username> from 205.186.180.55 port 42742 ssh2', '205.186.180.55'],
-    ['Failed publickey for invalid user graysky from 198.51.100.9 port 37954 ssh2: RSA SHA256:v3dpapGleDaUKf$4V1vKyR9ZyUgjaJAmoCTcb2PLljI', '198.51.100.9'],
-    ['Failed hostbased for dan from 198.51.100.8 port 45785 ssh2: RSA 8c:e3:aa, client user "dan from 1.2.3.4", client host "x"', '198.51.100.8'],
+    [
+      'Mar 29 05:59:23 dusky sshd[20878]: [ID 800047 auth.info] Failed keyboard-interactive for <invalid username> from 205.186.180.55 port 42742 ssh2',
+      '205.186.180.55',
+    ],
+    [
+      'Failed publickey for invalid user graysky from 198.51.100.9 port 37954 ssh2: RSA SHA256:v3dpapGleDaUKf$4V1vKyR9ZyUgjaJAmoCTcb2PLljI',
+      '198.51.100.9',
+    ],
+    [
+      'Failed hostbased for dan from 198.51.100.8 port 45785 ssh2: RSA 8c:e3:aa, client user "dan from 1.2.3.4", client host "x"',
+      '198.51.100.8',
+    ],
     ['Nov 25 08:00:01 web1 sshd[812]: Invalid user ftp from 192.0.2.9 port 37220', '192.0.2.9'],
     ['Illegal user ftp from 192.0.2.10', '192.0.2.10'],
     ['error: maximum authentication attempts exceeded for root from 61.0.0.1 port 49940 ssh2 [preauth]', '61.0.0.1'],
@@ -31,7 +40,10 @@ describe('sshd failure lines (fail2ban sshd filter, normal mode, written anew)',
     ['Authentication failure for root from 198.51.100.3 via 192.0.2.1', '198.51.100.3'],
     ['error: PAM: Authentication failure for illegal user nobody from 198.51.100.4', '198.51.100.4'],
     ['User not known to the underlying authentication module for bob from 198.51.100.5', '198.51.100.5'],
-    ['Disconnecting invalid user admin 192.0.2.117 port 44004: Change of username or service not allowed: (admin,ssh-connection) -> (user,ssh-connection) [preauth]', '192.0.2.117'],
+    [
+      'Disconnecting invalid user admin 192.0.2.117 port 44004: Change of username or service not allowed: (admin,ssh-connection) -> (user,ssh-connection) [preauth]',
+      '192.0.2.117',
+    ],
     ['Disconnecting authenticating user root 192.0.2.118 port 44005: Too many authentication failures [preauth]', '192.0.2.118'],
   ])('%s', (line, ip) => {
     expect(ipOf(line)).toBe(ip);
@@ -60,12 +72,18 @@ describe('sshd failure lines (fail2ban sshd filter, normal mode, written anew)',
       'Received disconnect from 198.51.100.76 port 58846:11: Bye Bye [preauth]',
       'Server listening on 0.0.0.0 port 22.',
       'Failed password for root from 999.1.1.1 port 1 ssh2',
-    ]) expect(parseSshdLine(line), line).toBeNull();
+    ])
+      expect(parseSshdLine(line), line).toBeNull();
   });
 
   it('logins and logouts are recognised (a logged-in address is not banned)', () => {
-    expect(parseSshdLine('Nov 25 08:00:01 web1 sshd[9]: Accepted publickey for root from 192.0.2.3 port 50000 ssh2: ED25519 SHA256:abc')).toEqual({
-      kind: 'login', ip: '192.0.2.3', port: 50000, user: 'root',
+    expect(
+      parseSshdLine('Nov 25 08:00:01 web1 sshd[9]: Accepted publickey for root from 192.0.2.3 port 50000 ssh2: ED25519 SHA256:abc'),
+    ).toEqual({
+      kind: 'login',
+      ip: '192.0.2.3',
+      port: 50000,
+      user: 'root',
     });
     expect(parseSshdLine('Disconnected from user root 192.0.2.3 port 50000')).toEqual({ kind: 'logout', ip: '192.0.2.3', port: 50000 });
   });

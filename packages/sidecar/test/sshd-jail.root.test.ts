@@ -6,8 +6,11 @@ import type { Sidecar } from '@portcullis/sidecar';
 import { store, testConfig } from './harness.js';
 import { nsSidecar } from '@portcullis/testkit/fixtures';
 
-const skip = firewallSkipReason('nft', 'ss') ?? (['sshd', 'ssh', 'sshpass', 'ssh-keygen'].find((c) => !hasCommand(c))
-  ? 'needs openssh-server, openssh-client and sshpass (apt-get install openssh-server sshpass)' : null);
+const skip =
+  firewallSkipReason('nft', 'ss') ??
+  (['sshd', 'ssh', 'sshpass', 'ssh-keygen'].find((c) => !hasCommand(c))
+    ? 'needs openssh-server, openssh-client and sshpass (apt-get install openssh-server sshpass)'
+    : null);
 if (skip) console.warn(`[skipped] sshd jail tests: ${skip}`);
 
 // 192.0.2.2 may be this machine's own address (ignoreself would spare it): the guesser uses .3
@@ -40,12 +43,13 @@ describe.runIf(skip === null)('sshd jail: a real sshd, failures read from its lo
 
   it('maxretry password failures close port 22 to the guesser on both hosts; a logged-in admin is never banned', async () => {
     // each host's sidecar follows its own sshd log (host B's stays quiet here)
-    const hostConfig = (log: string, net: TestNet) => testConfig(redis.url, {
-      jails: { sshd: { preset: 'sshd', maxretry: 3, logpath: log } },
-      // the guide's firewall closes only the web ports: the sshd jail adds its 22
-      firewall: { backend: 'nftables', ports: [8080] },
-      sidecar: { stateDir: join(net.dir, 'state') },
-    });
+    const hostConfig = (log: string, net: TestNet) =>
+      testConfig(redis.url, {
+        jails: { sshd: { preset: 'sshd', maxretry: 3, logpath: log } },
+        // the guide's firewall closes only the web ports: the sshd jail adds its 22
+        firewall: { backend: 'nftables', ports: [8080] },
+        sidecar: { stateDir: join(net.dir, 'state') },
+      });
     const config = hostConfig(sshd.log, hostA);
     const quietLog = join(hostB.dir, 'auth.log');
     writeFileSync(quietLog, '');

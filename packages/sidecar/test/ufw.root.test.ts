@@ -25,13 +25,20 @@ describe.runIf(skip === null)('ufw backend, real ufw in a network namespace', ()
     await s.ban(CLIENT_V6, { duration: 3_600_000, reason: 'test' });
     await waitFor('v4 rule', () => count(iptables(), `${CLIENT_V4}/32`) === 1);
     await waitFor('v6 rule', () => count(ip6tables(), `${CLIENT_V6}/128`) === 1);
-    expect(iptables()).toContain(`-A ufw-user-input -s ${CLIENT_V4}/32 -p tcp -m multiport --dports ${PORT} -j DROP`.replace('-m multiport --dports', '-m tcp --dport'));
+    expect(iptables()).toContain(
+      `-A ufw-user-input -s ${CLIENT_V4}/32 -p tcp -m multiport --dports ${PORT} -j DROP`.replace(
+        '-m multiport --dports',
+        '-m tcp --dport',
+      ),
+    );
     expect(fw.net.canConnect(CLIENT_V4, PORT)).toBe(false);
     expect(fw.net.canConnect(CLIENT_V6, PORT)).toBe(false);
     expect(fw.net.canConnect(OTHER_V4, PORT)).toBe(true);
     expect(fw.net.canConnect(OTHER_V6, PORT)).toBe(true);
     const added = fw.net.inServer(['ufw', 'show', 'added']);
-    expect(added).toMatch(new RegExp(`ufw deny from ${CLIENT_V4.replace(/\./g, '\\.')} to any port ${PORT} proto tcp comment 'portcullis manual until 20`));
+    expect(added).toMatch(
+      new RegExp(`ufw deny from ${CLIENT_V4.replace(/\./g, '\\.')} to any port ${PORT} proto tcp comment 'portcullis manual until 20`),
+    );
 
     await s.unban(CLIENT_V4);
     await s.unban(CLIENT_V6);
@@ -42,7 +49,7 @@ describe.runIf(skip === null)('ufw backend, real ufw in a network namespace', ()
     await s.close();
   });
 
-  it('removes the rule at the ban\'s until (expiry)', async () => {
+  it("removes the rule at the ban's until (expiry)", async () => {
     const config = testConfig(fw.redis.url, { firewall: { backend: 'ufw', ports: [PORT] } });
     sidecar = await fw.sidecar(config, { hostId: 'ufw-b' });
     const s = await store(config);
@@ -76,8 +83,36 @@ describe.runIf(skip === null)('ufw backend, real ufw in a network namespace', ()
     // state written while no sidecar ran: a ban in Redis without a rule, a rule without a ban
     await r.zadd('{pct}:bans', Date.now() + 3_600_000, '198.51.100.10');
     await r.hset('{pct}:ban:198.51.100.10', 'jail', 'django-login', 'until', String(Date.now() + 3_600_000));
-    fw.net.inServer(['ufw', 'prepend', 'deny', 'from', '198.51.100.11', 'to', 'any', 'port', String(PORT), 'proto', 'tcp', 'comment', 'portcullis manual until forever']);
-    fw.net.inServer(['ufw', 'prepend', 'deny', 'from', '198.51.100.12', 'to', 'any', 'port', String(PORT), 'proto', 'tcp', 'comment', `portcullis manual until ${new Date(Date.now() - 1000).toISOString()}`]);
+    fw.net.inServer([
+      'ufw',
+      'prepend',
+      'deny',
+      'from',
+      '198.51.100.11',
+      'to',
+      'any',
+      'port',
+      String(PORT),
+      'proto',
+      'tcp',
+      'comment',
+      'portcullis manual until forever',
+    ]);
+    fw.net.inServer([
+      'ufw',
+      'prepend',
+      'deny',
+      'from',
+      '198.51.100.12',
+      'to',
+      'any',
+      'port',
+      String(PORT),
+      'proto',
+      'tcp',
+      'comment',
+      `portcullis manual until ${new Date(Date.now() - 1000).toISOString()}`,
+    ]);
     fw.net.inServer(['ufw', 'prepend', 'deny', 'from', '198.51.100.13', 'comment', 'somebody else']);
     sidecar = await fw.sidecar(config, { hostId: 'ufw-d' });
     const rules = iptables();
@@ -93,7 +128,9 @@ describe.runIf(skip === null)('ufw backend, real ufw in a network namespace', ()
     expect(iptables()).toBe(rules);
     // a ban event for an address that already has its rule adds nothing
     await s.ban('198.51.100.10', { duration: 3_600_000 });
-    await waitFor('applied', async () => (await getJson(sidecar!.healthPort, '/metrics')).body.includes('portcullis_sidecar_events_applied_total{type="ban"} 1'));
+    await waitFor('applied', async () =>
+      (await getJson(sidecar!.healthPort, '/metrics')).body.includes('portcullis_sidecar_events_applied_total{type="ban"} 1'),
+    );
     expect(count(iptables(), '198.51.100.10/32')).toBe(1);
     await s.unban('198.51.100.10');
     await waitFor('gone', () => count(iptables(), '198.51.100.10/32') === 0);

@@ -34,7 +34,9 @@ describe.runIf(skip === null)('the firewall is watched while the sidecar runs (r
     await waitFor('bans in the kernel', () => kernelHas(CLIENT_V4, CLIENT_V6, '198.51.100.0/24'));
     await waitFor('blocked', () => !fw.net.canConnect(CLIENT_V4, PORT));
     fw.net.inServer(['nft', 'flush', 'ruleset']); // what `systemctl restart nftables` does
-    await waitFor('restored', async () => /portcullis_sidecar_firewall_restores_total [1-9]/.test((await getJson(sidecar!.healthPort, '/metrics')).body));
+    await waitFor('restored', async () =>
+      /portcullis_sidecar_firewall_restores_total [1-9]/.test((await getJson(sidecar!.healthPort, '/metrics')).body),
+    );
     await waitFor('table rebuilt with every ban', () => kernelHas(CLIENT_V4, CLIENT_V6, '198.51.100.0/24'), 20_000);
     expect(fw.net.canConnect(CLIENT_V4, PORT)).toBe(false);
     expect(fw.net.canConnect(CLIENT_V6, PORT)).toBe(false);

@@ -9,7 +9,15 @@ function send(method, path, { headers = {}, body } = {}) {
   return new Promise((resolve) => {
     const url = new URL(path, plan.base);
     const req = request(
-      { host: url.hostname.replace(/^\[|\]$/g, ''), port: url.port, path: url.pathname + url.search, method, headers, localAddress: plan.from, timeout: 3000 },
+      {
+        host: url.hostname.replace(/^\[|\]$/g, ''),
+        port: url.port,
+        path: url.pathname + url.search,
+        method,
+        headers,
+        localAddress: plan.from,
+        timeout: 3000,
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -38,7 +46,8 @@ async function adminLogin(password) {
 }
 
 // plan.spoof: send a random X-Forwarded-For with every request, as a client lying about itself
-const spoof = () => (plan.spoof ? { 'x-forwarded-for': `198.18.${Math.floor(Math.random() * 255)}.${1 + Math.floor(Math.random() * 254)}` } : {});
+const spoof = () =>
+  plan.spoof ? { 'x-forwarded-for': `198.18.${Math.floor(Math.random() * 255)}.${1 + Math.floor(Math.random() * 254)}` } : {};
 const json = (o) => ({
   headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(JSON.stringify(o)), ...spoof() },
   body: JSON.stringify(o),
@@ -47,7 +56,8 @@ const results = [];
 for (let i = 0; i < (plan.count ?? 1); i++) {
   let r;
   if (plan.action === 'apiLogin') r = await send('POST', '/auth/login/', json({ username: 'demo', password: plan.password ?? 'bad' }));
-  else if (plan.action === 'customLogin') r = await send('POST', '/custom/login/', json({ username: 'demo', password: plan.password ?? 'bad' }));
+  else if (plan.action === 'customLogin')
+    r = await send('POST', '/custom/login/', json({ username: 'demo', password: plan.password ?? 'bad' }));
   else if (plan.action === 'adminLogin') r = await adminLogin(plan.password ?? 'bad');
   else r = await send('GET', plan.path ?? '/');
   results.push({ status: r.status, step: r.step, error: r.error, failureHeader: r.headers?.['x-portcullis-failure'] ?? null });

@@ -11,7 +11,12 @@ const run = promisify(execFile);
 /** Why the image tests cannot run here, or null. */
 export function dockerSkipReason(): string | null {
   if (!isRoot) return 'needs root (runs its own dockerd)';
-  for (const [cmd, pkg] of [['dockerd', 'docker.io'], ['docker', 'docker.io'], ['docker-compose', 'docker-compose'], ['debootstrap', 'debootstrap']] as const) {
+  for (const [cmd, pkg] of [
+    ['dockerd', 'docker.io'],
+    ['docker', 'docker.io'],
+    ['docker-compose', 'docker-compose'],
+    ['debootstrap', 'debootstrap'],
+  ] as const) {
     if (!hasCommand(cmd)) return `${cmd} is not installed (apt-get install ${pkg})`;
   }
   return null;
@@ -40,11 +45,17 @@ export async function startDocker(checkout: string): Promise<Docker> {
   const dockerd: ChildProcess = spawn(
     'dockerd',
     [
-      '--iptables=false', '--ip6tables=false', '--bridge=none',
-      '--host', `unix://${socket}`,
-      '--pidfile', pidfile,
-      '--exec-root', execRoot,
-      '--data-root', `/var/lib/portcullis-test-docker-${id}`,
+      '--iptables=false',
+      '--ip6tables=false',
+      '--bridge=none',
+      '--host',
+      `unix://${socket}`,
+      '--pidfile',
+      pidfile,
+      '--exec-root',
+      execRoot,
+      '--data-root',
+      `/var/lib/portcullis-test-docker-${id}`,
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -113,7 +124,11 @@ export const BASE = {
   redis: 'portcullis-local/redis:7',
 };
 
-const imageExists = (d: Docker, ref: string) => d.docker(['image', 'inspect', ref]).then(() => true, () => false);
+const imageExists = (d: Docker, ref: string) =>
+  d.docker(['image', 'inspect', ref]).then(
+    () => true,
+    () => false,
+  );
 
 /**
  * Docker Hub is not reachable here: Debian 12 from debootstrap (Debian's own
@@ -127,7 +142,10 @@ export async function ensureBaseImages(d: Docker): Promise<void> {
     if (!(await imageExists(d, BASE.debian))) {
       const rootfs = join(work, 'rootfs');
       await run('debootstrap', ['--variant=minbase', 'bookworm', rootfs, 'http://deb.debian.org/debian'], { maxBuffer: 64 * 1024 * 1024 });
-      await run('sh', ['-c', 'tar -C "$1" -c . | docker import - "$2"', 'sh', rootfs, BASE.debian], { env: d.env, maxBuffer: 16 * 1024 * 1024 });
+      await run('sh', ['-c', 'tar -C "$1" -c . | docker import - "$2"', 'sh', rootfs, BASE.debian], {
+        env: d.env,
+        maxBuffer: 16 * 1024 * 1024,
+      });
     }
     if (!(await imageExists(d, BASE.node))) {
       const ctx = join(work, 'node');

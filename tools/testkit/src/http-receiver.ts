@@ -6,7 +6,10 @@ export class HttpReceiver {
   failNext = 0;
   /** requests answered with an error */
   failed = 0;
-  private constructor(private readonly server: Server, readonly port: number) {}
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
 
   get url(): string {
     return `http://127.0.0.1:${this.port}/hook`;

@@ -36,7 +36,8 @@ export function netnsWorks(): boolean {
 /** why firewall tests cannot run here, or null */
 export function firewallSkipReason(...binaries: string[]): string | null {
   if (!isRoot) return 'needs root (network namespaces, ufw, nft): CI runs these as root';
-  for (const b of ['ip', 'unshare', ...binaries]) if (!hasCommand(b)) return `needs ${b} (apt-get install ${b === 'nft' ? 'nftables' : b === 'ip' ? 'iproute2' : b})`;
+  for (const b of ['ip', 'unshare', ...binaries])
+    if (!hasCommand(b)) return `needs ${b} (apt-get install ${b === 'nft' ? 'nftables' : b === 'ip' ? 'iproute2' : b})`;
   if (!netnsWorks()) return 'cannot create network namespaces here (ip netns add failed)';
   return null;
 }
@@ -194,7 +195,8 @@ export class TestNet {
   /** can `from` open a TCP connection to the server (1.5 s)? */
   canConnect(from: string, port: number): boolean {
     const to = from.includes(':') ? SERVER_V6 : SERVER_V4;
-    const code = `const s=require('net').connect({host:${JSON.stringify(to)},port:${port},localAddress:${JSON.stringify(from)}});` +
+    const code =
+      `const s=require('net').connect({host:${JSON.stringify(to)},port:${port},localAddress:${JSON.stringify(from)}});` +
       `s.setTimeout(1500,()=>process.exit(3));s.on('connect',()=>{s.write('x')});s.on('data',()=>process.exit(0));s.on('error',()=>process.exit(2));`;
     return this.inClient([process.execPath, '-e', code]).status === 0;
   }
@@ -204,9 +206,13 @@ export class TestNet {
    * when the server side ends it (`isClosed()` says whether it did yet).
    * Sends a byte every 200 ms.
    */
-  holdConnection(from: string, port: number): { connected: Promise<void>; closed: Promise<void>; isClosed: () => boolean; child: ChildProcess } {
+  holdConnection(
+    from: string,
+    port: number,
+  ): { connected: Promise<void>; closed: Promise<void>; isClosed: () => boolean; child: ChildProcess } {
     const to = from.includes(':') ? SERVER_V6 : SERVER_V4;
-    const code = `const s=require('net').connect({host:${JSON.stringify(to)},port:${port},localAddress:${JSON.stringify(from)}});` +
+    const code =
+      `const s=require('net').connect({host:${JSON.stringify(to)},port:${port},localAddress:${JSON.stringify(from)}});` +
       `s.on('connect',()=>{console.log('connected');setInterval(()=>s.write('x'),200)});` +
       `s.on('close',()=>{console.log('closed');process.exit(0)});s.on('error',()=>{});`;
     const child = spawn('ip', ['netns', 'exec', this.client, process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });

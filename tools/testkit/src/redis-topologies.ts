@@ -102,16 +102,34 @@ export class RedisClusterSet {
       const port = await clusterPort(taken);
       set.nodes.push(
         new Node(port, () => [
-          '--port', String(port), ...COMMON, '--dir', set.dir,
-          '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`,
-          '--cluster-node-timeout', '1000', '--cluster-replica-validity-factor', '0',
-          '--dbfilename', `dump-${port}.rdb`,
+          '--port',
+          String(port),
+          ...COMMON,
+          '--dir',
+          set.dir,
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          `nodes-${port}.conf`,
+          '--cluster-node-timeout',
+          '1000',
+          '--cluster-replica-validity-factor',
+          '0',
+          '--dbfilename',
+          `dump-${port}.rdb`,
         ]),
       );
     }
     return startedOrStopped(set, async () => {
       await Promise.all(set.nodes.map((n) => n.start()));
-      await execa('redis-cli', ['--cluster', 'create', ...set.nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '1', '--cluster-yes']);
+      await execa('redis-cli', [
+        '--cluster',
+        'create',
+        ...set.nodes.map((n) => `127.0.0.1:${n.port}`),
+        '--cluster-replicas',
+        '1',
+        '--cluster-yes',
+      ]);
       await set.waitHealthy();
     });
   }
@@ -132,23 +150,27 @@ export class RedisClusterSet {
    * and every live node serves in the slot map (a replica is attached)
    */
   async waitHealthy(timeoutMs = 30_000): Promise<void> {
-    await waitFor('cluster_state:ok on every live node, every live node in the slot map, one map everywhere', async () => {
-      const maps = new Set<string>();
-      for (const n of this.nodes) {
-        if (!n.child) continue;
-        const info = await onNode(n.port, (c) => c.cluster('INFO'));
-        if (!String(info).includes('cluster_state:ok')) return false;
-        const slots = (await onNode(n.port, (c) => c.cluster('SLOTS'))) as unknown as SlotRange[];
-        const serving = new Set(slots.flatMap(([, , ...nodes]) => nodes.map((x) => x[1])));
-        if (this.nodes.some((x) => x.child && !serving.has(x.port))) return false;
-        // a killed master still listed: its failure is not detected yet
-        if (slots.some(([, , master]) => !this.node(master![1]).child)) return false;
-        maps.add(JSON.stringify(slots.map(([from, to, master]) => [from, to, master![1]]).sort((x, y) => x[0]! - y[0]!)));
-      }
-      // every node agrees who owns what (gossip converged)
-      if (maps.size !== 1) return false;
-      return (await this.masters()).length === 3;
-    }, timeoutMs);
+    await waitFor(
+      'cluster_state:ok on every live node, every live node in the slot map, one map everywhere',
+      async () => {
+        const maps = new Set<string>();
+        for (const n of this.nodes) {
+          if (!n.child) continue;
+          const info = await onNode(n.port, (c) => c.cluster('INFO'));
+          if (!String(info).includes('cluster_state:ok')) return false;
+          const slots = (await onNode(n.port, (c) => c.cluster('SLOTS'))) as unknown as SlotRange[];
+          const serving = new Set(slots.flatMap(([, , ...nodes]) => nodes.map((x) => x[1])));
+          if (this.nodes.some((x) => x.child && !serving.has(x.port))) return false;
+          // a killed master still listed: its failure is not detected yet
+          if (slots.some(([, , master]) => !this.node(master![1]).child)) return false;
+          maps.add(JSON.stringify(slots.map(([from, to, master]) => [from, to, master![1]]).sort((x, y) => x[0]! - y[0]!)));
+        }
+        // every node agrees who owns what (gossip converged)
+        if (maps.size !== 1) return false;
+        return (await this.masters()).length === 3;
+      },
+      timeoutMs,
+    );
   }
 
   /** the live masters that own slots, by port (asked of a live node) */
@@ -268,29 +290,37 @@ export class RedisSentinelSet {
 
   /** every sentinel knows the replica and the other sentinels, and the replica is in sync */
   async waitStable(timeoutMs = 30_000): Promise<void> {
-    await waitFor('the sentinels to agree on a master with a synced replica', async () => {
-      const master = await this.masterPort();
-      for (const s of this.sentinels) {
-        const m = (await onNode(s.port, (c) => c.call('SENTINEL', 'MASTER', this.name))) as string[];
-        const f = new Map<string, string>();
-        for (let i = 0; i + 1 < m.length; i += 2) f.set(m[i]!, m[i + 1]!);
-        if (Number(f.get('port')) !== master || f.get('flags') !== 'master') return false;
-        if (Number(f.get('num-slaves')) < 1 || Number(f.get('num-other-sentinels')) < 2) return false;
-      }
-      const replication = await onNode(master, (c) => c.info('replication'));
-      return /slave0:.*state=online/.test(replication);
-    }, timeoutMs);
+    await waitFor(
+      'the sentinels to agree on a master with a synced replica',
+      async () => {
+        const master = await this.masterPort();
+        for (const s of this.sentinels) {
+          const m = (await onNode(s.port, (c) => c.call('SENTINEL', 'MASTER', this.name))) as string[];
+          const f = new Map<string, string>();
+          for (let i = 0; i + 1 < m.length; i += 2) f.set(m[i]!, m[i + 1]!);
+          if (Number(f.get('port')) !== master || f.get('flags') !== 'master') return false;
+          if (Number(f.get('num-slaves')) < 1 || Number(f.get('num-other-sentinels')) < 2) return false;
+        }
+        const replication = await onNode(master, (c) => c.info('replication'));
+        return /slave0:.*state=online/.test(replication);
+      },
+      timeoutMs,
+    );
   }
 
   /** SIGKILLs the current master and waits until the sentinels promoted the replica */
   async killMaster(): Promise<{ old: number; now: number }> {
     const old = await this.masterPort();
     await this.node(old).kill();
-    const now = await waitFor('the sentinels to promote the replica', async () => {
-      const port = await this.masterPort();
-      if (port === old) return false;
-      return (await onNode(port, (c) => c.role()))[0] === 'master' ? port : false;
-    }, 30_000);
+    const now = await waitFor(
+      'the sentinels to promote the replica',
+      async () => {
+        const port = await this.masterPort();
+        if (port === old) return false;
+        return (await onNode(port, (c) => c.role()))[0] === 'master' ? port : false;
+      },
+      30_000,
+    );
     return { old, now };
   }
 

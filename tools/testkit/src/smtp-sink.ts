@@ -22,7 +22,10 @@ function decodeQuotedPrintable(text: string): string {
 export class SmtpSink {
   readonly mails: SunkMail[] = [];
   private buffer = '';
-  private constructor(readonly port: number, private readonly child: ChildProcess) {
+  private constructor(
+    readonly port: number,
+    private readonly child: ChildProcess,
+  ) {
     child.stdout!.setEncoding('utf8');
     child.stdout!.on('data', (chunk: string) => {
       this.buffer += chunk;
@@ -37,7 +40,9 @@ export class SmtpSink {
   static async start(): Promise<SmtpSink> {
     if (!smtpSinkAvailable()) throw new Error('python3-aiosmtpd is not installed: apt-get install python3-aiosmtpd');
     const port = await freePort();
-    const child = spawn('/usr/bin/python3', ['-u', '-m', 'aiosmtpd', '-n', '-l', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('/usr/bin/python3', ['-u', '-m', 'aiosmtpd', '-n', '-l', `127.0.0.1:${port}`], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const sink = new SmtpSink(port, child);
     // ready once it accepts a connection
     const { connect } = await import('node:net');

@@ -34,7 +34,7 @@ export function registerBan(program: Command, io: Io): void {
     .argument('[ip|cidr...]', 'addresses or ranges, e.g. 203.0.113.7 or 192.0.2.0/24')
     .option('--file <path>', 'also ban every address in this file (one per line, # comments)')
     .option('--jail <jail>', 'record the ban under this jail (default "manual")')
-    .option('--for <duration>', 'how long: 600, 10m, 1h, 1d, 1w, -1 = forever (default: the jail\'s bantime)')
+    .option('--for <duration>', "how long: 600, 10m, 1h, 1d, 1w, -1 = forever (default: the jail's bantime)")
     .option('--reason <text>', 'why, kept with the ban', 'manual')
     .option('--json', 'machine-readable output')
     .action(async (targets: string[], opts: BanOpts, cmd: Command) => {
@@ -61,7 +61,9 @@ export function registerBan(program: Command, io: Io): void {
           throw err;
         }
       });
-      const recs = await withStore(config, (store) => (ips.length === 1 ? store.ban(ips[0]!, banOpts).then((r) => [r]) : store.banMany(ips, banOpts)));
+      const recs = await withStore(config, (store) =>
+        ips.length === 1 ? store.ban(ips[0]!, banOpts).then((r) => [r]) : store.banMany(ips, banOpts),
+      );
       if (opts.json) {
         io.stdout.write(json(recs.length === 1 && entries.length === 1 ? recs[0] : recs));
         return;

@@ -24,7 +24,9 @@ export function registerCheckConfig(program: Command, io: Io): void {
         const where = err.source ?? file ?? global.config ?? null;
         // --json: the document alone, the problems inside it; else one self-contained line per problem, so each can be grepped
         if (opts.json) io.stdout.write(json({ ok: false, file: where, issues: err.issues }));
-        else for (const i of err.issues) io.stderr.write(`portcullis: error: ${where ? `${where}: ` : ''}${i.path || '(file)'}: ${i.message}\n`);
+        else
+          for (const i of err.issues)
+            io.stderr.write(`portcullis: error: ${where ? `${where}: ` : ''}${i.path || '(file)'}: ${i.message}\n`);
         throw new ReportedError('config is invalid');
       }
       const path = loaded.source;

@@ -55,7 +55,7 @@ export function registerReplay(program: Command, io: Io): void {
         throw new CliError(
           `none of the ${report.lines} lines parsed as ${format}: ` +
             (opts.logFormat === undefined
-              ? "if nginx writes this log with its own log_format, pass it: --log-format '$remote_addr - $remote_user [$time_local] \"$request\" $status …'"
+              ? 'if nginx writes this log with its own log_format, pass it: --log-format \'$remote_addr - $remote_user [$time_local] "$request" $status …\''
               : 'check the format against the log_format directive in the nginx config that wrote this log'),
         );
       }

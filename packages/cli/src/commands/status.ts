@@ -12,7 +12,7 @@ import { globalOptions, json } from './options.js';
 export function registerStatus(program: Command, io: Io): void {
   program
     .command('status')
-    .description('jails (the config\'s and those Redis has counted) with their counters; with a jail, its banned addresses too')
+    .description("jails (the config's and those Redis has counted) with their counters; with a jail, its banned addresses too")
     .argument('[jail]', 'one jail')
     .option('--json', 'machine-readable output')
     .action(async (jail: string | undefined, opts: { json?: boolean }, cmd: Command) => {

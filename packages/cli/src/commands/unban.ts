@@ -34,7 +34,9 @@ export function registerUnban(program: Command, io: Io): void {
       if (ranges.length > 0) {
         // the address stays blocked: an exit code of 0 would tell a script it is free
         const how = ranges.map((r) => `portcullis unban ${r}`).join(' and ');
-        throw new CliError(`${cidr.text} is not banned itself but stays blocked: it lies in the banned range${ranges.length === 1 ? '' : 's'} ${ranges.join(', ')}; lift ${ranges.length === 1 ? 'it' : 'them'} with \`${how}\``);
+        throw new CliError(
+          `${cidr.text} is not banned itself but stays blocked: it lies in the banned range${ranges.length === 1 ? '' : 's'} ${ranges.join(', ')}; lift ${ranges.length === 1 ? 'it' : 'them'} with \`${how}\``,
+        );
       }
       if (!opts.json) io.stdout.write(lifted ? `unbanned ${cidr.text}\n` : `${cidr.text} was not banned\n`);
     });

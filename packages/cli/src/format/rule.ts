@@ -11,11 +11,7 @@ export function describeRule(jail: JailConfig): string {
   for (const key of ['methods', 'path', 'pathPrefix', 'pathRegex', 'statuses', 'responseHeader', 'exclude'] as const) {
     if (jail[key] !== undefined) (rule as Record<string, unknown>)[key] = jail[key];
   }
-  const where = [
-    ...list(rule.path),
-    ...list(rule.pathPrefix).map((p) => `${p}*`),
-    ...(rule.pathRegex ? [`~${rule.pathRegex}`] : []),
-  ];
+  const where = [...list(rule.path), ...list(rule.pathPrefix).map((p) => `${p}*`), ...(rule.pathRegex ? [`~${rule.pathRegex}`] : [])];
   if (!rule.statuses && where.length === 0) return 'X-Portcullis-Failure header only';
   const parts = [
     rule.methods ? rule.methods.join('|') : 'any',

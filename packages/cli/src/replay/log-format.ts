@@ -63,7 +63,9 @@ export function compileLogFormat(pasted: string): LineParser {
   const missing = [
     has('remote_addr') ? null : '$remote_addr',
     has('time_local') || has('time_iso8601') || has('msec') ? null : 'a time ($time_local, $time_iso8601 or $msec)',
-    has('request') || (has('request_method') && (has('request_uri') || has('uri'))) ? null : '$request (or $request_method and $request_uri)',
+    has('request') || (has('request_method') && (has('request_uri') || has('uri')))
+      ? null
+      : '$request (or $request_method and $request_uri)',
     has('status') ? null : '$status',
   ].filter((m): m is string => m !== null);
   if (missing.length > 0) throw new CliError(`--log-format: the format lacks ${missing.join(' and ')}: replay needs them to judge a line`);

@@ -25,7 +25,8 @@ export async function openLog(source: string, io: Io, onBytes?: (n: number) => v
   if (source === '-') {
     if (!io.stdin) throw new CliError('replay -: no standard input');
     // a terminal, not a pipe: say what it waits for
-    if ((io.stdin as { isTTY?: boolean }).isTTY) io.stderr.write('portcullis: reading the log from standard input (pipe it in, or end with Ctrl-D)\n');
+    if ((io.stdin as { isTTY?: boolean }).isTTY)
+      io.stderr.write('portcullis: reading the log from standard input (pipe it in, or end with Ctrl-D)\n');
     raw = io.stdin;
   } else {
     try {
@@ -66,5 +67,7 @@ async function* sniffed(raw: Readable, onBytes?: (n: number) => void): AsyncGene
   }
   const gunzip = createGunzip();
   // a read error reaches the reader through the gunzip stream
-  yield* Readable.from(all).on('error', (err) => gunzip.destroy(err)).pipe(gunzip);
+  yield* Readable.from(all)
+    .on('error', (err) => gunzip.destroy(err))
+    .pipe(gunzip);
 }

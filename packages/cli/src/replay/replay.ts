@@ -46,7 +46,12 @@ export interface ReplayReport {
  * Redis is never touched. Lines stream through readline, so the log's
  * size does not matter; the store sweeps expired windows as log time moves.
  */
-export async function replayLog(input: Readable, config: PortcullisConfig, jails: Jail[], parse: LineParser = parseLogLine): Promise<ReplayReport> {
+export async function replayLog(
+  input: Readable,
+  config: PortcullisConfig,
+  jails: Jail[],
+  parse: LineParser = parseLogLine,
+): Promise<ReplayReport> {
   // jitter (rndtime) would make two replays of one log differ: none here
   const store = new MemoryBanStore({ config, by: 'replay', maxEvents: 1, random: () => 0 });
   const protection = new Protection(config);

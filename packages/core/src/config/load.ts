@@ -9,10 +9,7 @@ import { configSchema, type PortcullisConfig, type PortcullisConfigInput } from 
 function issuesOf(error: ZodError): Array<{ path: string; message: string }> {
   return error.issues.map((issue) => ({
     path: issue.path.map(String).join('.'),
-    message:
-      issue.code === 'unrecognized_keys'
-        ? `unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`
-        : issue.message,
+    message: issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}` : issue.message,
   }));
 }
 

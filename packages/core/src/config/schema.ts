@@ -82,19 +82,31 @@ const ignoredRange = cidr.refine((text) => typeof text !== 'string' || !text.end
 
 export const jailSchema = z
   .object({
-    preset: z.enum(PRESET_NAMES as [string, ...string[]], {
-      errorMap: () => ({ message: `unknown preset; expected one of ${PRESET_NAMES.join(', ')}` }),
-    }).optional(),
+    preset: z
+      .enum(PRESET_NAMES as [string, ...string[]], {
+        errorMap: () => ({ message: `unknown preset; expected one of ${PRESET_NAMES.join(', ')}` }),
+      })
+      .optional(),
     enabled: z.boolean().default(true),
     bantime: duration({ forever: true, min: SECOND }).optional(),
     findtime: duration({ min: SECOND }).optional(),
     maxretry: maxretry.optional(),
-    methods: z.array(z.string().regex(/^[A-Za-z]+$/, 'expected an HTTP method').transform((m) => m.toUpperCase())).optional(),
+    methods: z
+      .array(
+        z
+          .string()
+          .regex(/^[A-Za-z]+$/, 'expected an HTTP method')
+          .transform((m) => m.toUpperCase()),
+      )
+      .optional(),
     path: z.union([pathString, z.array(pathString).min(1)]).optional(),
     pathPrefix: z.union([pathString, z.array(pathString).min(1)]).optional(),
     pathRegex: regex.optional(),
     statuses: z.array(httpStatus).min(1).optional(),
-    responseHeader: z.string().regex(/^[A-Za-z0-9-]+$/, 'expected a header name').optional(),
+    responseHeader: z
+      .string()
+      .regex(/^[A-Za-z0-9-]+$/, 'expected a header name')
+      .optional(),
     exclude: z.array(pathString).optional(),
     ignoreIp: z.array(ignoredRange).optional(),
     /** log-fed jails (sidecar): sshd's lines from a file it follows … */
@@ -102,7 +114,10 @@ export const jailSchema = z
     /** … or from journald (units; `file` reads a journal file instead of the system journal) */
     journal: z
       .object({
-        units: z.array(z.string().regex(/^[A-Za-z0-9@_.:-]+$/, 'expected a systemd unit name')).min(1).default(['ssh', 'sshd']),
+        units: z
+          .array(z.string().regex(/^[A-Za-z0-9@_.:-]+$/, 'expected a systemd unit name'))
+          .min(1)
+          .default(['ssh', 'sshd']),
         file: z.string().startsWith('/', 'expected an absolute path').optional(),
       })
       .strict()
@@ -214,7 +229,10 @@ export const alertsSchema = z
     recent: z.number().int().min(0).max(20).default(5),
     webhook: z
       .object({
-        url: z.string().url().regex(/^https?:\/\//, 'expected an http:// or https:// URL'),
+        url: z
+          .string()
+          .url()
+          .regex(/^https?:\/\//, 'expected an http:// or https:// URL'),
         /** json: Portcullis's own shape; slack: {"text": …} for a Slack (or Mattermost, Rocket.Chat) incoming webhook */
         format: z.enum(['json', 'slack']).default('json'),
         headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'expected a header name'), z.string()).default({}),
@@ -264,10 +282,7 @@ const defaultsSchema = z
   })
   .strict();
 
-const nodeAddress = z.union([
-  z.string(),
-  z.object({ host: z.string(), port: z.number().int() }).strict(),
-]);
+const nodeAddress = z.union([z.string(), z.object({ host: z.string(), port: z.number().int() }).strict()]);
 
 const redisObjectSchema = z
   .object({
@@ -297,7 +312,10 @@ const redisObjectSchema = z
  */
 export const redisSchema = z.unknown().transform((value, ctx): RedisSetting => {
   if (typeof value !== 'string' && (typeof value !== 'object' || value === null || Array.isArray(value))) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'expected a redis:// URL or an object with mode: standalone | sentinel | cluster' });
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message: 'expected a redis:// URL or an object with mode: standalone | sentinel | cluster',
+    });
     return z.NEVER;
   }
   const parsed = typeof value === 'string' ? { success: true as const, data: value } : redisObjectSchema.safeParse(value);
@@ -337,9 +355,7 @@ export const configSchema = z
     unknownClient: z.enum(['block', 'allow']).default('block'),
     defaults: defaultsSchema.default({}),
     increment: incrementSchema.default({}),
-    jails: z
-      .record(jailName, jailSchema)
-      .default({ 'django-login': { preset: 'django.login' } as never }),
+    jails: z.record(jailName, jailSchema).default({ 'django-login': { preset: 'django.login' } as never }),
     firewall: firewallSchema.default({}),
     gateway: gatewaySchema.default({}),
     sidecar: sidecarSchema.default({}),

@@ -62,8 +62,20 @@ export interface RedisBanStoreOptions {
 
 /** the store's methods that talk to Redis: a wrong-node error becomes one clear line (explainRedisError) */
 const GUARDED = [
-  'recordFailure', 'ban', 'banMany', 'unban', 'unbanAll', 'isBanned', 'activeBans', 'activeBansPage',
-  'changeLogPosition', 'readChangeLog', 'listBans', 'status', 'reserve', 'release',
+  'recordFailure',
+  'ban',
+  'banMany',
+  'unban',
+  'unbanAll',
+  'isBanned',
+  'activeBans',
+  'activeBansPage',
+  'changeLogPosition',
+  'readChangeLog',
+  'listBans',
+  'status',
+  'reserve',
+  'release',
 ] as const;
 
 /** a general client's command timeout: slow is tolerated, hung is not */
@@ -113,14 +125,13 @@ export class RedisBanStore implements BanStore {
     if (source === undefined) throw new TypeError('RedisBanStore needs a Redis URL (config.redis) or client');
     this.ownsClient = !(source instanceof Redis || source instanceof Cluster);
     this.where = this.ownsClient ? describeRedis(source as RedisSetting) : 'the Redis client passed in';
-    const client =
-      this.ownsClient
-        ? createRedis(source as RedisSetting, {
-            commandTimeout: opts.commandTimeout ?? STORE_COMMAND_TIMEOUT,
-            retry: opts.retry ?? true,
-            autoPipelining: opts.autoPipelining ?? false,
-          })
-        : (source as RedisClient);
+    const client = this.ownsClient
+      ? createRedis(source as RedisSetting, {
+          commandTimeout: opts.commandTimeout ?? STORE_COMMAND_TIMEOUT,
+          retry: opts.retry ?? true,
+          autoPipelining: opts.autoPipelining ?? false,
+        })
+      : (source as RedisClient);
     this.redis = withScripts(client);
     // Connection trouble surfaces as rejected commands (and to whoever else
     // listens); without a listener ioredis prints "Unhandled error event".
@@ -133,9 +144,10 @@ export class RedisBanStore implements BanStore {
     this.unwatch = isCluster(this.redis) ? watchSlotOwner(this.redis, this.keys.bans, () => void this.marker.verify()) : () => {};
     for (const name of GUARDED) {
       const method = (this[name] as (...args: unknown[]) => Promise<unknown>).bind(this);
-      (this as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => method(...args).catch((err: unknown) => {
-        throw explainRedisError(err, this.where) ?? err;
-      });
+      (this as unknown as Record<string, unknown>)[name] = (...args: unknown[]) =>
+        method(...args).catch((err: unknown) => {
+          throw explainRedisError(err, this.where) ?? err;
+        });
     }
   }
 
@@ -143,7 +155,10 @@ export class RedisBanStore implements BanStore {
   private async verify(): Promise<Error | null> {
     const problem = await topologyProblem(this.redis, this.where);
     if (problem) return problem;
-    if (isCluster(this.redis)) this.sharded = await this.slotNode().then(supportsShardedPubSub).catch(() => false);
+    if (isCluster(this.redis))
+      this.sharded = await this.slotNode()
+        .then(supportsShardedPubSub)
+        .catch(() => false);
     await this.marker.verify();
     return null;
   }
@@ -185,13 +200,32 @@ export class RedisBanStore implements BanStore {
     const alerts = this.config.alerts;
     const kept = detail && alerts?.enabled && alerts.recent > 0 ? encodeFailureDetail(detail) : '';
     const [count, state, until, bans] = await this.redis.pcRecordFailure(
-      k.fail(jail.name, ip), k.ban(ip), k.bans, k.offenses(ip), k.stats(jail.name), k.events, k.recent(jail.name, ip),
-      k.held(jail.name, ip), k.jailBans,
-      now, jail.findtime, jail.maxretry, this.ladderOf(jail), jail.name, ip,
+      k.fail(jail.name, ip),
+      k.ban(ip),
+      k.bans,
+      k.offenses(ip),
+      k.stats(jail.name),
+      k.events,
+      k.recent(jail.name, ip),
+      k.held(jail.name, ip),
+      k.jailBans,
+      now,
+      jail.findtime,
+      jail.maxretry,
+      this.ladderOf(jail),
+      jail.name,
+      ip,
       this.nextToken(),
-      this.config.increment.memory, this.config.streamMaxLen, this.notices, this.by,
-      kept, alerts?.recent ?? 0, jail.findtime + RECENT_GRACE,
-      jail.flood ? Math.max(1, Math.floor(weight)) : '', jail.flood ? 'requests' : 'failures', held,
+      this.config.increment.memory,
+      this.config.streamMaxLen,
+      this.notices,
+      this.by,
+      kept,
+      alerts?.recent ?? 0,
+      jail.findtime + RECENT_GRACE,
+      jail.flood ? Math.max(1, Math.floor(weight)) : '',
+      jail.flood ? 'requests' : 'failures',
+      held,
       ` ${this.ports.coveredBy(jail.name).join(' ')} `,
     );
     return { count, banned: state === 1, alreadyBanned: state === 2, until: Number(until), bans };
@@ -215,8 +249,14 @@ export class RedisBanStore implements BanStore {
     const token = this.nextToken();
     const k = this.keys;
     const [state, used, until] = await this.redis.pcReserve(
-      k.fail(jail.name, ip), k.held(jail.name, ip), k.ban(ip),
-      now, jail.findtime, jail.maxretry, lifetimeMs, token,
+      k.fail(jail.name, ip),
+      k.held(jail.name, ip),
+      k.ban(ip),
+      now,
+      jail.findtime,
+      jail.maxretry,
+      lifetimeMs,
+      token,
     );
     if (state === 2) return { state: 'banned', until: Number(until) };
     return state === 1 ? { state: 'reserved', token, used } : { state: 'over', used };
@@ -239,8 +279,21 @@ export class RedisBanStore implements BanStore {
     const by = opts.by ?? this.by;
     const k = this.keys;
     const [until, count] = await this.redis.pcBan(
-      k.ban(cidr.text), k.bans, k.offenses(cidr.text), k.stats(jail), k.events, k.jailBans,
-      now, duration, jail, cidr.text, reason, by, this.config.streamMaxLen, this.notices, this.config.increment.memory,
+      k.ban(cidr.text),
+      k.bans,
+      k.offenses(cidr.text),
+      k.stats(jail),
+      k.events,
+      k.jailBans,
+      now,
+      duration,
+      jail,
+      cidr.text,
+      reason,
+      by,
+      this.config.streamMaxLen,
+      this.notices,
+      this.config.increment.memory,
     );
     return { ip: cidr.text, jail, reason, at: now, until: Number(until), count, by };
   }
@@ -259,10 +312,20 @@ export class RedisBanStore implements BanStore {
       const ips = checked.slice(i, i + BAN_MANY_CHUNK).map((c) => c.cidr.text);
       const keys = [k.bans, k.stats(jail), k.events, k.jailBans, ...ips.flatMap((ip) => [k.ban(ip), k.offenses(ip)])];
       const reply = await this.redis.pcBanMany(
-        keys.length, ...keys,
-        now, duration, jail, reason, by, this.config.streamMaxLen, this.notices, this.config.increment.memory, ...ips,
+        keys.length,
+        ...keys,
+        now,
+        duration,
+        jail,
+        reason,
+        by,
+        this.config.streamMaxLen,
+        this.notices,
+        this.config.increment.memory,
+        ...ips,
       );
-      for (const [j, ip] of ips.entries()) out.push({ ip, jail, reason, at: now, until: Number(reply[2 * j]), count: Number(reply[2 * j + 1] ?? 1), by });
+      for (const [j, ip] of ips.entries())
+        out.push({ ip, jail, reason, at: now, until: Number(reply[2 * j]), count: Number(reply[2 * j + 1] ?? 1), by });
     }
     return out;
   }
@@ -273,8 +336,14 @@ export class RedisBanStore implements BanStore {
     const k = this.keys;
     const keys = [k.ban(cidr.text), k.bans, k.events, k.jailBans, ...Object.keys(this.config.jails).map((j) => k.fail(j, cidr.text))];
     const removed = await this.redis.pcUnban(
-      keys.length, ...keys,
-      opts.now ?? Date.now(), cidr.text, opts.reason ?? 'manual', opts.by ?? this.by, this.config.streamMaxLen, this.notices,
+      keys.length,
+      ...keys,
+      opts.now ?? Date.now(),
+      cidr.text,
+      opts.reason ?? 'manual',
+      opts.by ?? this.by,
+      this.config.streamMaxLen,
+      this.notices,
     );
     return removed === 1;
   }

@@ -12,11 +12,15 @@ export async function topologyProblem(client: RedisClient, where: string): Promi
   try {
     if (isCluster(client)) {
       const info = String(await client.cluster('INFO'));
-      return info.includes('cluster_state:ok') ? null : new RedisTopologyError(`${where}: the cluster reports cluster_state:fail (a slot has no live master)`);
+      return info.includes('cluster_state:ok')
+        ? null
+        : new RedisTopologyError(`${where}: the cluster reports cluster_state:fail (a slot has no live master)`);
     }
     const role = (await client.call('ROLE')) as unknown[];
     if (role[0] === 'sentinel') {
-      return new RedisTopologyError(`${where} is a Redis Sentinel, not a data server: use redis+sentinel://<sentinel host:port,…>/<master name>`);
+      return new RedisTopologyError(
+        `${where} is a Redis Sentinel, not a data server: use redis+sentinel://<sentinel host:port,…>/<master name>`,
+      );
     }
     if (role[0] === 'slave') {
       return new RedisTopologyError(
@@ -24,7 +28,9 @@ export async function topologyProblem(client: RedisClient, where: string): Promi
       );
     }
     if (/cluster_enabled:1/.test(await client.info('cluster'))) {
-      return new RedisTopologyError(`${where} is a Redis Cluster node: use redis+cluster://<host:port,…> (one node reached alone answers MOVED for the slots it does not own)`);
+      return new RedisTopologyError(
+        `${where} is a Redis Cluster node: use redis+cluster://<host:port,…> (one node reached alone answers MOVED for the slots it does not own)`,
+      );
     }
     return null;
   } catch (err) {
@@ -41,13 +47,22 @@ export function explainRedisError(err: unknown, where: string): RedisTopologyErr
   const cause = { cause: err };
   const moved = /\bMOVED \d+ (\S+)/.exec(text);
   if (moved) {
-    return new RedisTopologyError(`${where} is a Redis Cluster node that does not own the Portcullis slot (owner ${moved[1]}): use redis+cluster://<host:port,…>`, cause);
+    return new RedisTopologyError(
+      `${where} is a Redis Cluster node that does not own the Portcullis slot (owner ${moved[1]}): use redis+cluster://<host:port,…>`,
+      cause,
+    );
   }
   if (/\bREADONLY\b/.test(text)) {
-    return new RedisTopologyError(`${where} is a read-only replica: point redis at the master, or use redis+sentinel:// so failovers are followed`, cause);
+    return new RedisTopologyError(
+      `${where} is a read-only replica: point redis at the master, or use redis+sentinel:// so failovers are followed`,
+      cause,
+    );
   }
   if (/\bCROSSSLOT\b/.test(text)) {
-    return new RedisTopologyError(`${where}: one call's keys fall in different slots; every Portcullis key shares the {prefix} hash tag, so a client with its own keyPrefix was passed in`, cause);
+    return new RedisTopologyError(
+      `${where}: one call's keys fall in different slots; every Portcullis key shares the {prefix} hash tag, so a client with its own keyPrefix was passed in`,
+      cause,
+    );
   }
   if (/cluster support disabled/i.test(text)) {
     return new RedisTopologyError(`${where} is not a Cluster node: use redis://host:port (or redis+sentinel://)`, cause);

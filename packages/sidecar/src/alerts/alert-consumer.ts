@@ -1,6 +1,14 @@
 import {
-  Keys, MalformedEventError, createRedis, decodeFailureDetail, parseBanEvent,
-  type AlertsConfig, type BanEvent, type FailureDetail, type RedisClient, type RedisSetting,
+  Keys,
+  MalformedEventError,
+  createRedis,
+  decodeFailureDetail,
+  parseBanEvent,
+  type AlertsConfig,
+  type BanEvent,
+  type FailureDetail,
+  type RedisClient,
+  type RedisSetting,
 } from '@portcullis/core';
 import { Counter, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
@@ -78,10 +86,16 @@ export class AlertConsumer {
     this.log = opts.logger.child({ alerts: this.group });
     const registers = opts.registry ? [opts.registry] : [];
     this.sent = new Counter({
-      name: 'portcullis_alerts_sent_total', help: 'Alert messages a channel accepted', labelNames: ['channel', 'kind'], registers,
+      name: 'portcullis_alerts_sent_total',
+      help: 'Alert messages a channel accepted',
+      labelNames: ['channel', 'kind'],
+      registers,
     });
     this.failed = new Counter({
-      name: 'portcullis_alerts_failed_total', help: 'Alert messages given up after every retry', labelNames: ['channel'], registers,
+      name: 'portcullis_alerts_failed_total',
+      help: 'Alert messages given up after every retry',
+      labelNames: ['channel'],
+      registers,
     });
     this.tracker = new AlertHealthTracker(this.group, opts.registry);
   }
@@ -141,7 +155,16 @@ export class AlertConsumer {
         while (this.inFlight >= MAX_IN_FLIGHT && !this.stopping) await this.sleep(100);
         const block = Math.max(1, Math.min(this.opts.blockMs ?? 2000, this.policy.dueIn(Date.now())));
         const reply = (await this.reader.xreadgroup(
-          'GROUP', this.group, this.opts.consumer, 'COUNT', READ_COUNT, 'BLOCK', block, 'STREAMS', this.keys.events, '>',
+          'GROUP',
+          this.group,
+          this.opts.consumer,
+          'COUNT',
+          READ_COUNT,
+          'BLOCK',
+          block,
+          'STREAMS',
+          this.keys.events,
+          '>',
         )) as Array<[string, StreamEntry[]]> | null;
         if (reply?.[0]) await this.handle(reply[0][1]);
         await this.flushDigest();
@@ -176,7 +199,14 @@ export class AlertConsumer {
     for (;;) {
       if (this.stopping) throw new Stopped();
       const reply = (await this.cmd.xreadgroup(
-        'GROUP', this.group, this.opts.consumer, 'COUNT', READ_COUNT, 'STREAMS', this.keys.events, last,
+        'GROUP',
+        this.group,
+        this.opts.consumer,
+        'COUNT',
+        READ_COUNT,
+        'STREAMS',
+        this.keys.events,
+        last,
       )) as Array<[string, StreamEntry[]]> | null;
       const entries = reply?.[0]?.[1] ?? [];
       if (entries.length === 0) break;
@@ -190,7 +220,13 @@ export class AlertConsumer {
     let cursor = '0-0';
     do {
       const reply = (await this.cmd.xautoclaim(
-        this.keys.events, this.group, this.opts.consumer, this.opts.claimIdle, cursor, 'COUNT', READ_COUNT,
+        this.keys.events,
+        this.group,
+        this.opts.consumer,
+        this.opts.claimIdle,
+        cursor,
+        'COUNT',
+        READ_COUNT,
       )) as [string, StreamEntry[], string[]?];
       cursor = reply[0];
       const deleted = reply[2] ?? [];

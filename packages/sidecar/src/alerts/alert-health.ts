@@ -37,15 +37,34 @@ export class AlertHealthTracker {
   private loopError: string | null = null;
   private readonly gauges: { pending: Gauge; lag: Gauge; lastSuccess: Gauge; lastFailure: Gauge; failing: Gauge } | null;
 
-  constructor(private readonly group: string, registry?: Registry) {
+  constructor(
+    private readonly group: string,
+    registry?: Registry,
+  ) {
     const registers = registry ? [registry] : [];
     this.gauges = registry
       ? {
-          pending: new Gauge({ name: 'portcullis_alerts_pending', help: 'Alerts group entries read and not yet acknowledged (sending, retrying, in a digest)', registers }),
+          pending: new Gauge({
+            name: 'portcullis_alerts_pending',
+            help: 'Alerts group entries read and not yet acknowledged (sending, retrying, in a digest)',
+            registers,
+          }),
           lag: new Gauge({ name: 'portcullis_alerts_lag', help: 'Alerts group entries not read yet', registers }),
-          lastSuccess: new Gauge({ name: 'portcullis_alerts_last_success_timestamp_seconds', help: 'When a channel last took an alert (unix seconds)', registers }),
-          lastFailure: new Gauge({ name: 'portcullis_alerts_last_failure_timestamp_seconds', help: 'When an alert attempt last failed (unix seconds)', registers }),
-          failing: new Gauge({ name: 'portcullis_alerts_failing_channels', help: 'Channels whose latest attempt failed (0 when all deliver)', registers }),
+          lastSuccess: new Gauge({
+            name: 'portcullis_alerts_last_success_timestamp_seconds',
+            help: 'When a channel last took an alert (unix seconds)',
+            registers,
+          }),
+          lastFailure: new Gauge({
+            name: 'portcullis_alerts_last_failure_timestamp_seconds',
+            help: 'When an alert attempt last failed (unix seconds)',
+            registers,
+          }),
+          failing: new Gauge({
+            name: 'portcullis_alerts_failing_channels',
+            help: 'Channels whose latest attempt failed (0 when all deliver)',
+            registers,
+          }),
         }
       : null;
   }

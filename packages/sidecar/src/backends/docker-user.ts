@@ -23,7 +23,10 @@ export const DOCKER_CHAIN = 'portcullis-docker';
  * bans ufw's files hold, so it never drifts from them.
  */
 export class DockerUserChain {
-  constructor(private readonly fw: FirewallConfig, private readonly run: Runner) {}
+  constructor(
+    private readonly fw: FirewallConfig,
+    private readonly run: Runner,
+  ) {}
 
   /** the rules of our chain for these bans (an address and the ports its rule closes, [] every port), per family */
   rules(bans: ReadonlyArray<DockerBan>): { v4: string[]; v6: string[] } {
@@ -37,7 +40,13 @@ export class DockerUserChain {
       const ports = ban.ports.length ? sortedPorts(ban.ports) : [null];
       for (const proto of protos) {
         for (const port of ports) {
-          const match = [`-s ${cidr.text}`, proto ? `-p ${proto}` : '', port === null ? '-m conntrack --ctdir ORIGINAL' : `-m conntrack --ctorigdstport ${port} --ctdir ORIGINAL`].filter(Boolean).join(' ');
+          const match = [
+            `-s ${cidr.text}`,
+            proto ? `-p ${proto}` : '',
+            port === null ? '-m conntrack --ctdir ORIGINAL' : `-m conntrack --ctorigdstport ${port} --ctdir ORIGINAL`,
+          ]
+            .filter(Boolean)
+            .join(' ');
           (cidr.kind === 'ipv4' ? out.v4 : out.v6).push(`-A ${DOCKER_CHAIN} ${match} -j ${target}`);
         }
       }
@@ -48,7 +57,10 @@ export class DockerUserChain {
   /** loads our chain with exactly these bans and makes sure DOCKER-USER jumps to it */
   async sync(bans: ReadonlyArray<DockerBan>): Promise<void> {
     const rules = this.rules(bans);
-    for (const [cmd, lines] of [['iptables', rules.v4], ['ip6tables', rules.v6]] as const) {
+    for (const [cmd, lines] of [
+      ['iptables', rules.v4],
+      ['ip6tables', rules.v6],
+    ] as const) {
       await this.run(`${cmd}-restore`, ['-w', '-n'], { input: ['*filter', `:${DOCKER_CHAIN} - [0:0]`, ...lines, 'COMMIT', ''].join('\n') });
       if (!(await this.ok(cmd, ['-C', 'DOCKER-USER', '-j', DOCKER_CHAIN]))) {
         // Docker creates DOCKER-USER at its start and keeps what it finds there
@@ -62,7 +74,10 @@ export class DockerUserChain {
   async lost(bans: ReadonlyArray<DockerBan>): Promise<string[]> {
     const rules = this.rules(bans);
     const lost: string[] = [];
-    for (const [cmd, lines] of [['iptables', rules.v4], ['ip6tables', rules.v6]] as const) {
+    for (const [cmd, lines] of [
+      ['iptables', rules.v4],
+      ['ip6tables', rules.v6],
+    ] as const) {
       if (lines.length === 0) continue;
       if (!(await this.ok(cmd, ['-C', 'DOCKER-USER', '-j', DOCKER_CHAIN]))) {
         lost.push(`${cmd} DOCKER-USER jump to ${DOCKER_CHAIN}`);

@@ -17,7 +17,10 @@ export class DryRunBackend implements FirewallBackend {
   readonly rules = new Map<string, Ban>();
   private readonly shape: UfwBackend;
 
-  constructor(firewall: FirewallConfig, private readonly log?: Logger) {
+  constructor(
+    firewall: FirewallConfig,
+    private readonly log?: Logger,
+  ) {
     const never: Runner = async () => {
       throw new Error('dry-run runs no command');
     };
@@ -40,7 +43,8 @@ export class DryRunBackend implements FirewallBackend {
 
   async restore(owned: ReadonlyMap<string, OwnedRule>): Promise<void> {
     this.rules.clear();
-    for (const o of owned.values()) this.rules.set(ruleKey(o), { ip: o.ip, jail: o.jail, until: o.until, ...(o.ports ? { ports: o.ports } : {}) });
+    for (const o of owned.values())
+      this.rules.set(ruleKey(o), { ip: o.ip, jail: o.jail, until: o.until, ...(o.ports ? { ports: o.ports } : {}) });
   }
 
   async apply(batch: FirewallBatch): Promise<void> {

@@ -2,7 +2,15 @@ import type { FirewallConfig } from '@portcullis/core';
 import { normalizeCidr, sortedPorts, type Cidr } from '@portcullis/core';
 import { CommandFailedError, CommandNotFoundError, type Runner } from '../exec.js';
 import { checkBan } from './ban-length.js';
-import { FirewallError, ruleKey, type Ban, type FirewallBackend, type FirewallBatch, type FirewallHealth, type OwnedRule } from './firewall.js';
+import {
+  FirewallError,
+  ruleKey,
+  type Ban,
+  type FirewallBackend,
+  type FirewallBatch,
+  type FirewallHealth,
+  type OwnedRule,
+} from './firewall.js';
 
 export interface NftBackendOptions {
   firewall: FirewallConfig;
@@ -88,7 +96,9 @@ export class NftablesBackend implements FirewallBackend {
           if (!cidr) continue;
           const set = nftSetFor(cidr, ports ?? setPorts(source));
           sets.add(set);
-          lines.push(`add element inet ${this.table} ${set} { ${elementValue(cidr)}${e.expiresMs === undefined ? '' : ` timeout ${nftTimeout(e.expiresMs)}`} }`);
+          lines.push(
+            `add element inet ${this.table} ${set} { ${elementValue(cidr)}${e.expiresMs === undefined ? '' : ` timeout ${nftTimeout(e.expiresMs)}`} }`,
+          );
         }
         if (!legacy.includes(source)) lines.push(`flush set inet ${this.table} ${source}`);
       }
@@ -131,7 +141,8 @@ export class NftablesBackend implements FirewallBackend {
     try {
       table = await this.listTable(true);
     } catch (err) {
-      if (err instanceof CommandNotFoundError) return { ok: false, enforcing: false, intact: false, message: 'nft is not installed (apt-get install nftables)' };
+      if (err instanceof CommandNotFoundError)
+        return { ok: false, enforcing: false, intact: false, message: 'nft is not installed (apt-get install nftables)' };
       return { ok: false, enforcing: false, intact: false, message: (err as Error).message };
     }
     const lost = table === null ? [`table inet ${this.table}`] : missingStructure(table, this.expectedSets(), this.fw.docker);
@@ -154,7 +165,13 @@ export class NftablesBackend implements FirewallBackend {
         const cidr = normalizeCidr(e.text);
         if (!cidr) continue;
         // nft -j reports whole seconds: until is known to ±1 s
-        out.push({ ip: cidr.text, jail: '', until: e.expiresMs === undefined ? -1 : now + e.expiresMs, ...(name.ports ? { ports: name.ports } : {}), current: true });
+        out.push({
+          ip: cidr.text,
+          jail: '',
+          until: e.expiresMs === undefined ? -1 : now + e.expiresMs,
+          ...(name.ports ? { ports: name.ports } : {}),
+          current: true,
+        });
       }
     }
     return out;
@@ -240,7 +257,11 @@ export class NftablesBackend implements FirewallBackend {
     const empty = candidates.filter((set) => (table?.sets.get(set)?.length ?? 0) === 0);
     if (empty.length === 0) return;
     const keep = [...this.extraSets].filter((set) => !empty.includes(set));
-    await this.nft([nftSetupScript(this.fw, keep), ...empty.filter((s) => table?.sets.has(s)).map((s) => `delete set inet ${this.table} ${s}`), ''].join('\n'));
+    await this.nft(
+      [nftSetupScript(this.fw, keep), ...empty.filter((s) => table?.sets.has(s)).map((s) => `delete set inet ${this.table} ${s}`), ''].join(
+        '\n',
+      ),
+    );
     this.extraSets = new Set(keep);
   }
 
@@ -283,7 +304,11 @@ function notInstalled(): CommandNotFoundError {
  */
 function nftError(err: unknown): unknown {
   if (!(err instanceof CommandFailedError)) return err;
-  if (/No such file or directory|Device or resource busy|Resource temporarily unavailable|Cannot allocate memory|Interrupted|timed out/i.test(err.stderr)) {
+  if (
+    /No such file or directory|Device or resource busy|Resource temporarily unavailable|Cannot allocate memory|Interrupted|timed out/i.test(
+      err.stderr,
+    )
+  ) {
     return new FirewallError(err.message, { transient: true, cause: err });
   }
   if (/value too large|out of range|syntax error|Invalid|unexpected/i.test(err.stderr)) {
@@ -300,7 +325,12 @@ function nftError(err: unknown): unknown {
 export function nftTimeout(ms: number): string {
   let rest = Math.max(1, Math.ceil(ms));
   let out = '';
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const) {
     const n = Math.floor(rest / size);
     if (n > 0) out += `${n}${unit}`;
     rest -= n * size;
@@ -342,7 +372,8 @@ export function nftSetupScript(fw: FirewallConfig, extraSets: readonly string[] 
   const verdict = fw.action === 'reject' ? 'reject' : 'drop';
   const sets = ['v4', 'v6', ...[...new Set(extraSets)].filter((s) => s !== 'v4' && s !== 'v6').sort(bySetOrder)];
   const closes = (set: string) => setPorts(set) ?? sortedPorts(fw.ports);
-  const rules = (chain: string, port: string) => sets.map((set) => `add rule ${t} ${chain} ${sourceMatch(set)} ${portMatch(fw, closes(set), port)}counter ${verdict}`);
+  const rules = (chain: string, port: string) =>
+    sets.map((set) => `add rule ${t} ${chain} ${sourceMatch(set)} ${portMatch(fw, closes(set), port)}counter ${verdict}`);
   const lines = [
     `add table ${t}`,
     ...sets.map((set) => `add set ${t} ${set} { type ${set.startsWith('v4') ? 'ipv4_addr' : 'ipv6_addr'}; flags timeout; }`),
@@ -428,7 +459,11 @@ export function nftBatchScript(table: string, batch: FirewallBatch, now: number,
     // state unknown: make it exist first, so the delete below cannot fail
     stmt('add', set, (live ? remove.filter((b) => !known(b)) : [...remove, ...add]).map(value));
     stmt('delete', set, (live ? [...remove, ...add.filter(known)] : [...remove, ...add]).map(value));
-    stmt('add', set, add.map((b) => element(b, now)).filter((e): e is string => e !== null));
+    stmt(
+      'add',
+      set,
+      add.map((b) => element(b, now)).filter((e): e is string => e !== null),
+    );
   }
   return lines.length ? `${lines.join('\n')}\n` : '';
 }
@@ -490,7 +525,8 @@ export function rulePorts(ruleJson: string): number[] | null {
     const onPort = left?.payload?.field === 'dport' || left?.ct?.key === 'proto-dst';
     if (!onPort) continue;
     const right = e.match?.right;
-    const values: unknown[] = typeof right === 'number' ? [right] : typeof right === 'object' && right !== null && Array.isArray(right.set) ? right.set : [];
+    const values: unknown[] =
+      typeof right === 'number' ? [right] : typeof right === 'object' && right !== null && Array.isArray(right.set) ? right.set : [];
     const ports: number[] = [];
     for (const v of values) {
       if (typeof v === 'number') ports.push(v);
@@ -573,7 +609,12 @@ export function parseNftTableJson(json: string): NftTable {
 function missingStructure(table: NftTable, sets: readonly string[], docker: boolean): string[] {
   const lost: string[] = [];
   for (const set of sets) if (!table.sets.has(set)) lost.push(`set ${set}`);
-  for (const [name, hook] of docker ? [['input', 'input'], ['forward', 'forward']] : [['input', 'input']]) {
+  for (const [name, hook] of docker
+    ? [
+        ['input', 'input'],
+        ['forward', 'forward'],
+      ]
+    : [['input', 'input']]) {
     const chain = table.chains.get(name!);
     if (!chain || chain.hook !== hook) {
       lost.push(`chain ${name}`);

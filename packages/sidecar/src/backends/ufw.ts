@@ -5,7 +5,16 @@ import { CommandFailedError, CommandNotFoundError, type Runner } from '../exec.j
 import type { Logger } from 'pino';
 import { checkBan } from './ban-length.js';
 import { DOCKER_CHAIN, DockerUserChain } from './docker-user.js';
-import { FirewallError, ruleKey, untilText, type Ban, type FirewallBackend, type FirewallBatch, type FirewallHealth, type OwnedRule } from './firewall.js';
+import {
+  FirewallError,
+  ruleKey,
+  untilText,
+  type Ban,
+  type FirewallBackend,
+  type FirewallBatch,
+  type FirewallHealth,
+  type OwnedRule,
+} from './firewall.js';
 
 /** The tag every rule of ours carries in its ufw comment. */
 export const UFW_TAG = 'portcullis';
@@ -84,13 +93,23 @@ export function parseUfwTupleLine(line: string): ParsedUfwRule | null {
   if (proto !== 'tcp' && proto !== 'udp' && proto !== 'any') return null;
   const cidr = normalizeCidr(src);
   if (!cidr) return null;
-  const ports = dport === 'any' ? [] : dport.split(',').map(Number).filter((p) => Number.isInteger(p)).sort((a, b) => a - b);
+  const ports =
+    dport === 'any'
+      ? []
+      : dport
+          .split(',')
+          .map(Number)
+          .filter((p) => Number.isInteger(p))
+          .sort((a, b) => a - b);
   return { ip: cidr.text, jail: tag.jail, until: tag.until, spec: { route, action, src: cidr.text, ports, proto } };
 }
 
 /** Our rules in the text of user.rules / user6.rules. */
 export function parseUfwUserRules(text: string): ParsedUfwRule[] {
-  return text.split('\n').map(parseUfwTupleLine).filter((r): r is ParsedUfwRule => r !== null);
+  return text
+    .split('\n')
+    .map(parseUfwTupleLine)
+    .filter((r): r is ParsedUfwRule => r !== null);
 }
 
 /**
@@ -173,7 +192,10 @@ export class UfwBackend implements FirewallBackend {
     this.rulesDir = opts.rulesDir ?? '/etc/ufw';
     this.log = opts.logger;
     this.docker = this.fw.docker ? new DockerUserChain(this.fw, this.run) : null;
-    for (const [ports, field] of [[this.fw.ports, 'firewall.ports'], ...(opts.shapes ?? []).map((p) => [p, 'a jail\'s ports'] as const)] as const) {
+    for (const [ports, field] of [
+      [this.fw.ports, 'firewall.ports'],
+      ...(opts.shapes ?? []).map((p) => [p, "a jail's ports"] as const),
+    ] as const) {
       const problem = this.portsProblem(ports, field);
       if (problem) throw new TypeError(problem);
     }
@@ -225,7 +247,10 @@ export class UfwBackend implements FirewallBackend {
     await this.check();
     if (this.docker) {
       await this.syncDocker();
-      this.log?.info({ backend: 'ufw', chain: DOCKER_CHAIN }, `docker: bans also go to DOCKER-USER (chain ${DOCKER_CHAIN}), where Docker-published ports are filtered before Docker's own ACCEPT rules`);
+      this.log?.info(
+        { backend: 'ufw', chain: DOCKER_CHAIN },
+        `docker: bans also go to DOCKER-USER (chain ${DOCKER_CHAIN}), where Docker-published ports are filtered before Docker's own ACCEPT rules`,
+      );
     }
   }
 
@@ -237,7 +262,8 @@ export class UfwBackend implements FirewallBackend {
   /** (address, ports) of every input rule of ours */
   private async bannedRules(): Promise<Array<{ ip: string; ports: readonly number[] }>> {
     const out = new Map<string, { ip: string; ports: readonly number[] }>();
-    for (const r of await this.listRules()) if (!r.spec.route) out.set(`${r.ip} ${portsKey(r.spec.ports)}`, { ip: r.ip, ports: r.spec.ports });
+    for (const r of await this.listRules())
+      if (!r.spec.route) out.set(`${r.ip} ${portsKey(r.spec.ports)}`, { ip: r.ip, ports: r.spec.ports });
     return [...out.values()];
   }
 
@@ -263,11 +289,22 @@ export class UfwBackend implements FirewallBackend {
       }
       const lost = await this.lostChains();
       if (this.docker) lost.push(...(await this.docker.lost(await this.bannedRules())));
-      if (lost.length > 0) return { ok: true, enforcing: false, intact: false, message: `ufw's kernel chains lost rules user.rules holds: ${lost.join(', ')}` };
+      if (lost.length > 0)
+        return {
+          ok: true,
+          enforcing: false,
+          intact: false,
+          message: `ufw's kernel chains lost rules user.rules holds: ${lost.join(', ')}`,
+        };
       return { ok: true, enforcing: true, intact: true, message: 'ufw active' };
     } catch (err) {
       if (err instanceof CommandNotFoundError) {
-        return { ok: false, enforcing: false, intact: false, message: 'ufw is not installed (apt-get install ufw, or set firewall.backend: nftables)' };
+        return {
+          ok: false,
+          enforcing: false,
+          intact: false,
+          message: 'ufw is not installed (apt-get install ufw, or set firewall.backend: nftables)',
+        };
       }
       return { ok: false, enforcing: false, intact: false, message: (err as Error).message };
     }
@@ -310,8 +347,11 @@ export class UfwBackend implements FirewallBackend {
       const current = this.isCurrent(r.spec) && (prev?.current ?? true);
       const ports = this.portsOf(r.spec);
       byKey.set(key, {
-        ip: r.ip, jail: r.jail, ...(ports ? { ports } : {}),
-        until: prev ? Math.min(prev.until === -1 ? Infinity : prev.until, r.until === -1 ? Infinity : r.until) : r.until, current,
+        ip: r.ip,
+        jail: r.jail,
+        ...(ports ? { ports } : {}),
+        until: prev ? Math.min(prev.until === -1 ? Infinity : prev.until, r.until === -1 ? Infinity : r.until) : r.until,
+        current,
       });
     }
     for (const [key, owned] of byKey) {
@@ -421,7 +461,8 @@ export class UfwBackend implements FirewallBackend {
           if (!(err instanceof CommandFailedError)) throw err;
         }
         // fewer: flushed under us; more: a rule the files no longer hold (ufw reload fixes both)
-        if (have !== want && !(want === 0 && have < 0)) lost.push(`${chain} (${have < 0 ? 'missing' : `${have} rules, user rules hold ${want}`})`);
+        if (have !== want && !(want === 0 && have < 0))
+          lost.push(`${chain} (${have < 0 ? 'missing' : `${have} rules, user rules hold ${want}`})`);
       }
     }
     return lost;
@@ -432,7 +473,11 @@ const RULE_FILES = ['user.rules', 'user6.rules'] as const;
 
 /** do two versions of a rule file differ only in their tuple lines (where comments live)? */
 function sameKernelRules(a: string, b: string): boolean {
-  const rules = (t: string) => t.split('\n').filter((l) => !l.startsWith('### tuple ###')).join('\n');
+  const rules = (t: string) =>
+    t
+      .split('\n')
+      .filter((l) => !l.startsWith('### tuple ###'))
+      .join('\n');
   return rules(a) === rules(b);
 }
 
@@ -442,7 +487,8 @@ function sameKernelRules(a: string, b: string): boolean {
  */
 function ufwError(err: unknown): unknown {
   if (!(err instanceof CommandFailedError)) return err;
-  if (/lock|Resource temporarily unavailable|timed out|Another app/i.test(err.stderr)) return new FirewallError(err.message, { transient: true, cause: err });
+  if (/lock|Resource temporarily unavailable|timed out|Another app/i.test(err.stderr))
+    return new FirewallError(err.message, { transient: true, cause: err });
   if (/ERROR: (Bad|Invalid|Wrong|Unsupported)/i.test(err.stderr)) return new FirewallError(err.message, { transient: false, cause: err });
   return err;
 }

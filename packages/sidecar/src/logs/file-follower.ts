@@ -50,7 +50,10 @@ export class FileFollower {
   /** the file rotated away, still read for a moment */
   private retired: { cursor: Cursor; until: number } | null = null;
 
-  constructor(readonly path: string, private readonly opts: FollowerOptions) {
+  constructor(
+    readonly path: string,
+    private readonly opts: FollowerOptions,
+  ) {
     this.state = new StateFile(opts.stateFile);
   }
 

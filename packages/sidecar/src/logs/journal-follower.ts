@@ -132,6 +132,11 @@ export function parseEntry(line: string): { message: string; cursor: string } | 
   const r = raw as Record<string, unknown>;
   if (typeof r.__CURSOR !== 'string') return null;
   const m = r.MESSAGE;
-  const message = typeof m === 'string' ? m : Array.isArray(m) && m.every((b) => typeof b === 'number') ? Buffer.from(m as number[]).toString('utf8') : null;
+  const message =
+    typeof m === 'string'
+      ? m
+      : Array.isArray(m) && m.every((b) => typeof b === 'number')
+        ? Buffer.from(m as number[]).toString('utf8')
+        : null;
   return message === null ? null : { message, cursor: r.__CURSOR };
 }

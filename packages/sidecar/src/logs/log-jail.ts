@@ -73,7 +73,14 @@ export class LogJail {
     this.follower =
       opts.source.kind === 'file'
         ? new FileFollower(opts.source.path, { stateFile, onLines, logger: this.log, pollMs: opts.pollMs })
-        : new JournalFollower({ units: opts.source.units, file: opts.source.file, stateFile, onLines, logger: this.log, journalctl: opts.journalctl });
+        : new JournalFollower({
+            units: opts.source.units,
+            file: opts.source.file,
+            stateFile,
+            onLines,
+            logger: this.log,
+            journalctl: opts.journalctl,
+          });
   }
 
   async start(): Promise<void> {

@@ -42,12 +42,16 @@ const FAILURES: RegExp[] = [
   new RegExp(`^User not known to the underlying authentication module for .* from ${HOST}${PORT}${PREAUTH}$`),
   new RegExp(`^ROOT LOGIN REFUSED FROM ${HOST}${PORT}${PREAUTH}$`),
   new RegExp(`^[iI](?:llegal|nvalid) user .* from ${HOST}${PORT}${ON}${PREAUTH}$`),
-  new RegExp(`^User \\S+ from ${HOST} not allowed because (?:not listed in AllowUsers|listed in DenyUsers|not in any group|a group is listed in DenyGroups|none of user's groups are listed in AllowGroups)${PREAUTH}$`),
+  new RegExp(
+    `^User \\S+ from ${HOST} not allowed because (?:not listed in AllowUsers|listed in DenyUsers|not in any group|a group is listed in DenyGroups|none of user's groups are listed in AllowGroups)${PREAUTH}$`,
+  ),
   new RegExp(`^refused connect from \\S+ \\(${HOST}\\)$`),
   new RegExp(`^Received disconnect from ${HOST}${PORT}:\\s*3: .*: Auth fail${PREAUTH}$`),
   new RegExp(`^maximum authentication attempts exceeded for (?:invalid user )?.* from ${HOST}${PORT}${PROTO}${PREAUTH}$`),
   // preauth disconnects that are failures in normal mode
-  new RegExp(`^Disconnecting (?:invalid|authenticating) user \\S+ ${HOST}${PORT}: (?:Change of username or service not allowed: .*|Too many authentication failures) \\[preauth\\]$`),
+  new RegExp(
+    `^Disconnecting (?:invalid|authenticating) user \\S+ ${HOST}${PORT}: (?:Change of username or service not allowed: .*|Too many authentication failures) \\[preauth\\]$`,
+  ),
 ];
 
 const ACCEPTED = /^Accepted \S+ for (\S+) from (\S+) port (\d+)(?: ssh\d*)?(?:: .*)?$/;
