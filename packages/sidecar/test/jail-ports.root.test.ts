@@ -105,7 +105,9 @@ for (const { backend, skip } of BACKENDS) {
         await s.ban(CLIENT_V6, { jail: 'sshd', duration: HOUR });
         await s.ban(CLIENT_V6, { jail: 'login', duration: 15_000 });
         await holding(sc, CLIENT_V6, `${CLIENT_V6} 22`);
-        expect(blocked(CLIENT_V6, SSH, ...WEB)).toBe(true);
+        // the web ports are not probed here: on a loaded machine the 15 s login ban may already be
+        // ending by now (both rules closing together, on v6, is the restart test's, with bans of an hour)
+        expect(blocked(CLIENT_V6, SSH)).toBe(true);
         await waitFor('the login rule ended', () => !sc.owned.has(CLIENT_V6), 60_000);
         await waitFor('the web open again', () => open(CLIENT_V6, ...WEB), 30_000);
         expect(blocked(CLIENT_V6, SSH)).toBe(true);
